@@ -1,0 +1,43 @@
+# Every target that needs Python depends on the local virtual environment (.venv).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+ARGS ?=
+
+.PHONY: install train sweep ui server test test-fast bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade "pip>=23.1" setuptools wheel
+	$(BIN)/pip install -e ".[dev]" --config-settings editable_mode=compat
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/python train.py $(ARGS)
+
+sweep: $(STAMP)
+	$(BIN)/python train.py -m $(ARGS)
+
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlruns/mlflow.db" --default-artifact-root "$(CURDIR)/mlruns/artifacts" --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/pip install -e ".[dev,bench]" --config-settings editable_mode=compat
+	$(BIN)/python bench/train_overhead.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache *.egg-info
