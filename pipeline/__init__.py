@@ -1,0 +1,1 @@
+"""Experiment-tracked hyperparameter tuning: k-fold PyTorch training, MLflow tracking, search strategies."""

@@ -1,0 +1,202 @@
+"""Maximize an acquisition function over the unit-cube encoding of a mixed search space.
+
+1. Score quasi-random (scrambled Sobol) candidates plus perturbations of the best observed points;
+   discrete columns of every candidate sit on actual values (cell encodings).
+2. Refine the best candidates and the best observed points: continuous columns by L-BFGS-B (all
+   starts stacked in one bounded problem, one batched torch call per iteration), discrete columns
+   (integers, stepped floats, categoricals) by coordinate-wise search over their values; alternate.
+3. Small finite spaces are searched exhaustively instead.
+Integer columns with more than ``MAX_LEVELS`` values are refined like continuous ones and snapped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize as so
+import torch
+from scipy.stats import qmc
+
+from pipeline.search.acquisition import AcqFn
+from pipeline.search.space import IntParam, SearchSpace
+
+MAX_LEVELS = 100_000  # integer columns with more values are refined continuously, then snapped
+ENUM_LEVELS = 64  # coordinate search tries every value of columns up to this size, else a subset
+EXHAUSTIVE_MAX = 4096  # finite spaces up to this size are scored point by point
+LOCAL_MAXITER = 100  # L-BFGS-B iterations per continuous refinement
+ALTERNATIONS = 3  # continuous / discrete refinement rounds
+PERTURB_SCALES = (0.01, 0.05, 0.2)  # std devs (unit cube) of perturbations around the best points
+EVAL_CHUNK = 4096  # candidates scored per torch call
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How each column is optimized: ``levels[j]`` holds the sorted encodings of a discrete column,
+    ``None`` for a column refined continuously (floats, and integers with too many values)."""
+
+    levels: tuple[np.ndarray | None, ...]
+    is_cat: np.ndarray
+
+    @classmethod
+    def from_space(cls, space: SearchSpace) -> Columns:
+        return cls(tuple(_levels(p, n) for p, n in zip(space.params, space.n_values)), space.is_categorical)
+
+    @property
+    def dim(self) -> int:
+        return len(self.levels)
+
+    @property
+    def cont(self) -> np.ndarray:
+        return np.array([lv is None for lv in self.levels], dtype=bool)
+
+    def cardinality(self) -> float:
+        return math.inf if self.cont.any() else float(np.prod([len(lv) for lv in self.levels]))
+
+    def snap(self, X: np.ndarray) -> np.ndarray:
+        """Move each discrete coordinate of ``X (m, d)`` to its nearest level."""
+        X = np.array(X, dtype=np.float64)
+        for j, lv in enumerate(self.levels):
+            if lv is not None:
+                X[:, j] = lv[_nearest(lv, X[:, j])]
+        return X
+
+
+def _levels(param: object, n_values: int) -> np.ndarray | None:
+    """Sorted encodings of every value of a discrete column (see ``space``'s cell layout)."""
+    if n_values == 0 or n_values > MAX_LEVELS:
+        return None
+    if isinstance(param, IntParam):  # same formula as IntParam.to_unit, vectorized
+        v = np.arange(param.low, param.high + 1, param.step, dtype=np.float64)
+        if param.log:
+            lo, hi = math.log(param.low - 0.5), math.log(param.high + 0.5)
+            return (np.log(v) - lo) / (hi - lo)
+        lo, hi = param.low - 0.5 * param.step, param.high + 0.5 * param.step
+        return (v - lo) / (hi - lo)
+    return (np.arange(n_values, dtype=np.float64) + 0.5) / n_values
+
+
+def _nearest(levels: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index of the level nearest to each ``u`` (``levels`` sorted ascending)."""
+    idx = np.clip(np.searchsorted(levels, u), 1, len(levels) - 1)
+    return np.where(np.abs(u - levels[idx - 1]) <= np.abs(levels[idx] - u), idx - 1, idx)
+
+
+def evaluate(acq: AcqFn, X: np.ndarray) -> np.ndarray:
+    """Acquisition values ``(m,)`` of ``X (m, d)`` without gradients, in chunks."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(X), EVAL_CHUNK):
+            out.append(acq(torch.as_tensor(X[s:s + EVAL_CHUNK])).numpy())
+    vals = np.concatenate(out) if out else np.zeros(0)
+    return np.where(np.isfinite(vals), vals, -np.inf)
+
+
+def enumerate_points(cols: Columns) -> np.ndarray:
+    """Every point of a finite space, ``(cardinality, d)``; only call when it is small."""
+    return np.array(list(itertools.product(*cols.levels)), dtype=np.float64).reshape(-1, cols.dim)
+
+
+def candidates(cols: Columns, rng: np.random.Generator, n: int, best_X: np.ndarray) -> np.ndarray:
+    """``n`` snapped Sobol points plus perturbations of the rows of ``best_X (k, d)``."""
+    sob = qmc.Sobol(cols.dim, scramble=True, seed=rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = sob.random(n)
+    return cols.snap(np.concatenate([X, perturb(cols, rng, best_X, max(1, n // 16))]))
+
+
+def perturb(cols: Columns, rng: np.random.Generator, best_X: np.ndarray, n: int) -> np.ndarray:
+    """``n`` points near the rows of ``best_X``: Gaussian steps on continuous columns at several
+    scales, and on average one discrete column redrawn uniformly among its values."""
+    if len(best_X) == 0:
+        return np.zeros((0, cols.dim))
+    X = best_X[rng.integers(len(best_X), size=n)].copy()
+    scales = np.array(PERTURB_SCALES)[rng.integers(len(PERTURB_SCALES), size=n)]
+    cont = cols.cont
+    X[:, cont] += rng.normal(size=(n, int(cont.sum()))) * scales[:, None]
+    for j, lv in enumerate(cols.levels):
+        if lv is not None:
+            flip = rng.random(n) < 1.0 / cols.dim
+            X[flip, j] = lv[rng.integers(len(lv), size=int(flip.sum()))]
+    return np.clip(X, 0.0, 1.0)
+
+
+def refine_continuous(acq: AcqFn, X: np.ndarray, cont: np.ndarray) -> np.ndarray:
+    """L-BFGS-B on the continuous columns of all rows of ``X (s, d)`` at once (sum of acquisitions)."""
+    if not cont.any():
+        return X
+    base = torch.as_tensor(X)
+    idx = torch.as_tensor(np.flatnonzero(cont))
+
+    def fun(v: np.ndarray) -> tuple[float, np.ndarray]:
+        z = torch.tensor(v.reshape(len(X), -1), requires_grad=True)
+        vals = acq(base.index_copy(1, idx, z))
+        total = vals.sum()
+        (g,) = torch.autograd.grad(total, z)
+        if not torch.isfinite(total):
+            return 1e300, np.zeros_like(v)
+        return -float(total), -g.numpy().ravel()
+
+    v0 = X[:, cont].ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = so.minimize(fun, v0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(v0),
+                          options={"maxiter": LOCAL_MAXITER})
+    out = X.copy()
+    out[:, cont] = np.clip(res.x, 0.0, 1.0).reshape(len(X), -1)
+    return out
+
+
+def refine_discrete(acq: AcqFn, X: np.ndarray, vals: np.ndarray, cols: Columns,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One coordinate sweep over discrete columns for all rows of ``X``; returns (X, vals, changed)."""
+    X, vals, changed = X.copy(), vals.copy(), False
+    for j in rng.permutation(cols.dim):
+        lv = cols.levels[j]
+        if lv is None:
+            continue
+        tries = _level_subset(lv, X[:, j])  # (s, t)
+        trial = np.repeat(X[:, None, :], tries.shape[1], axis=1)
+        trial[:, :, j] = tries
+        tv = evaluate(acq, trial.reshape(-1, cols.dim)).reshape(tries.shape)
+        k = np.argmax(tv, axis=1)
+        better = tv[np.arange(len(X)), k] > vals + 1e-12
+        X[better, j] = tries[better, k[better]]
+        vals[better] = tv[better, k[better]]
+        changed |= bool(better.any())
+    return X, vals, changed
+
+
+def _level_subset(levels: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Values to try per row: all levels if few, else near neighbours (+-2^k) and an even grid."""
+    if len(levels) <= ENUM_LEVELS:
+        return np.broadcast_to(levels, (len(current), len(levels)))
+    n = len(levels)
+    grid = np.linspace(0, n - 1, ENUM_LEVELS // 2).round().astype(int)
+    steps = 2 ** np.arange(int(math.log2(n)) + 1)
+    idx = _nearest(levels, current)[:, None] + np.concatenate([-steps, steps])[None, :]
+    idx = np.concatenate([np.broadcast_to(grid, (len(current), len(grid))), np.clip(idx, 0, n - 1)], axis=1)
+    return levels[idx]
+
+
+def local_search(acq: AcqFn, starts: np.ndarray, cols: Columns, rng: np.random.Generator) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Alternate continuous and discrete refinement of ``starts (s, d)``; returns (X, values)."""
+    X = cols.snap(starts)
+    vals = evaluate(acq, X)
+    has_disc = not cols.cont.all()
+    for _ in range(ALTERNATIONS):
+        X_new = refine_continuous(acq, X, cols.cont)
+        v_new = evaluate(acq, X_new)
+        keep = v_new >= vals
+        X[keep], vals[keep] = X_new[keep], v_new[keep]
+        if not has_disc:
+            break
+        X, vals, changed = refine_discrete(acq, X, vals, cols, rng)
+        if not changed:
+            break
+    return X, vals

@@ -1,0 +1,102 @@
+"""The ask/tell interface every strategy shares, and the trial history it keeps."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from pipeline.search.space import SearchSpace, params_equal
+
+State = Literal["complete", "failed", "pruned"]
+DIRECTIONS = ("minimize", "maximize")
+
+
+@dataclass
+class Trial:
+    """One told trial: its parameters, objective (None when failed) and state."""
+
+    params: dict[str, Any]
+    value: float | None
+    state: State = "complete"
+
+
+class Optimizer(ABC):
+    """Proposes points with ``ask`` and learns from results given to ``tell``.
+
+    Subclasses implement ``_propose(n)``: return ``n`` unit-cube points, shape ``(n, d)``, that
+    differ from ``self.pending_X`` (asked, not yet told). Values are kept internally as losses
+    (``self.sign * value``) so every strategy minimizes.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize") -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction={direction!r} must be one of {DIRECTIONS}")
+        self.space = space
+        self.seed = int(seed)
+        self.direction = direction
+        self.sign = 1.0 if direction == "minimize" else -1.0
+        self.trials: list[Trial] = []
+        self.pending: list[dict[str, Any]] = []
+
+    # -- public API -------------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[dict[str, Any]]:
+        """Propose up to ``n`` parameter dicts (fewer only when a finite space is exhausted)."""
+        if n < 1:
+            raise ValueError(f"ask(n={n}): n must be >= 1")
+        X = self._propose(n) if self.space.dim else np.zeros((max(0, min(n, 1 - len(self.all_X))), 0))
+        proposals = self.space.decode(X) if len(X) else []
+        self.pending.extend(proposals)
+        return [dict(p) for p in proposals]
+
+    def tell(self, params: Mapping[str, Any], value: float | None, state: State | None = None) -> None:
+        """Record a result. ``value=None`` (or NaN/inf) marks the trial failed; ``state`` may say pruned."""
+        params = self.space.validate(params)
+        finite = value is not None and math.isfinite(float(value))
+        if state is None:
+            state = "complete" if finite else "failed"
+        if state not in ("complete", "failed", "pruned"):
+            raise ValueError(f"state={state!r} must be 'complete', 'failed' or 'pruned'")
+        self._drop_pending(params)
+        self.trials.append(Trial(params, float(value) if finite else None, state))
+        self._on_tell(self.trials[-1])
+
+    def best(self) -> tuple[dict[str, Any], float]:
+        """The best completed trial as ``(params, value)``; raises when there is none."""
+        done = [t for t in self.trials if t.state == "complete" and t.value is not None]
+        if not done:
+            raise ValueError("no completed trial yet: best() needs at least one finite result")
+        t = min(done, key=lambda t: self.sign * t.value)
+        return dict(t.params), t.value
+
+    # -- for subclasses ---------------------------------------------------------------------
+    @abstractmethod
+    def _propose(self, n: int) -> np.ndarray:
+        """Return up to ``n`` new unit-cube points, shape ``(m, d)`` with ``m <= n``."""
+
+    def _on_tell(self, trial: Trial) -> None:
+        """Hook called after each ``tell``."""
+
+    @property
+    def pending_X(self) -> np.ndarray:
+        return self.space.encode(self.pending)
+
+    def observed(self, states: tuple[str, ...] = ("complete",)) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded points ``(n, d)`` and losses ``(n,)`` of told trials in ``states`` with a value."""
+        ts = [t for t in self.trials if t.state in states and t.value is not None]
+        return self.space.encode(t.params for t in ts), np.array([self.sign * t.value for t in ts])
+
+    @property
+    def all_X(self) -> np.ndarray:
+        """Every point told or pending, shape ``(n, d)``: what must not be proposed again."""
+        return self.space.encode([t.params for t in self.trials] + self.pending)
+
+    def _drop_pending(self, params: Mapping[str, Any]) -> None:
+        for i, p in enumerate(self.pending):
+            if params_equal(p, params, self.space.names):
+                del self.pending[i]
+                return

@@ -1,0 +1,204 @@
+"""Gaussian-process surrogate over the unit-cube encoding (torch, float64).
+
+Kernel: ``k(x, x') = s * matern52(r)`` with ``r^2 = sum_j w_j * d_j(x, x')^2``, ARD weights
+``w_j = 1 / l_j^2``; ``d_j`` is ``x_j - x'_j`` on ordered columns (floats, integers) and the overlap
+(Hamming) distance ``1[x_j != x'_j]`` on categorical columns, whose encodings carry no order.
+Hyperparameters ``theta = [log l (d), log s, log noise]`` are MAP estimates (``pipeline.search.prior``)
+found with L-BFGS-B from several starts; a failed fit falls back to the prior mode.
+Notation: ``X`` (n, d) training inputs, ``y`` (n,) standardized targets, ``x`` (..., d) query points.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.optimize as so
+import torch
+
+from pipeline.search.prior import HyperPrior
+
+log = logging.getLogger(__name__)
+
+# Jitter added to the diagonal, multiplied by 10 on each failed Cholesky attempt.
+JITTER_INITIAL = 1e-9
+JITTER_TRIES = 6
+# L-BFGS-B settings for the MAP fit; warm starts converge in a few dozen iterations.
+FIT_MAXITER = 200
+FIT_GTOL = 1e-5
+# Noise variance given to fantasized observations (running trials): near-exact, so the posterior
+# variance collapses around them and batch points spread out even when the learned noise is large.
+FANTASY_NOISE_VAR = 1e-6
+DTYPE = torch.float64
+
+
+class _Matern52(torch.autograd.Function):
+    """``matern52`` of a squared distance with an exact derivative at 0 (autograd's sqrt is not)."""
+
+    @staticmethod
+    def forward(ctx: Any, d2: torch.Tensor) -> torch.Tensor:
+        r5 = torch.sqrt(5.0 * d2)
+        e = torch.exp(-r5)
+        ctx.save_for_backward((-5.0 / 6.0) * (r5 + 1.0) * e)
+        return e * (1.0 + r5 + (5.0 / 3.0) * d2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (deriv,) = ctx.saved_tensors
+        return grad * deriv
+
+
+def matern52(d2: torch.Tensor) -> torch.Tensor:
+    """Matern-5/2 correlation ``(1 + r5 + r5^2/3) exp(-r5)``, ``r5 = sqrt(5 d2)``; ``d2 >= 0``."""
+    return _Matern52.apply(d2.clamp_min(0.0))
+
+
+def per_dim_sq_dist(x1: torch.Tensor, x2: torch.Tensor, is_cat: torch.Tensor) -> torch.Tensor:
+    """Per-column squared distances ``(..., n1, n2, d)`` between ``x1 (..., n1, d)`` and ``x2 (n2, d)``.
+
+    Categorical columns get the overlap distance ``1[x1_j != x2_j]``.
+    """
+    d2 = (x1[..., :, None, :] - x2) ** 2
+    if bool(is_cat.any()):
+        d2 = torch.where(is_cat, (d2 > 1e-12).to(d2.dtype), d2)
+    return d2
+
+
+def scaled_sq_dist(x1: torch.Tensor, x2: torch.Tensor, inv_ls2: torch.Tensor,
+                   is_cat: torch.Tensor) -> torch.Tensor:
+    """ARD squared distances ``(..., n1, n2)`` between ``x1 (..., n1, d)`` and ``x2 (n2, d)``."""
+    return per_dim_sq_dist(x1, x2, is_cat) @ inv_ls2
+
+
+def _cholesky(K: torch.Tensor) -> torch.Tensor:
+    """Lower Cholesky factor of ``K (n, n)``, adding growing jitter until it succeeds."""
+    n = K.shape[-1]
+    eye = torch.eye(n, dtype=K.dtype)
+    jitter = 0.0
+    for attempt in range(JITTER_TRIES + 1):
+        L, info = torch.linalg.cholesky_ex(K + jitter * eye)
+        if int(info) == 0 and bool(torch.isfinite(L).all()):
+            return L
+        jitter = JITTER_INITIAL * 10.0**attempt * max(1.0, float(K.diagonal().mean().detach()))
+    raise np.linalg.LinAlgError("Cholesky failed even with jitter")
+
+
+class GP:
+    """A GP conditioned on ``(X, y)`` with fixed hyperparameters ``theta`` (see module docstring)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, theta: np.ndarray,
+                 n_fantasies: int = 0) -> None:
+        self.n_fantasies = int(n_fantasies)
+        self.X = torch.as_tensor(np.asarray(X, dtype=np.float64))
+        self.y = torch.as_tensor(np.asarray(y, dtype=np.float64))
+        self.is_cat = torch.as_tensor(np.asarray(is_cat, dtype=bool))
+        self.theta = np.asarray(theta, dtype=np.float64)
+        d = self.X.shape[1]
+        t = torch.as_tensor(self.theta)
+        self.inv_ls2 = torch.exp(-2.0 * t[:d])
+        self.signal_var = torch.exp(t[d])
+        self.noise_var = torch.exp(t[d + 1])
+        noise = torch.full((len(self.X),), float(self.noise_var), dtype=DTYPE)
+        if self.n_fantasies:
+            noise[len(self.X) - self.n_fantasies:] = min(FANTASY_NOISE_VAR, float(self.noise_var))
+        self.L = _cholesky(self.kernel(self.X, self.X) + torch.diag(noise))
+        self.alpha = torch.cholesky_solve(self.y[:, None], self.L)[:, 0]
+
+    @property
+    def lengthscales(self) -> np.ndarray:
+        return np.exp(self.theta[: self.X.shape[1]])
+
+    def kernel(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """Covariance ``(..., n1, n2)`` between ``x1 (..., n1, d)`` and ``x2 (n2, d)``."""
+        return self.signal_var * matern52(scaled_sq_dist(x1, x2, self.inv_ls2, self.is_cat))
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and variance at ``x (m, d)``, each ``(m,)``; differentiable in ``x``."""
+        k = self.kernel(x, self.X)  # (m, n)
+        mean = k @ self.alpha
+        v = torch.linalg.solve_triangular(self.L, k.T, upper=False)  # (n, m)
+        var = self.signal_var - (v * v).sum(0)
+        return mean, var.clamp_min(1e-12 * float(self.signal_var))
+
+    def posterior_np(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``posterior`` for a numpy ``(m, d)`` array, without gradients."""
+        with torch.no_grad():
+            m, v = self.posterior(torch.as_tensor(np.asarray(x, dtype=np.float64)))
+        return m.numpy(), v.numpy()
+
+    def condition_on(self, X_new: np.ndarray, y_new: np.ndarray) -> GP:
+        """The same GP plus near-noiseless fantasy observations (running trials); no refit."""
+        X = np.concatenate([self.X.numpy(), np.asarray(X_new, dtype=np.float64)])
+        y = np.concatenate([self.y.numpy(), np.asarray(y_new, dtype=np.float64)])
+        return GP(X, y, self.is_cat.numpy(), self.theta, self.n_fantasies + len(X_new))
+
+
+def neg_log_posterior(theta: torch.Tensor, D2: torch.Tensor, y: torch.Tensor, prior: HyperPrior) -> torch.Tensor:
+    """``-(log p(y | X, theta) + log p(theta))`` for ``theta (d + 2,)``; ``D2 = per_dim_sq_dist(X, X)``."""
+    n, d = D2.shape[0], D2.shape[-1]
+    K = torch.exp(theta[d]) * matern52(D2 @ torch.exp(-2.0 * theta[:d]))
+    K = K + torch.exp(theta[d + 1]) * torch.eye(n, dtype=DTYPE)
+    L, info = torch.linalg.cholesky_ex(K)
+    if int(info) != 0:
+        raise np.linalg.LinAlgError("kernel matrix not positive definite")
+    z = torch.linalg.solve_triangular(L, y[:, None], upper=False)[:, 0]
+    mll = -0.5 * (z @ z) - torch.log(L.diagonal()).sum() - 0.5 * n * math.log(2.0 * math.pi)
+    return -(mll + prior.log_prob(theta))
+
+
+def _map_from(theta0: np.ndarray, D2: torch.Tensor, y: torch.Tensor, prior: HyperPrior) -> tuple[np.ndarray, float]:
+    """One L-BFGS-B run from ``theta0``; returns ``(theta, loss)``, raising if it produced nothing usable."""
+
+    def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
+        t = torch.tensor(th, dtype=DTYPE, requires_grad=True)
+        try:
+            loss = neg_log_posterior(t, D2, y, prior)
+            (grad,) = torch.autograd.grad(loss, t)
+        except (np.linalg.LinAlgError, RuntimeError):
+            return 1e25, np.zeros_like(th)  # L-BFGS-B's line search backs off
+        return float(loss), grad.numpy()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = so.minimize(fun, prior.clip(theta0), jac=True, method="L-BFGS-B", bounds=prior.bounds(),
+                          options={"maxiter": FIT_MAXITER, "gtol": FIT_GTOL})
+    if not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun) or res.fun >= 1e24:
+        raise RuntimeError(f"GP fit failed: {res.message}")
+    return np.asarray(res.x, dtype=np.float64), float(res.fun)
+
+
+def fit_gp(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[np.ndarray] | None = None) -> GP:
+    """MAP-fit a GP to ``X (n, d)`` in [0, 1], ``y (n,)`` standardized; ``starts`` are initial thetas.
+
+    The prior mode is always tried as well; the best posterior wins. If every run fails, the prior
+    mode itself is used (and if even that matrix cannot be factorized, a large noise).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    prior = HyperPrior(X.shape[1])
+    D2 = per_dim_sq_dist(torch.as_tensor(X), torch.as_tensor(X), torch.as_tensor(np.asarray(is_cat, dtype=bool)))
+    ty = torch.as_tensor(np.asarray(y, dtype=np.float64))
+    best: tuple[np.ndarray, float] | None = None
+    for theta0 in [*(starts or []), prior.loc()]:
+        try:
+            theta, loss = _map_from(np.asarray(theta0, dtype=np.float64), D2, ty, prior)
+        except (RuntimeError, np.linalg.LinAlgError, ValueError) as err:
+            log.debug("GP fit from %s failed: %s", theta0, err)
+            continue
+        if best is None or loss < best[1]:
+            best = (theta, loss)
+    for theta in ([best[0]] if best else []) + [prior.loc(), _noisy(prior)]:
+        try:
+            return GP(X, y, is_cat, theta)
+        except np.linalg.LinAlgError:
+            log.warning("GP with theta=%s could not be factorized; falling back", theta)
+    raise np.linalg.LinAlgError("no GP could be built on these data")
+
+
+def _noisy(prior: HyperPrior) -> np.ndarray:
+    """The prior mode with the largest allowed noise: always factorizable."""
+    theta = prior.loc()
+    theta[-1] = prior.bounds()[-1][1]
+    return theta

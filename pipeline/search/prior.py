@@ -1,0 +1,74 @@
+"""Priors and box bounds on the GP hyperparameters, all expressed on their logs.
+
+The GP (``pipeline.search.gp``) fits ``theta = [log lengthscales (d), log signal variance, log noise
+variance]`` by maximizing ``log p(y | theta) + log_prior(theta)``. Priors on logs of positive
+parameters are log-normal, i.e. Gaussian on ``theta``.
+
+Lengthscales use the dimension-scaled prior of Hvarfner, Hellsten & Nardi (2024), "Vanilla Bayesian
+Optimization Performs Great in High Dimensions" (BoTorch's default since 0.12):
+``log l ~ N(sqrt(2) + log(d) / 2, 3)``, so models assume smoother functions as dimension grows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# Hvarfner et al. (2024): location sqrt(2) + 0.5 log d, variance 3 on log lengthscale.
+LENGTHSCALE_LOC_BASE = math.sqrt(2.0)
+LENGTHSCALE_VAR = 3.0
+# Outputs are standardized, so the signal variance is ~1: a mild log-normal prior around 1.
+SIGNAL_VAR_LOC = 0.0
+SIGNAL_VAR_VAR = 1.0
+# Noise variance (standardized units): BoTorch's LogNormal(-4, 1), median ~0.018.
+NOISE_VAR_LOC = -4.0
+NOISE_VAR_VAR = 1.0
+
+# Box bounds (natural scale) that keep the Cholesky factor well conditioned.
+LENGTHSCALE_BOUNDS = (5e-3, 1e3)
+SIGNAL_VAR_BOUNDS = (5e-2, 20.0)
+NOISE_VAR_BOUNDS = (1e-6, 1.0)
+
+
+@dataclass(frozen=True)
+class HyperPrior:
+    """Gaussian prior on log hyperparameters for a ``dim``-dimensional input (``dim >= 1``)."""
+
+    dim: int
+
+    @property
+    def n_params(self) -> int:
+        return self.dim + 2
+
+    def loc(self) -> np.ndarray:
+        """Prior means of ``theta``, shape ``(dim + 2,)``: also the default starting point of a fit."""
+        ls = LENGTHSCALE_LOC_BASE + 0.5 * math.log(self.dim)
+        return np.array([ls] * self.dim + [SIGNAL_VAR_LOC, NOISE_VAR_LOC], dtype=np.float64)
+
+    def var(self) -> np.ndarray:
+        """Prior variances of ``theta``, shape ``(dim + 2,)``."""
+        return np.array([LENGTHSCALE_VAR] * self.dim + [SIGNAL_VAR_VAR, NOISE_VAR_VAR], dtype=np.float64)
+
+    def bounds(self) -> list[tuple[float, float]]:
+        """L-BFGS-B box on ``theta`` (logs of the natural bounds)."""
+        b = [LENGTHSCALE_BOUNDS] * self.dim + [SIGNAL_VAR_BOUNDS, NOISE_VAR_BOUNDS]
+        return [(math.log(lo), math.log(hi)) for lo, hi in b]
+
+    def clip(self, theta: np.ndarray) -> np.ndarray:
+        """Clip ``theta`` into the box (used for warm starts and prior samples)."""
+        lo, hi = np.array(self.bounds()).T
+        return np.clip(theta, lo, hi)
+
+    def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
+        """Unnormalized log density of ``theta`` (shape ``(dim + 2,)``), differentiable."""
+        loc = torch.as_tensor(self.loc(), dtype=theta.dtype)
+        var = torch.as_tensor(self.var(), dtype=theta.dtype)
+        return -0.5 * (((theta - loc) ** 2) / var).sum()
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws of ``theta`` from the prior, clipped to the box: restart points for the fit."""
+        draws = rng.normal(self.loc(), np.sqrt(self.var()), size=(n, self.n_params))
+        return self.clip(draws)

@@ -1,0 +1,241 @@
+"""MLflow tracking: store resolution, experiments, and a ``Tracker`` that owns one run.
+
+Every MLflow call is a network or database round trip, so metrics are buffered and sent with
+``log_batch`` (one call per flush, never one per value), and params, tags and artifacts are
+sent in as few calls as MLflow's limits allow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pipeline.errors import TrackingError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+FLUSH_SECONDS = 2.0          # buffered epoch metrics are sent at most this often (and at fold ends)
+MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAG_LENGTH = 5000
+
+
+def default_tracking_uri() -> str:
+    """The project's SQLite store, an absolute path independent of the job's working directory."""
+    return f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """``uri`` if given (relative SQLite paths made absolute), else ``MLFLOW_TRACKING_URI``, else the default."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file"):
+        raise TrackingError(f"tracking.uri={uri!r} is a file store, which MLflow 3 keeps only in maintenance "
+                            "mode; use sqlite:///ABSOLUTE/PATH.db or http://HOST:PORT")
+    return uri
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment keeps artifacts: beside a SQLite database; the server decides otherwise."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "artifacts").as_uri()
+    return None
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, before any run exists, when the store cannot be reached."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TrackingError(f"tracking.uri={uri!r}: cannot create {db.parent} ({e.strerror})") from None
+        if not os.access(db.parent, os.W_OK):
+            raise TrackingError(f"tracking.uri={uri!r}: {db.parent} is not writable")
+        return
+    if urlparse(uri).scheme in ("http", "https"):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+        except requests.RequestException as e:
+            raise TrackingError(f"tracking.uri={uri!r} is unreachable: {type(e).__name__}; start the server "
+                                "(make server) or point tracking.uri / MLFLOW_TRACKING_URI at a running one") from None
+
+
+def get_client(uri: str) -> Any:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
+    """The id of experiment ``name``, created if needed and tagged for MLflow 3's classic ML view."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_root(uri),
+                                            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        except MlflowException:  # created concurrently by another worker
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        raise TrackingError(f"tracking.experiment={name!r} is deleted; restore it or choose another name")
+    if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return exp.experiment_id
+
+
+def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping to ``{"a.b.c": value}``; lists kept as values."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def format_param(value: Any) -> str:
+    """Params are strings in MLflow; numbers are written plainly so the UI can plot them as numbers."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+class Tracker:
+    """One MLflow run: buffered metrics, batched params/tags, artifacts, terminal status."""
+
+    def __init__(self, client: Any, run_id: str, uri: str) -> None:
+        self.client, self.run_id, self.uri = client, run_id, uri
+        self._buffer: list[Any] = []
+        self._last_flush = time.monotonic()
+
+    @classmethod
+    def start(cls, uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
+              parent_run_id: str | None = None) -> Tracker:
+        """Create the run (as a child of ``parent_run_id`` when given)."""
+        client = get_client(uri)
+        exp_id = ensure_experiment(client, experiment, uri)
+        tags = {k: _clip(v) for k, v in (tags or {}).items()}
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        run = client.create_run(exp_id, run_name=run_name, tags=tags)
+        return cls(client, run.info.run_id, uri)
+
+    # -- params, tags, metrics ----------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, format_param(v)) for k, v in params.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, _clip(str(v))) for k, v in tags.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self.run_id, tags=items[i:i + MAX_PARAMS_PER_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0, flush: bool = False) -> None:
+        """Buffer ``metrics`` at ``step``; sent when ``FLUSH_SECONDS`` have passed or ``flush`` is set."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._buffer += [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        if flush or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        for i in range(0, len(self._buffer), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=self._buffer[i:i + MAX_METRICS_PER_BATCH])
+        self._buffer.clear()
+        self._last_flush = time.monotonic()
+
+    # -- fold callbacks (see pipeline.cv.FoldCallback) ------------------------------------------
+    def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
+        self.log_metrics({f"fold_{fold}/{k}": v for k, v in record.items()}, step=epoch)
+
+    def on_fold_end(self, fold: int, result: Any) -> None:
+        self.log_metrics({f"fold_{fold}/score": result.best_score, f"fold_{fold}/best_epoch": result.best_epoch},
+                         flush=True)
+
+    # -- artifacts --------------------------------------------------------------------------------
+    def log_files(self, files: Mapping[str, str | bytes], artifact_path: str | None = None) -> None:
+        """Write ``{relative name: content}`` to a temporary folder and upload it in one call."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                path = Path(tmp, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content if isinstance(content, bytes) else content.encode())
+            self.client.log_artifacts(self.run_id, tmp, artifact_path)
+
+    def log_dir(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model") -> None:
+        """Log a PyTorch model with MLflow 3's ``name=`` API (requirements pinned, not inferred).
+
+        ``fmt="pt2"`` (torch.export, no pickle on load) costs seconds per trial; ``pickle`` ~0.1 s.
+        """
+        import logging
+        import warnings
+
+        import mlflow
+        import torch
+
+        reqs = [f"torch=={torch.__version__.split('+')[0]}"]
+        with mlflow.start_run(run_id=self.run_id), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle notice, once per trial
+            mlflow.pytorch.log_model(model, name=name, pip_requirements=reqs, serialization_format=fmt,
+                                     input_example=example if fmt == "pt2" else None)
+
+    # -- end of run -------------------------------------------------------------------------------
+    def finish(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self.client.set_terminated(self.run_id, status)
+
+    def fail(self, error: BaseException, status: str = "FAILED") -> None:
+        """Record ``error`` on the run (tag + traceback artifact) and end it with ``status``."""
+        try:
+            self.flush()
+            self.set_tags({"error": f"{type(error).__name__}: {error}"})
+            tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            self.log_files({"error.txt": tb})
+        finally:
+            self.client.set_terminated(self.run_id, status)
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= MAX_TAG_LENGTH else value[:MAX_TAG_LENGTH - 3] + "..."
+
+
+def iter_runs(client: Any, experiment_ids: Iterable[str], filter_string: str) -> list[Any]:
+    """All runs matching ``filter_string`` (follows MLflow's pagination)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(list(experiment_ids), filter_string, max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs

@@ -1,0 +1,188 @@
+"""One trial: validate, load data, cross-validate, refit, and record everything in one MLflow run."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import config as config_checks
+from pipeline.cv import CVResult, RefitResult, cross_validate, refit
+from pipeline.data import load_dataset
+from pipeline.models import Normalize, count_params
+from pipeline.progress import Progress
+from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, resolve_tracking_uri
+
+log = logging.getLogger("pipeline")
+
+# Overrides the sweeper adds for its own bookkeeping: not part of what a user re-runs.
+INTERNAL_OVERRIDES = ("tracking.parent_run_id", "tracking.trial_number", "+tracking.parent_run_id",
+                      "+tracking.trial_number")
+
+
+@dataclass
+class TrialResult:
+    """The objective Hydra optimizes, the summary metrics logged, and the MLflow run id."""
+
+    objective: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+
+
+def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str, Any] | None = None) -> TrialResult:
+    """Run one trial of ``cfg``; ``overrides`` and ``job`` (Hydra job name/num) are recorded as tags."""
+    config_checks.validate(cfg)
+    data = load_dataset(cfg.data)
+    config_checks.validate_folds(int(cfg.cv.folds), data.min_class_count())
+    uri = resolve_tracking_uri(cfg.tracking.uri)
+    check_reachable(uri)
+    device = resolve_device(cfg.trainer.device)
+    if int(cfg.trainer.num_threads) > 0:
+        torch.set_num_threads(int(cfg.trainer.num_threads))
+
+    overrides = list(overrides or [])
+    tracker = Tracker.start(uri, cfg.tracking.experiment, run_name(cfg), _tags(cfg, overrides, job),
+                            parent_run_id=cfg.tracking.parent_run_id)
+    try:
+        tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+        result = _train_and_log(cfg, data, device, tracker, overrides)
+    except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
+        tracker.fail(e, status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
+    tracker.finish()
+    result.run_id = tracker.run_id
+    _print_summary(cfg, result, uri)
+    return result
+
+
+def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tracker,
+                   overrides: list[str]) -> TrialResult:
+    progress = Progress(int(cfg.cv.folds), int(cfg.trainer.epochs), cfg.cv.metric)
+    start = time.perf_counter()
+    cv = cross_validate(cfg, data, device, callbacks=(tracker, progress))
+    n_params = cv.n_params
+    fitted = refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
+    metrics = summary_metrics(cfg, cv, fitted, time.perf_counter() - start)
+    metrics["n_params"] = float(n_params)
+    for epoch, values in enumerate(cv_curves(cv), start=1):
+        tracker.log_metrics(values, step=epoch)
+    tracker.log_metrics(metrics, flush=True)
+    _log_artifacts(cfg, tracker, cv, fitted, overrides)
+    return TrialResult(metrics["cv_mean"], metrics)
+
+
+def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, seconds: float) -> dict[str, float]:
+    """Cross-validated mean/std of ``cv.metric``, per-fold scores and best epochs, test scores."""
+    m: dict[str, float] = {"cv_mean": cv.mean, "cv_std": cv.std, f"cv_{cfg.cv.metric}_mean": cv.mean,
+                           f"cv_{cfg.cv.metric}_std": cv.std, "train_seconds": seconds,
+                           "best_epoch_median": float(cv.refit_epochs())}
+    for k, fold in enumerate(cv.folds):
+        m[f"fold_{k}/score"] = fold.best_score
+        m[f"fold_{k}/best_epoch"] = float(fold.best_epoch)
+    if fitted is not None:
+        m.update(test_accuracy=fitted.test_accuracy, test_loss=fitted.test_loss, refit_epochs=float(fitted.epochs))
+    return m
+
+
+def cv_curves(cv: CVResult) -> list[dict[str, float]]:
+    """Fold-averaged curves per epoch; a fold that stopped early contributes its last value."""
+    length = max(len(f.history) for f in cv.folds)
+    curves = []
+    for i in range(length):
+        records = [f.history[min(i, len(f.history) - 1)] for f in cv.folds]
+        curves.append({f"cv/{k}": sum(r[k] for r in records) / len(records) for k in records[0]})
+    return curves
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A name a person can read in the run list: ``trial-007`` in a sweep, ``digits-mlp`` alone."""
+    if cfg.tracking.run_name:
+        return str(cfg.tracking.run_name)
+    if cfg.tracking.trial_number is not None:
+        return f"trial-{int(cfg.tracking.trial_number):03d}"
+    return f"{cfg.data.name}-{cfg.model.name}"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise config_checks.ConfigError("trainer.device='cuda' but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def reproduce_command(overrides: list[str]) -> str:
+    """The one-line command that re-runs this trial on its own."""
+    kept = [o for o in overrides if o.split("=", 1)[0] not in INTERNAL_OVERRIDES]
+    return shlex.join(["python", "train.py", *kept])
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _tags(cfg: DictConfig, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
+    tags = {"hydra.overrides": json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
+            "objective.metric": cfg.cv.metric, "data": cfg.data.name, "model": cfg.model.name,
+            "mlflow.source.name": "train.py"}
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    if cfg.tracking.trial_number is not None:
+        tags["trial.number"] = str(cfg.tracking.trial_number)
+    for key, value in (job or {}).items():
+        tags[f"hydra.job.{key}"] = str(value)
+    return tags
+
+
+def _log_artifacts(cfg: DictConfig, tracker: Tracker, cv: CVResult, fitted: RefitResult | None,
+                   overrides: list[str]) -> None:
+    files: dict[str, str | bytes] = {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+                                     "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides))}
+    if cfg.tracking.log_checkpoints:
+        for k, fold in enumerate(cv.folds):
+            files[f"checkpoints/fold_{k}.pt"] = _to_bytes({"state_dict": fold.best_state,
+                                                          "best_epoch": fold.best_epoch})
+        if fitted is not None:
+            files["checkpoints/refit.pt"] = _to_bytes({"state_dict": fitted.model.state_dict(),
+                                                      "mean": fitted.mean, "std": fitted.std,
+                                                      "epochs": fitted.epochs})
+    tracker.log_files(files)
+    if fitted is not None and cfg.tracking.log_model:
+        model = torch.nn.Sequential(Normalize(fitted.mean, fitted.std), fitted.model).cpu().eval()
+        tracker.log_model(model, example=data_example(fitted), fmt=cfg.tracking.model_format)
+
+
+def data_example(fitted: RefitResult) -> Any:
+    """A small raw input batch for the pt2 export of the logged model."""
+    return torch.zeros(2, *fitted.input_shape).numpy()
+
+
+def _to_bytes(obj: Any) -> bytes:
+    """A checkpoint of tensors and plain values only, loadable with ``torch.load(weights_only=True)``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _print_summary(cfg: DictConfig, result: TrialResult, uri: str) -> None:
+    m = result.metrics
+    folds = ", ".join(f"{m[f'fold_{k}/score']:.4f}" for k in range(int(cfg.cv.folds)))
+    log.info("folds [%s]  cv %s %.4f +- %.4f", folds, cfg.cv.metric, m["cv_mean"], m["cv_std"])
+    if "test_accuracy" in m:
+        log.info("held-out test: accuracy %.4f  loss %.4f", m["test_accuracy"], m["test_loss"])
+    log.info("MLflow run %s in %s; open the UI with: make ui", result.run_id, uri)

@@ -1,0 +1,33 @@
+"""Entry point: ``python train.py [overrides]`` runs one trial; ``python train.py -m`` runs a sweep."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from pipeline.errors import ConfigError, DataError, TrackingError
+from pipeline.trial import run_trial
+
+log = logging.getLogger("pipeline")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Run one trial and return its cross-validated objective to Hydra's sweeper."""
+    hc = HydraConfig.get()
+    job = {"name": hc.job.name, "num": hc.job.get("num", 0)}
+    try:
+        return run_trial(cfg, list(hc.overrides.task), job).objective
+    except (ConfigError, DataError, TrackingError) as e:
+        if hc.mode is not None and hc.mode.name == "MULTIRUN":
+            raise  # the sweeper records the failed trial and goes on
+        log.error("%s", e)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
