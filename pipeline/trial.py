@@ -142,6 +142,8 @@ def _tags(cfg: DictConfig, overrides: list[str], job: dict[str, Any] | None) -> 
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
+    if cfg.tracking.get("reproduces"):
+        tags["reproduces"] = str(cfg.tracking.reproduces)
     if cfg.tracking.trial_number is not None:
         tags["trial.number"] = str(cfg.tracking.trial_number)
     for key, value in (job or {}).items():

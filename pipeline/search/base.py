@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -28,9 +29,10 @@ class Trial:
 class Optimizer(ABC):
     """Proposes points with ``ask`` and learns from results given to ``tell``.
 
-    Subclasses implement ``_propose(n)``: return ``n`` unit-cube points, shape ``(n, d)``, that
-    differ from ``self.pending_X`` (asked, not yet told). Values are kept internally as losses
-    (``self.sign * value``) so every strategy minimizes.
+    Subclasses implement ``_propose(n)``: return up to ``n`` unit-cube points, shape ``(m, d)``
+    (``m < n`` only when a finite space is exhausted), that differ from ``self.pending_X`` (asked,
+    not yet told). Values are kept internally as losses (``self.sign * value``) so every strategy
+    minimizes. Subclasses taking options accept ``**options`` and pass them to ``_reject_options``.
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize") -> None:
@@ -46,23 +48,29 @@ class Optimizer(ABC):
     # -- public API -------------------------------------------------------------------------
     def ask(self, n: int = 1) -> list[dict[str, Any]]:
         """Propose up to ``n`` parameter dicts (fewer only when a finite space is exhausted)."""
-        if n < 1:
-            raise ValueError(f"ask(n={n}): n must be >= 1")
-        X = self._propose(n) if self.space.dim else np.zeros((max(0, min(n, 1 - len(self.all_X))), 0))
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"ask(n={n!r}): n must be an integer >= 1")
+        if self.space.dim:
+            X = np.asarray(self._propose(int(n)), dtype=np.float64).reshape(-1, self.space.dim)[:n]
+        else:  # nothing to search: the fixed values form a single point
+            X = np.zeros((max(0, min(n, 1 - len(self.trials) - len(self.pending))), 0))
         proposals = self.space.decode(X) if len(X) else []
         self.pending.extend(proposals)
         return [dict(p) for p in proposals]
 
     def tell(self, params: Mapping[str, Any], value: float | None, state: State | None = None) -> None:
-        """Record a result. ``value=None`` (or NaN/inf) marks the trial failed; ``state`` may say pruned."""
+        """Record a result. ``value=None`` (or NaN/inf) marks the trial failed; ``state`` may say pruned.
+
+        Told points need not have been asked: a resumed sweep re-tells finished trials.
+        """
+        if state not in (None, "complete", "failed", "pruned"):
+            raise ValueError(f"state={state!r} must be 'complete', 'failed' or 'pruned'")
         params = self.space.validate(params)
         finite = value is not None and math.isfinite(float(value))
-        if state is None:
-            state = "complete" if finite else "failed"
-        if state not in ("complete", "failed", "pruned"):
-            raise ValueError(f"state={state!r} must be 'complete', 'failed' or 'pruned'")
+        if state == "complete" and not finite:
+            raise ValueError(f"state='complete' needs a finite value, got {value!r}")
         self._drop_pending(params)
-        self.trials.append(Trial(params, float(value) if finite else None, state))
+        self.trials.append(Trial(params, float(value) if finite else None, state or ("complete" if finite else "failed")))
         self._on_tell(self.trials[-1])
 
     def best(self) -> tuple[dict[str, Any], float]:
@@ -78,7 +86,7 @@ class Optimizer(ABC):
     def _propose(self, n: int) -> np.ndarray:
         """Return up to ``n`` new unit-cube points, shape ``(m, d)`` with ``m <= n``."""
 
-    def _on_tell(self, trial: Trial) -> None:
+    def _on_tell(self, trial: Trial) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Hook called after each ``tell``."""
 
     @property
@@ -95,8 +103,20 @@ class Optimizer(ABC):
         """Every point told or pending, shape ``(n, d)``: what must not be proposed again."""
         return self.space.encode([t.params for t in self.trials] + self.pending)
 
+    def _is_pending(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` (validated first) were asked and not yet told."""
+        params = self.space.validate(params)
+        return any(params_equal(p, params, self.space.names) for p in self.pending)
+
     def _drop_pending(self, params: Mapping[str, Any]) -> None:
         for i, p in enumerate(self.pending):
             if params_equal(p, params, self.space.names):
                 del self.pending[i]
                 return
+
+    def _reject_options(self, options: Mapping[str, Any]) -> None:
+        """Raise ValueError for option names the subclass's ``__init__`` does not take."""
+        if options:
+            sig = inspect.signature(type(self).__init__).parameters.values()
+            known = [p.name for p in sig if p.name not in ("self", "space") and p.kind is p.POSITIONAL_OR_KEYWORD]
+            raise ValueError(f"{type(self).__name__}: unknown option(s) {sorted(options)}; expected {known}")

@@ -15,14 +15,19 @@ anything else                        a fixed value
 
 from __future__ import annotations
 
-import math
+import numbers
+import re
 from typing import Any
 
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam, Param
 
 
 def parse_param(name: str, expr: Any) -> Param | Any:
-    """Parse one ``name=expr`` sweep expression into a parameter (or return a fixed value)."""
+    """Parse one ``name=expr`` sweep expression into a parameter (or return a fixed value).
+
+    Raises ValueError naming the parameter for unparseable text, empty choices and ranges,
+    ``low >= high``, log scale with a bound <= 0 and tags other than ``log`` on an interval.
+    """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
     from hydra.errors import HydraException
@@ -33,68 +38,75 @@ def parse_param(name: str, expr: Any) -> Param | Any:
         override = OverridesParser.create().parse_override(f"{name}={expr}")
     except HydraException as e:
         raise ValueError(f"parameter '{name}': cannot parse {expr!r} as Hydra sweep grammar: {e}") from None
-    if not override.is_sweep_override():
-        return override.value()
     value = override.value()
+    if not override.is_sweep_override():
+        return value
     if isinstance(value, ChoiceSweep):
+        _check_tags(name, value.tags, ())
         return _choice(name, value.list)
     if isinstance(value, RangeSweep):
-        return _range(name, value)
+        _check_tags(name, value.tags, ())
+        return _range(name, value.start, value.stop, value.step)
     if isinstance(value, IntervalSweep):
-        return _interval(name, value)
+        _check_tags(name, value.tags, ("log",))
+        return _interval(name, value.start, value.end, "log" in value.tags)
     raise ValueError(f"parameter '{name}': unsupported sweep {expr!r}; expected choice, range or interval")
 
 
+def _check_tags(name: str, tags: set[str], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(tags) - set(allowed))
+    if unknown:
+        where = "only 'log', on interval(...)," if not allowed else f"only {list(allowed)}"
+        raise ValueError(f"parameter '{name}': unknown tags {unknown}; {where} is understood here")
+
+
 def _choice(name: str, items: list[Any]) -> CategoricalParam:
+    from hydra.core.override_parser.types import QuotedString
+
     choices: list[Any] = []
     for item in items:
-        if isinstance(item, (list, dict)):
+        item = item.text if isinstance(item, QuotedString) else item  # the comma form keeps quotes
+        if not isinstance(item, (str, int, float, bool, type(None))):
             raise ValueError(f"parameter '{name}': choice values must be scalars, got {item!r}")
-        if item not in choices:
+        if not any(type(c) is type(item) and (c == item or c != c and item != item) for c in choices):
             choices.append(item)
     return CategoricalParam(name, tuple(choices))
 
 
-def _range(name: str, value: Any) -> Param:
-    start, stop, step = value.start, value.stop, value.step
+def _range(name: str, start: float, stop: float, step: float) -> Param:
+    """Hydra's ``range``: ``start, start + step, ...`` while short of ``stop`` (either direction)."""
+    from hydra.core.override_parser.types import FloatRange
+
     if step == 0:
-        raise ValueError(f"parameter '{name}': range step must not be 0")
-    if value.shuffle or step < 0:
-        return CategoricalParam(name, tuple(_range_values(start, stop, step)))
-    n = math.ceil((stop - start) / step)
-    if n < 1:
-        raise ValueError(f"parameter '{name}': range({start}, {stop}, {step}) is empty; expected start < stop")
-    if n == 1:
-        return CategoricalParam(name, (start,))
+        raise ValueError(f"parameter '{name}': range({start}, {stop}, {step}) has step 0")
     if all(isinstance(v, int) for v in (start, stop, step)):
-        return IntParam(name, int(start), int(start + (n - 1) * step), step=int(step))
-    return FloatParam(name, float(start), float(start + (n - 1) * step), step=float(step))
+        values: list[Any] = list(range(start, stop, step))
+    else:  # Hydra's own iterator, so the number of values matches its basic sweeper exactly
+        values = [float(v) for v in FloatRange(start, stop, step)]
+    if not values:
+        raise ValueError(f"parameter '{name}': range({start}, {stop}, {step}) is empty; "
+                         "expected start < stop for a positive step")
+    low, high, step = min(values), max(values), abs(step)
+    if len(values) == 1:
+        return CategoricalParam(name, (values[0],))
+    if isinstance(low, int):
+        return IntParam(name, low, high, step=step)
+    return FloatParam(name, low, float(f"{low + (len(values) - 1) * step:.12g}"), step=step)
 
 
-def _range_values(start: float, stop: float, step: float) -> list[Any]:
-    n = max(0, math.ceil((stop - start) / step))
-    if n == 0:
-        raise ValueError(f"range({start}, {stop}, {step}) is empty")
-    return [start + i * step for i in range(n)]
-
-
-def _interval(name: str, value: Any) -> Param:
-    log = "log" in value.tags
-    unknown = set(value.tags) - {"log"}
-    if unknown:
-        raise ValueError(f"parameter '{name}': unknown tags {sorted(unknown)}; only 'log' is understood")
-    start, end = value.start, value.end
-    if isinstance(start, int) and isinstance(end, int):
-        return IntParam(name, start, end, log=log)
+def _interval(name: str, start: float, end: float, log: bool) -> Param:
+    if isinstance(start, int) and isinstance(end, int):  # int(interval(...)) casts both ends
+        return IntParam(name, start, end, log=log, interval=True)
     return FloatParam(name, float(start), float(end), log=log)
 
 
 def format_param(p: Param) -> str:
     """The inverse of ``parse_param``: the parameter written in sweep grammar."""
     if isinstance(p, CategoricalParam):
-        return "choice(" + ",".join(format_value(c) for c in p.choices) + ")"
+        items = ",".join(format_value(c) for c in p.choices)  # the comma form also allows null
+        return items if len(p.choices) > 1 else f"choice({items})"
     if isinstance(p, IntParam):
-        if p.step != 1:
+        if not (p.interval or p.log):
             return f"range({p.low},{p.high + p.step},{p.step})"
         inner = f"int(interval({p.low},{p.high}))"
     elif p.step is not None:
@@ -104,28 +116,21 @@ def format_param(p: Param) -> str:
     return f"tag(log,{inner})" if p.log else inner
 
 
-_SPECIAL = set(" ,()[]{}=:'\"\\$")
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-+./@:]*")
 
 
 def format_value(v: Any) -> str:
-    """A Python value as a Hydra override value (strings quoted only when they need it)."""
+    """A Python value as a Hydra override value (strings quoted unless plainly safe)."""
     if v is None:
         return "null"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (int,)):
-        return str(v)
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        return repr(float(v))
     s = str(v)
-    if s == "" or any(c in _SPECIAL for c in s) or s.lower() in {"null", "true", "false"} or _looks_numeric(s):
-        return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return s
-
-
-def _looks_numeric(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
+    if _PLAIN.fullmatch(s) and s.lower() not in {"null", "true", "false", "inf", "nan"}:
+        return s
+    # Hydra keeps backslashes in quoted strings except those (doubled) before a quote or the end.
+    return "'" + re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), s) + "'"

@@ -1,0 +1,72 @@
+"""Re-run a logged trial from its recorded overrides and check that every summary metric matches.
+
+    python -m pipeline.reproduce RUN_ID [--tracking-uri URI]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from typing import Any
+
+from pipeline.tracking import PROJECT_ROOT, get_client, resolve_tracking_uri
+from pipeline.trial import INTERNAL_OVERRIDES, run_trial
+
+TIMING_METRICS = ("train_seconds",)  # wall-clock figures are not expected to repeat
+
+
+def recorded_overrides(run: Any) -> list[str]:
+    """The user's overrides of ``run`` (the sweeper's bookkeeping overrides removed)."""
+    raw = run.data.tags.get("hydra.overrides")
+    if raw is None:
+        raise SystemExit(f"run {run.info.run_id} has no 'hydra.overrides' tag: it was not logged by train.py")
+    return [o for o in json.loads(raw) if o.split("=", 1)[0] not in INTERNAL_OVERRIDES
+            and not o.startswith("tracking.uri=")]
+
+
+def compose(overrides: list[str]) -> Any:
+    """Compose the project's config with ``overrides``, as ``train.py`` does."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides)
+
+
+def compare(original: dict[str, float], new: dict[str, float]) -> list[tuple[str, float, float, bool]]:
+    """Rows ``(metric, original, new, equal)`` for every summary metric of the new run."""
+    rows = []
+    for key in sorted(new):
+        if key in TIMING_METRICS or key not in original:
+            continue
+        a, b = original[key], new[key]
+        rows.append((key, a, b, a == b or (math.isnan(a) and math.isnan(b))))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("run_id")
+    parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project store")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    run = get_client(uri).get_run(args.run_id)
+    overrides = recorded_overrides(run) + [f"tracking.uri={uri}", f"+tracking.reproduces={args.run_id}"]
+    result = run_trial(compose(overrides), overrides[:-2], job={"name": "reproduce"})
+    rows = compare(run.data.metrics, result.metrics)
+    width = max(len(r[0]) for r in rows)
+    for key, a, b, ok in rows:
+        print(f"{key:<{width}}  {a!r:>22}  {b!r:>22}  {'==' if ok else 'DIFFERS'}")
+    same = all(r[3] for r in rows)
+    print(f"{'all' if same else 'NOT all'} {len(rows)} summary metrics of run {args.run_id} reproduced "
+          f"(new run {result.run_id})")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

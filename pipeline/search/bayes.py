@@ -1,0 +1,183 @@
+"""``bayes``: Gaussian-process Bayesian optimization behind the ask/tell ``Optimizer`` API."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.search.acq_optimizer import EXHAUSTIVE_MAX, Columns, candidates, enumerate_points, evaluate, \
+    local_search
+from pipeline.search.acquisition import ACQUISITIONS, DEFAULT_UCB_BETA, AcqFn, fantasize, incumbent, \
+    make_acquisition
+from pipeline.search.base import Optimizer
+from pipeline.search.gp import GP, fit_gp
+from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
+from pipeline.search.space import SearchSpace
+from pipeline.search.warping import WARPINGS, warp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N_CANDIDATES = 2048
+DEFAULT_N_RESTARTS = 8  # best candidates refined by local search
+N_BEST_STARTS = 3  # best observed points also refined (and perturbed into candidates)
+MIN_FIT_POINTS = 2  # observations needed before the GP takes over from the Sobol design
+N_FINAL = 64  # best unrefined candidates kept as fallbacks when refined points are duplicates
+
+
+@contextmanager
+def limited_threads(n: int) -> Iterator[None]:
+    """Cap torch and BLAS/OpenMP threads to ``n`` inside the block, restoring them afterwards."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            yield
+        else:
+            with threadpool_limits(limits=n):
+                yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+class BayesOptimizer(Optimizer):
+    """GP-based Bayesian optimization (Matern-5/2 ARD + overlap kernel, MAP hyperparameters, LogEI).
+
+    Options (keyword only; bad values raise ``ValueError``):
+      n_initial: size of the scrambled-Sobol initial design; ``None`` = ``2 (d + 1)`` clipped to [5, 20].
+      acquisition: ``"logei"`` (default) or ``"ucb"``; ucb_beta: UCB's ``beta`` (> 0).
+      warping: output transform ``"power"`` (default), ``"rank"`` or ``"standardize"``.
+      n_candidates: Sobol candidates scored per proposal; n_restarts: best ones refined locally.
+      n_threads: torch/BLAS threads while proposing (restored afterwards), so it coexists with training.
+
+    History handling: failed trials are left out of the model (a failure says nothing about the
+    loss) but their points are never proposed again. Pruned trials enter as pessimistic observations:
+    their last reported loss, raised to at least the median completed loss, since a pruner stopped them
+    for looking no better than typical. Batches (``ask(n)``, and trials still running) use the kriging
+    believer, so points in one batch are distinct and spread out. A finite space returns fewer points
+    once it is exhausted.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize", *,
+                 n_initial: int | None = None, acquisition: str = "logei", ucb_beta: float = DEFAULT_UCB_BETA,
+                 warping: str = "power", n_candidates: int = DEFAULT_N_CANDIDATES,
+                 n_restarts: int = DEFAULT_N_RESTARTS, n_threads: int = 1, **unknown: Any) -> None:
+        super().__init__(space, seed=seed, direction=direction)
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)} for strategy 'bayes'; expected some of "
+                             "n_initial, acquisition, ucb_beta, warping, n_candidates, n_restarts, n_threads")
+        self.n_initial = (default_n_initial(space.dim, space.cardinality()) if n_initial is None
+                          else _int_option("n_initial", n_initial, 0))
+        self.acquisition = _choice_option("acquisition", acquisition, ACQUISITIONS)
+        self.ucb_beta = _positive_option("ucb_beta", ucb_beta)
+        self.warping = _choice_option("warping", warping, WARPINGS)
+        self.n_candidates = _int_option("n_candidates", n_candidates, 1)
+        self.n_restarts = _int_option("n_restarts", n_restarts, 1)
+        self.n_threads = _int_option("n_threads", n_threads, 1)
+        self.cols = Columns.from_space(space)
+        self._theta: np.ndarray | None = None  # last MAP hyperparameters: warm start of the next fit
+        self._grid: np.ndarray | None = None  # every point of a small finite space
+
+    # -- proposing ----------------------------------------------------------------------------
+    def _propose(self, n: int) -> np.ndarray:
+        with limited_threads(self.n_threads):
+            exclude = self.all_X
+            if math.isfinite(self.space.cardinality()):
+                n = min(n, int(self.space.cardinality()) - unique_count(exclude))
+            if n <= 0:
+                return np.zeros((0, self.space.dim))
+            rng = np.random.default_rng([self.seed, len(self.trials), len(self.pending)])
+            X, y = self.training_data()
+            n_design = n if len(X) < MIN_FIT_POINTS else min(n, max(0, self.n_initial - len(exclude)))
+            out = fresh_points(self.space, self.cols, self.seed, exclude, n_design, rng)
+            if len(out) < n:
+                out = np.vstack([out, self._propose_model(n - len(out), X, y, np.vstack([exclude, out]), rng)])
+            return out
+
+    def training_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded points ``(n, d)`` and losses ``(n,)`` the GP learns from (see class docstring)."""
+        X, y = self.observed(("complete",))
+        Xp, yp = self.observed(("pruned",))
+        if len(yp) and len(y):
+            yp = np.maximum(yp, np.median(y))
+        return np.vstack([X, Xp]), np.concatenate([y, yp])
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GP:
+        """MAP-fit the GP to warped losses, warm-started from the previous fit."""
+        starts = [] if self._theta is None else [self._theta]
+        gp = fit_gp(X, warp(y, self.warping), self.space.is_categorical, starts)
+        self._theta = gp.theta
+        return gp
+
+    def _propose_model(self, n: int, X: np.ndarray, y: np.ndarray, exclude: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+        """``n`` points chosen one by one, each fantasized (kriging believer) before the next."""
+        try:
+            gp = fantasize(self.fit(X, y), self.pending_X)
+        except (np.linalg.LinAlgError, RuntimeError, ValueError) as err:
+            log.warning("bayes: GP unavailable (%s); proposing quasi-random points", err)
+            return fresh_points(self.space, self.cols, self.seed, exclude, n, rng)
+        best_X = X[np.argsort(y, kind="stable")[:N_BEST_STARTS]]
+        out = np.zeros((0, self.space.dim))
+        for _ in range(n):
+            x = self._maximize(self._acquisition(gp), np.vstack([exclude, out]), best_X, rng)
+            if x is None:
+                x = fresh_points(self.space, self.cols, self.seed, np.vstack([exclude, out]), 1, rng)
+                if len(x) == 0:
+                    break
+            out = np.vstack([out, x])
+            gp = fantasize(gp, x)
+        return out
+
+    def _acquisition(self, gp: GP) -> AcqFn:
+        best = incumbent(gp, gp.X.numpy()) if self.acquisition == "logei" else None
+        return make_acquisition(gp, self.acquisition, best, self.ucb_beta)
+
+    def _maximize(self, acq: AcqFn, exclude: np.ndarray, best_X: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray | None:
+        """The unused point ``(1, d)`` with the highest acquisition found, or None."""
+        if self.cols.cardinality() <= EXHAUSTIVE_MAX:
+            if self._grid is None:
+                self._grid = self.space.snap(enumerate_points(self.cols))
+            pool = self._grid[novel(self._grid, exclude)]
+            return pool[[int(np.argmax(evaluate(acq, pool)))]] if len(pool) else None
+        cand = candidates(self.cols, rng, self.n_candidates, best_X)
+        vals = evaluate(acq, cand)
+        top = np.argsort(-vals, kind="stable")
+        starts = np.vstack([cand[top[: self.n_restarts]], best_X])
+        Xr, vr = local_search(acq, starts, self.cols, rng)
+        pool = np.vstack([Xr, cand[top[:N_FINAL]]])
+        order = np.argsort(-np.concatenate([vr, vals[top[:N_FINAL]]]), kind="stable")
+        for i in order:
+            x = self.space.snap(pool[[i]])
+            if novel(x, exclude)[0]:
+                return x
+        return None
+
+
+def _int_option(name: str, value: Any, minimum: int) -> int:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, float) and value.is_integer())
+    if not ok or int(value) < minimum:
+        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def _positive_option(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
+            math.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(f"{name}={value!r}: expected a finite number > 0")
+    return float(value)
+
+
+def _choice_option(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return str(value)

@@ -1,0 +1,72 @@
+"""Grid search: the Cartesian product of every parameter's values, like Hydra's basic sweeper."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from pipeline.search.base import Optimizer
+from pipeline.search.space import SearchSpace
+
+
+class GridOptimizer(Optimizer):
+    """Walk the full grid in order: the first parameter varies slowest (as Hydra's basic sweeper does).
+
+    Choices and ranges contribute every value; intervals contribute ``grid_points`` values, evenly
+    spaced (in log space on log scale). ``n_trials`` caps the grid; ``shuffle=True`` visits it in a
+    random order fixed by ``seed``. Points already told or pending are skipped, so a fresh optimizer
+    told the finished trials of a resumed sweep continues where it stopped. The grid is indexed
+    lazily, so a large product costs nothing until it is walked.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize",
+                 grid_points: int | None = None, n_trials: int | None = None, shuffle: bool = False,
+                 **options: Any) -> None:
+        super().__init__(space, seed=seed, direction=direction)
+        self._reject_options(options)
+        self.grid_points = _optional_int("grid_points", grid_points, minimum=2)
+        self.n_trials = _optional_int("n_trials", n_trials, minimum=1)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise ValueError(f"shuffle={shuffle!r} must be True or False")
+        self.shuffle = bool(shuffle)
+        # One column of unit-cube codes per parameter; grid values round-trip exactly through decode.
+        self._columns = [np.array([p.to_unit(v) for v in p.grid(self.grid_points)]) for p in space.params]
+        self.n_grid = math.prod(len(c) for c in self._columns)
+        self.n_total = self.n_grid if self.n_trials is None else min(self.n_grid, self.n_trials)
+        self._order = (np.random.default_rng(self.seed).choice(self.n_grid, self.n_total, replace=False)
+                       if self.shuffle else None)
+        self._cursor = 0  # grid positions before it were proposed or found already done
+
+    def _propose(self, n: int) -> np.ndarray:
+        done = {_key(x) for x in self.all_X}
+        rows: list[np.ndarray] = []
+        while len(rows) < n and self._cursor < self.n_total:
+            row = self._point(self._cursor)
+            self._cursor += 1
+            if _key(row) not in done:
+                done.add(_key(row))
+                rows.append(row)
+        return np.array(rows, dtype=np.float64).reshape(len(rows), self.space.dim)
+
+    def _point(self, position: int) -> np.ndarray:
+        """Unit-cube point at ``position`` of the (shuffled) walk: a mixed-radix digit per parameter."""
+        index = int(self._order[position]) if self._order is not None else position
+        row = np.empty(len(self._columns))
+        for k in reversed(range(len(self._columns))):  # last parameter varies fastest
+            index, digit = divmod(index, len(self._columns[k]))
+            row[k] = self._columns[k][digit]
+        return row
+
+
+def _key(x: np.ndarray) -> tuple[float, ...]:
+    return tuple(np.round(x, 12).tolist())
+
+
+def _optional_int(name: str, value: Any, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum} (or None)")
+    return int(value)
