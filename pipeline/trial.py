@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import config as config_checks
 from pipeline.cv import CVResult, RefitResult, cross_validate, refit
 from pipeline.data import load_dataset
-from pipeline.models import Normalize, count_params
+from pipeline.models import Normalize
 from pipeline.progress import Progress
 from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, resolve_tracking_uri
 

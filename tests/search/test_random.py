@@ -121,6 +121,7 @@ def test_readme_example() -> None:
         opt.tell(params, params["optimizer.lr"] * params["model.hidden_dim"])
     params, value = opt.best()
     assert value == min(t.value for t in opt.trials)
+    assert params == next(t.params for t in opt.trials if t.value == value)
 
 
 def test_unknown_strategy_and_bad_options() -> None:

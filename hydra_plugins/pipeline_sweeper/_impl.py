@@ -1,0 +1,210 @@
+"""The sweep: parse -> ask -> launch -> tell -> record, in batches of ``n_jobs`` through Hydra's launcher."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shlex
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.pipeline_sweeper._plan import ConditionalParams, SweepPlan, build_plan, parse_arguments
+from hydra_plugins.pipeline_sweeper.config import STRATEGY_OPTIONS
+from pipeline.search import make_optimizer
+from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, child_runs, load_state
+
+log = logging.getLogger(__name__)
+
+
+class SweepFailed(RuntimeError):
+    """Too many trials failed: the sweep stops and its parent run is marked FAILED."""
+
+
+@dataclass
+class Progress:
+    """Trials of this sweep (told from a resumed parent too) and when this session started."""
+
+    records: list[TrialRecord] = field(default_factory=list)
+    next_number: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def count(self, state: str) -> int:
+        return sum(r.state == state for r in self.records)
+
+    @property
+    def ended(self) -> int:
+        return sum(r.state in ("complete", "failed", "pruned") for r in self.records)
+
+
+class SweeperImpl:
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.conf = OmegaConf.to_container(OmegaConf.create(conf), resolve=True) if conf else {}
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    # -- the sweep ---------------------------------------------------------------------------------
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        assert self.config is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        cli_space, cli_fixed = parse_arguments(parser.parse_overrides(arguments))
+        plan = build_plan(self.conf, self.config, cli_space, cli_fixed, " ".join(shlex.quote(a) for a in arguments))
+        optimizer = make_optimizer(plan.strategy, plan.space, seed=plan.seed, direction=plan.direction,
+                                   **{k: self.conf[k] for k in STRATEGY_OPTIONS[plan.strategy] if k in self.conf})
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        parent, progress, reruns = self._open(plan, optimizer)
+        returns: list[Sequence[JobReturn]] = []
+        status = "FAILED"
+        try:
+            with _sigterm_as_interrupt():
+                self._loop(plan, optimizer, parent, progress, reruns, returns)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            self._finish(plan, optimizer, parent, progress, sweep_dir, status)
+        return returns
+
+    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun | None, Progress, list[dict[str, Any]]]:
+        """Create the parent run, or reopen it and tell the optimizer what it already holds."""
+        progress = Progress()
+        if plan.uri is None:
+            return None, progress, []
+        if not plan.resume:
+            return SweepRun.create(plan.uri, plan.experiment, plan.name, plan.tags(), plan.params()), progress, []
+        state = load_state(plan.uri, plan.resume, plan.space)
+        for r in state.ended:
+            optimizer.tell(r.params, r.value, state=r.state)
+        progress.records, progress.next_number = list(state.ended), state.next_number
+        log.info("Resuming sweep %s: %d trials ended, %d interrupted to run again, next job %d", plan.resume,
+                 len(state.ended), len(state.interrupted), state.next_number)
+        return SweepRun.reopen(plan.uri, plan.resume), progress, [r.params for r in state.interrupted]
+
+    def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
+              reruns: list[dict[str, Any]], returns: list[Sequence[JobReturn]]) -> None:
+        conditional = ConditionalParams(self.hydra_context, self.config, plan)
+        while progress.ended < plan.n_trials:
+            n = min(plan.n_jobs, plan.n_trials - progress.ended)
+            batch = reruns[:n]
+            del reruns[:n]
+            optimizer.pending.extend(batch)
+            if len(batch) < n:
+                batch += optimizer.ask(n - len(batch))
+            if not batch:
+                log.info("The search space is exhausted after %d trials", progress.ended)
+                return
+            numbers = list(range(progress.next_number, progress.next_number + len(batch)))
+            progress.next_number += len(batch)
+            if parent is not None:
+                parent.tracker.set_tags({f"trial.{k}.params": json.dumps(p) for k, p in zip(numbers, batch)})
+            overrides = [plan.trial_overrides(conditional.active(p), k, parent and parent.run_id)
+                         for p, k in zip(batch, numbers)]
+            started = time.monotonic()
+            results = self.launcher.launch(overrides, initial_job_idx=numbers[0])
+            returns.append(results)
+            for params, number, ret in zip(batch, numbers, results):
+                self._tell(plan, optimizer, parent, progress, _record(ret, params, number, started))
+            _check_failures(plan, progress)
+
+    def _tell(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
+              record: TrialRecord) -> None:
+        optimizer.tell(record.params, record.value, state=record.state)
+        progress.records.append(record)
+        best = best_record(progress.records, optimizer.sign)
+        if parent is not None:
+            parent.log_trial(record, best and best.value, {s: progress.count(s) for s in ("complete", "failed",
+                                                                                            "pruned")})
+        value = "failed: " + record.error[:200] if record.state == "failed" else f"{record.value:.6g}"
+        if record.state == "pruned":
+            value = f"pruned at {record.value:.6g}"
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - progress.started))
+        log.info("trial %d/%d (job %d): %s | best %s | elapsed %s", progress.ended, plan.n_trials, record.number,
+                 value, "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
+
+    def _finish(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
+                sweep_dir: Path, status: str) -> None:
+        """Write ``optimization_results.yaml`` and end the parent run with ``status``."""
+        if parent is not None:
+            run_ids = {int(r.data.tags.get("trial.number", -1)): r.info.run_id
+                       for r in child_runs(plan.uri, parent.run_id)}
+            for r in progress.records:
+                r.run_id = run_ids.get(r.number, r.run_id)
+        best = best_record(progress.records, optimizer.sign)
+        results = plan.results(best, progress, parent and parent.run_id, status)
+        (sweep_dir / "optimization_results.yaml").write_text(yaml.safe_dump(results, sort_keys=False))
+        if best is not None:
+            log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, "value", best.value,
+                     results["best_command"])
+        if parent is not None:
+            parent.finish(progress.records, best, results, status=status)
+
+
+def _record(ret: JobReturn, params: dict[str, Any], number: int, started: float) -> TrialRecord:
+    """Turn a launcher's ``JobReturn`` into a trial record; non-finite or non-numeric values fail."""
+    record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
+    if ret.status != JobStatus.COMPLETED:
+        err = ret._return_value
+        record.state, record.error = "failed", f"{type(err).__name__}: {err}"
+        return record
+    value = ret.return_value
+    pruned = isinstance(value, dict) and value.get("pruned")
+    if pruned:
+        value = value.get("value")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        record.state, record.error = "failed", f"the task returned {value!r}, expected a number"
+        return record
+    if not math.isfinite(value):
+        record.state, record.error = "failed", f"the task returned {value}"
+        return record
+    record.state, record.value = ("pruned" if pruned else "complete"), value
+    return record
+
+
+def _check_failures(plan: SweepPlan, progress: Progress) -> None:
+    failed = progress.count("failed")
+    if failed > plan.max_failure_rate * plan.n_trials:
+        raise SweepFailed(
+            f"{failed} of {progress.ended} trials failed, more than max_failure_rate={plan.max_failure_rate} of "
+            f"n_trials={plan.n_trials}; stopping the sweep. The errors are in the trials' MLflow runs and the "
+            f"log above; raise hydra.sweeper.max_failure_rate to tolerate more failures.")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: the parent run is marked KILLED."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+

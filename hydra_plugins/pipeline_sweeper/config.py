@@ -1,0 +1,70 @@
+"""Sweeper configs registered with Hydra's ConfigStore. Imported at Hydra start-up: keep it light.
+
+No `from __future__ import annotations` here: OmegaConf reads these type hints at run time.
+"""
+
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+# Used when neither the command line nor hydra.sweeper.params names a parameter:
+# `python train.py -m` alone then searches model, optimizer and regularization settings.
+DEFAULT_SPACE: dict[str, str] = {
+    "optimizer": "choice(adam,adamw,sgd)",
+    "optimizer.lr": "tag(log, interval(1e-4, 1e-1))",
+    "model.hidden_dim": "tag(log, int(interval(32, 512)))",
+    "model.num_layers": "int(interval(1, 3))",
+    "regularization.dropout": "interval(0.0, 0.5)",
+    "regularization.weight_decay": "tag(log, interval(1e-6, 1e-2))",
+}
+
+
+@dataclass
+class SweeperConf:
+    """Options shared by every strategy (see the README's sweeper section)."""
+
+    _target_: str = "hydra_plugins.pipeline_sweeper.sweeper.PipelineSweeper"
+    strategy: str = "random"
+    n_trials: int = 20
+    n_jobs: int = 1               # trials launched per batch (run in parallel by a parallel launcher)
+    seed: int = 0
+    direction: str = "auto"       # auto (from cv.metric) | minimize | maximize
+    max_failure_rate: float = 0.5  # stop once more than this share of n_trials has failed
+    resume: str | None = None  # parent run id of an interrupted sweep
+    name: str | None = None    # parent run name; default "<strategy>-sweep-<time>"
+    params: dict[str, Any] | None = None
+    default_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SPACE))
+    objective_key: str = "cv_mean"  # the child-run metric a resumed sweep reads back
+
+
+@dataclass
+class GridSweeperConf(SweeperConf):
+    strategy: str = "grid"
+    grid_points: int | None = None  # values per interval; required when the space has intervals
+    shuffle: bool = False
+    default_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RandomSweeperConf(SweeperConf):
+    strategy: str = "random"
+    sampler: str = "sobol"  # sobol (scrambled, better coverage) | uniform
+
+
+@dataclass
+class BayesSweeperConf(SweeperConf):
+    strategy: str = "bayes"
+    n_initial: int | None = None  # Sobol points before the GP takes over; default scales with dimension
+    acquisition: str = "logei"       # logei | ucb
+    ucb_beta: float = 2.0
+    warping: str = "power"
+
+
+STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
+                    "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
+
+cs = ConfigStore.instance()
+for _name, _node in (("grid", GridSweeperConf), ("random", RandomSweeperConf), ("bayes", BayesSweeperConf)):
+    cs.store(group="hydra/sweeper", name=_name, node=_node, provider="pipeline_sweeper")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.search.acq_optimizer import Columns, candidates, enumerate_points, local_search
+from pipeline.search.space import CategoricalParam, FloatParam, IntParam, SearchSpace
+
+SPACE = SearchSpace((FloatParam("x", 0.0, 1.0), IntParam("n", 1, 100, log=True),
+                     CategoricalParam("c", ("a", "b", "c")), IntParam("k", 0, 4)))
+
+
+def _is_level(cols, X):
+    return all(np.isclose(X[:, j][:, None], lv[None]).any(1).all() for j, lv in enumerate(cols.levels)
+               if lv is not None)
+
+
+def test_levels_match_space_encoding():
+    cols = Columns.from_space(SPACE)
+    assert cols.levels[0] is None
+    assert np.allclose(cols.levels[1], SPACE.encode([{"x": 0, "n": v, "c": "a", "k": 0} for v in range(1, 101)])[:, 1])
+    assert np.allclose(cols.levels[2], [1 / 6, 0.5, 5 / 6])
+    assert cols.cardinality() == np.inf
+
+
+def test_candidates_sit_on_values():
+    cols = Columns.from_space(SPACE)
+    X = candidates(cols, np.random.default_rng(0), 256, np.array([[0.5, 0.5, 0.5, 0.5]]))
+    assert X.shape[0] > 256 and _is_level(cols, X) and (X >= 0).all() and (X <= 1).all()
+
+
+def test_local_search_finds_the_mixed_optimum():
+    cols = Columns.from_space(SPACE)
+    target = torch.tensor([0.37, float(cols.levels[1][60]), 5 / 6, 0.5], dtype=torch.float64)
+
+    def acq(x):  # peak at x=0.37, n=61, c="c", k=2; categorical bonus only at exactly "c"
+        cont = -((x[:, [0, 1, 3]] - target[[0, 1, 3]]) ** 2).sum(-1)
+        return cont + (x[:, 2] - target[2]).abs().lt(1e-9).to(x.dtype)
+
+    starts = np.array([[0.9, 0.1, 1 / 6, 0.1], [0.1, 0.9, 0.5, 0.9]])
+    X, v = local_search(acq, starts, cols, np.random.default_rng(0))
+    best = X[np.argmax(v)]
+    assert _is_level(cols, X)
+    assert np.allclose(best, target.numpy(), atol=1e-4)
+
+
+def test_enumerate_points_of_a_finite_space():
+    space = SearchSpace((CategoricalParam("c", (1, 2, 3)), IntParam("k", 0, 1)))
+    pts = enumerate_points(Columns.from_space(space))
+    assert pts.shape == (6, 2) and len({tuple(p) for p in pts}) == 6
+    assert np.allclose(space.snap(pts), pts)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.search.gp import GP, fit_gp, matern52
+
+
+def _matern_np(r):
+    s = np.sqrt(5.0) * r
+    return (1 + s + s**2 / 3) * np.exp(-s)
+
+
+def test_posterior_matches_closed_form():
+    rng = np.random.default_rng(0)
+    X, y, x = rng.random((6, 2)), rng.normal(size=6), rng.random((4, 2))
+    ls, s, noise = np.array([0.3, 0.7]), 1.5, 0.01
+    theta = np.concatenate([np.log(ls), [np.log(s), np.log(noise)]])
+    gp = GP(X, y, np.zeros(2, bool), theta)
+    k = lambda A, B: s * _matern_np(np.sqrt((((A[:, None] - B[None]) / ls) ** 2).sum(-1)))  # noqa: E731
+    K = k(X, X) + noise * np.eye(6)
+    mean = k(x, X) @ np.linalg.solve(K, y)
+    var = s - np.einsum("ij,ji->i", k(x, X), np.linalg.solve(K, k(X, x)))
+    m, v = gp.posterior_np(x)
+    assert np.allclose(m, mean, atol=1e-10) and np.allclose(v, var, atol=1e-10)
+
+
+def test_categorical_columns_use_overlap_distance():
+    X = np.array([[0.25, 0.1], [0.75, 0.1]])
+    theta = np.log([0.5, 1.0, 1.0, 1e-6])
+    gp = GP(X, np.zeros(2), np.array([True, False]), theta)
+    k = gp.kernel(torch.tensor(X), torch.tensor(X)).numpy()
+    assert np.isclose(k[0, 1], _matern_np(1.0 / 0.5))  # distance 1 regardless of the 0.5 gap
+
+
+def test_matern_gradient_finite_at_zero():
+    d2 = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    matern52(d2).sum().backward()
+    assert torch.isfinite(d2.grad).all() and np.allclose(d2.grad.numpy(), -5 / 6)
+
+
+def test_fit_recovers_relevant_dimension():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    y = np.sin(6 * X[:, 0]) + 0.01 * X[:, 1]
+    y = (y - y.mean()) / y.std()
+    gp = fit_gp(X, y, np.zeros(3, bool))
+    ls = gp.lengthscales
+    assert ls[0] < ls[1] / 5 and ls[0] < ls[2] / 5
+    assert float(gp.noise_var) < 1e-2
+
+
+def test_fit_learns_noise():
+    rng = np.random.default_rng(1)
+    X = rng.random((40, 2))
+    y = X[:, 0] + 0.5 * rng.normal(size=40)
+    gp = fit_gp(X, (y - y.mean()) / y.std(), np.zeros(2, bool))
+    assert float(gp.noise_var) > 0.3
+
+
+def test_fit_survives_degenerate_data():
+    X = np.repeat(np.random.default_rng(2).random((1, 2)), 5, axis=0)  # one point, five times
+    gp = fit_gp(X, np.zeros(5), np.zeros(2, bool))
+    m, v = gp.posterior_np(np.array([[0.5, 0.5]]))
+    assert np.all(np.isfinite(m)) and np.all(v > 0)
+    gp = fit_gp(np.random.default_rng(3).random((4, 2)), np.zeros(4), np.zeros(2, bool))
+    assert np.all(np.isfinite(gp.posterior_np(np.full((1, 2), 0.3))[0]))
+
+
+def test_fantasies_collapse_variance():
+    rng = np.random.default_rng(4)
+    X = rng.random((8, 2))
+    gp = GP(X, rng.normal(size=8), np.zeros(2, bool), np.log([0.3, 0.3, 1.0, 0.1]))
+    x = np.array([[0.5, 0.5]])
+    m0, v0 = gp.posterior_np(x)
+    m1, v1 = gp.condition_on(x, m0).posterior_np(x)
+    assert np.isclose(m1[0], m0[0], atol=1e-6) and v1[0] < 1e-4 * v0[0] + 1e-5
