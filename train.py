@@ -19,11 +19,14 @@ log = logging.getLogger("pipeline")
 def main(cfg: DictConfig) -> float:
     """Run one trial and return its cross-validated objective to Hydra's sweeper."""
     hc = HydraConfig.get()
+    multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
     job = {"name": hc.job.name, "num": hc.job.get("num", 0)}
+    if multirun:  # lets trials of Hydra's basic sweeper find their common parent run
+        job["sweep_dir"] = hc.sweep.dir
     try:
         return run_trial(cfg, list(hc.overrides.task), job).objective
     except (ConfigError, DataError, TrackingError) as e:
-        if hc.mode is not None and hc.mode.name == "MULTIRUN":
+        if multirun:
             raise  # the sweeper records the failed trial and goes on
         log.error("%s", e)
         sys.exit(2)

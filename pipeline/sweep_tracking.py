@@ -110,29 +110,32 @@ def child_state(run: Any, objective_key: str = "cv_mean") -> str:
     return "interrupted"
 
 
-def load_state(uri: str, parent_run_id: str, parse_params: Any, objective_key: str = "cv_mean") -> SweepState:
-    """Read a sweep's children back: ended trials to tell the optimizer, interrupted ones to re-run.
+def load_state(uri: str, parent_run_id: str, objective_key: str = "cv_mean") -> SweepState:
+    """Read a sweep back: ended trials to tell the optimizer, interrupted ones to run again.
 
-    ``parse_params(run)`` returns the trial's search-space values (from its recorded overrides).
-    Interrupted children still marked RUNNING are ended as KILLED so they never stay RUNNING.
+    What was launched is in the parent's ``trial.<k>.params`` tags (written before each launch),
+    how it ended is in the child runs. Launched trials without an ended child were interrupted;
+    children still marked RUNNING are ended as KILLED so that they never stay RUNNING.
     """
     client = get_client(uri)
-    state = SweepState()
-    for run in sorted(child_runs(uri, parent_run_id), key=lambda r: int(r.data.tags.get("trial.number", -1))):
-        number = int(run.data.tags.get("trial.number", -1))
-        state.next_number = max(state.next_number, number + 1)
-        kind = child_state(run, objective_key)
-        value = run.data.metrics.get(objective_key) if kind in ("complete", "pruned") else None
-        if kind == "pruned":
-            value = run.data.metrics.get("pruned_value", value)
-        record = TrialRecord(number, parse_params(run), kind, value, run_id=run.info.run_id,
-                             error=run.data.tags.get("error", ""))
+    tags = client.get_run(parent_run_id).data.tags
+    launched = {int(k.split(".")[1]): json.loads(v) for k, v in tags.items()
+                if k.startswith("trial.") and k.endswith(".params")}
+    rerun = {int(k.split(".")[1]) for k in tags if k.startswith("trial.") and k.endswith(".rerun_as")}
+    children = {int(r.data.tags.get("trial.number", -1)): r for r in child_runs(uri, parent_run_id)}
+    state = SweepState(next_number=max([*launched, *children], default=-1) + 1)
+    for number, params in sorted(launched.items()):
+        run = children.get(number)
+        kind = child_state(run, objective_key) if run is not None else "interrupted"
+        if run is not None and kind == "interrupted" and run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, "KILLED")
         if kind == "interrupted":
-            if run.info.status == "RUNNING":
-                client.set_terminated(run.info.run_id, "KILLED")
-            state.interrupted.append(record)
-        else:
-            state.ended.append(record)
+            if number not in rerun:
+                state.interrupted.append(TrialRecord(number, params, kind))
+            continue
+        value = run.data.metrics.get("pruned_value" if kind == "pruned" else objective_key)
+        state.ended.append(TrialRecord(number, params, kind, value if kind != "failed" else None,
+                                       run_id=run.info.run_id, error=run.data.tags.get("error", "")))
     return state
 
 

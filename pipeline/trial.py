@@ -17,8 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import config as config_checks
 from pipeline.cv import CVResult, RefitResult, cross_validate, refit
 from pipeline.data import load_dataset
+from pipeline.loop import MAXIMIZED
 from pipeline.models import Normalize
 from pipeline.progress import Progress
+from pipeline.sweep_tracking import basic_sweep_parent, summarise_basic_parent
 from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, resolve_tracking_uri
 
 log = logging.getLogger("pipeline")
@@ -49,6 +51,7 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
         torch.set_num_threads(int(cfg.trainer.num_threads))
 
     overrides = list(overrides or [])
+    basic_parent = _join_basic_sweep(cfg, uri, job)
     tracker = Tracker.start(uri, cfg.tracking.experiment, run_name(cfg), _tags(cfg, overrides, job),
                             parent_run_id=cfg.tracking.parent_run_id)
     try:
@@ -59,6 +62,8 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
         raise
     tracker.finish()
     result.run_id = tracker.run_id
+    if basic_parent:
+        summarise_basic_parent(uri, basic_parent, sign=-1.0 if MAXIMIZED[cfg.cv.metric] else 1.0)
     _print_summary(cfg, result, uri)
     return result
 
@@ -77,6 +82,15 @@ def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tr
     tracker.log_metrics(metrics, flush=True)
     _log_artifacts(cfg, tracker, cv, fitted, overrides)
     return TrialResult(metrics["cv_mean"], metrics)
+
+
+def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> str | None:
+    """Under a sweeper that sets no parent run (Hydra's basic one), group trials by their sweep directory."""
+    if cfg.tracking.parent_run_id is not None or not job or not job.get("sweep_dir"):
+        return None
+    parent = basic_sweep_parent(uri, cfg.tracking.experiment, job["sweep_dir"], "python train.py -m")
+    cfg.tracking.parent_run_id, cfg.tracking.trial_number = parent, int(job.get("num", 0))
+    return parent
 
 
 def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, seconds: float) -> dict[str, float]:

@@ -7,6 +7,7 @@ import logging
 import math
 import shlex
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -66,9 +67,12 @@ class SweeperImpl:
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         cli_space, cli_fixed = parse_arguments(parser.parse_overrides(arguments))
-        plan = build_plan(self.conf, self.config, cli_space, cli_fixed, " ".join(shlex.quote(a) for a in arguments))
+        command = shlex.join(["python", Path(sys.argv[0]).name, *sys.argv[1:]])
+        plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command)
         optimizer = make_optimizer(plan.strategy, plan.space, seed=plan.seed, direction=plan.direction,
                                    **{k: self.conf[k] for k in STRATEGY_OPTIONS[plan.strategy] if k in self.conf})
+        if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
+            plan.n_trials = min(plan.n_trials, optimizer.n_total)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -86,29 +90,30 @@ class SweeperImpl:
             self._finish(plan, optimizer, parent, progress, sweep_dir, status)
         return returns
 
-    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun | None, Progress, list[dict[str, Any]]]:
+    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun | None, Progress, list[TrialRecord]]:
         """Create the parent run, or reopen it and tell the optimizer what it already holds."""
         progress = Progress()
         if plan.uri is None:
             return None, progress, []
         if not plan.resume:
             return SweepRun.create(plan.uri, plan.experiment, plan.name, plan.tags(), plan.params()), progress, []
-        state = load_state(plan.uri, plan.resume, plan.space)
+        state = load_state(plan.uri, plan.resume, str(self.conf.get("objective_key", "cv_mean")))
         for r in state.ended:
             optimizer.tell(r.params, r.value, state=r.state)
         progress.records, progress.next_number = list(state.ended), state.next_number
         log.info("Resuming sweep %s: %d trials ended, %d interrupted to run again, next job %d", plan.resume,
                  len(state.ended), len(state.interrupted), state.next_number)
-        return SweepRun.reopen(plan.uri, plan.resume), progress, [r.params for r in state.interrupted]
+        return SweepRun.reopen(plan.uri, plan.resume), progress, list(state.interrupted)
 
     def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
-              reruns: list[dict[str, Any]], returns: list[Sequence[JobReturn]]) -> None:
+              reruns: list[TrialRecord], returns: list[Sequence[JobReturn]]) -> None:
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
         while progress.ended < plan.n_trials:
             n = min(plan.n_jobs, plan.n_trials - progress.ended)
-            batch = reruns[:n]
-            del reruns[:n]
-            optimizer.pending.extend(batch)
+            again, reruns[:] = reruns[:n], reruns[n:]
+            batch = [r.params for r in again]
+            for params in batch:
+                optimizer.add_pending(params)
             if len(batch) < n:
                 batch += optimizer.ask(n - len(batch))
             if not batch:
@@ -116,8 +121,10 @@ class SweeperImpl:
                 return
             numbers = list(range(progress.next_number, progress.next_number + len(batch)))
             progress.next_number += len(batch)
-            if parent is not None:
-                parent.tracker.set_tags({f"trial.{k}.params": json.dumps(p) for k, p in zip(numbers, batch)})
+            if parent is not None:  # recorded before launch: what a resumed sweep re-runs
+                tags = {f"trial.{k}.params": json.dumps(p) for k, p in zip(numbers, batch)}
+                tags.update({f"trial.{r.number}.rerun_as": k for r, k in zip(again, numbers)})
+                parent.tracker.set_tags(tags)
             overrides = [plan.trial_overrides(conditional.active(p), k, parent and parent.run_id)
                          for p, k in zip(batch, numbers)]
             started = time.monotonic()

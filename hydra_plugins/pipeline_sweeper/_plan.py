@@ -45,7 +45,7 @@ class SweepPlan:
         return {PARENT_TAG: self.strategy, "sweep.space": clip_json(self.space.to_grammar()),
                 "sweep.fixed": clip_json(self.fixed), "sweep.seed": str(self.seed),
                 "sweep.n_trials": str(self.n_trials), "sweep.direction": self.direction,
-                "sweep.options": clip_json(self.options), "sweep.command": f"python train.py -m {self.command}"}
+                "sweep.options": clip_json(self.options), "sweep.command": self.command}
 
     def params(self) -> dict[str, Any]:
         return {"sweep.strategy": self.strategy, "sweep.n_trials": self.n_trials, "sweep.n_jobs": self.n_jobs,

@@ -73,6 +73,10 @@ class Optimizer(ABC):
         self.trials.append(Trial(params, float(value) if finite else None, state or ("complete" if finite else "failed")))
         self._on_tell(self.trials[-1])
 
+    def add_pending(self, params: Mapping[str, Any]) -> None:
+        """Register a running trial that was not asked from this optimizer (a re-run after resume)."""
+        self.pending.append(self.space.validate(params))
+
     def best(self) -> tuple[dict[str, Any], float]:
         """The best completed trial as ``(params, value)``; raises when there is none."""
         done = [t for t in self.trials if t.state == "complete" and t.value is not None]

@@ -11,10 +11,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.search.acq_optimizer import EXHAUSTIVE_MAX, Columns, candidates, enumerate_points, evaluate, \
-    local_search
-from pipeline.search.acquisition import ACQUISITIONS, DEFAULT_UCB_BETA, AcqFn, fantasize, incumbent, \
-    make_acquisition
+from pipeline.search.acq_optimizer import (
+    EXHAUSTIVE_MAX,
+    Columns,
+    candidates,
+    enumerate_points,
+    evaluate,
+    local_search,
+)
+from pipeline.search.acquisition import (
+    ACQUISITIONS,
+    DEFAULT_UCB_BETA,
+    AcqFn,
+    fantasize,
+    incumbent,
+    make_acquisition,
+)
 from pipeline.search.base import Optimizer
 from pipeline.search.gp import GP, fit_gp
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count

@@ -39,6 +39,10 @@ class RandomOptimizer(Optimizer):
         if not asked:
             self.n_consumed += 1
 
+    def add_pending(self, params: Mapping[str, Any]) -> None:
+        super().add_pending(params)
+        self.n_consumed += 1
+
     def _propose(self, n: int) -> np.ndarray:
         X = self.sample(self.n_consumed, n)
         self.n_consumed += n

@@ -36,7 +36,8 @@ def test_log_h_gradient_matches_finite_differences(z0):
     z = torch.tensor([z0], dtype=torch.float64, requires_grad=True)
     (g,) = torch.autograd.grad(log_h(z).sum(), z)
     eps = 1e-6
-    fd = (log_h(torch.tensor([z0 + eps])) - log_h(torch.tensor([z0 - eps]))) / (2 * eps)
+    fd = (log_h(torch.tensor([z0 + eps], dtype=torch.float64))
+          - log_h(torch.tensor([z0 - eps], dtype=torch.float64))) / (2 * eps)
     assert np.isclose(float(g), float(fd), rtol=1e-5, atol=1e-7)
 
 

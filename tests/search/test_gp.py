@@ -75,3 +75,21 @@ def test_fantasies_collapse_variance():
     m0, v0 = gp.posterior_np(x)
     m1, v1 = gp.condition_on(x, m0).posterior_np(x)
     assert np.isclose(m1[0], m0[0], atol=1e-6) and v1[0] < 1e-4 * v0[0] + 1e-5
+
+
+def test_neg_log_posterior_gradient_matches_finite_differences():
+    from pipeline.search.gp import neg_log_posterior, per_dim_sq_dist
+    from pipeline.search.prior import HyperPrior
+
+    rng = np.random.default_rng(5)
+    X = torch.tensor(rng.random((12, 3)))
+    y = torch.tensor(rng.normal(size=12))
+    D2 = per_dim_sq_dist(X, X, torch.tensor([False, True, False]))
+    prior = HyperPrior(3)
+    theta = np.array([-0.5, 0.2, 0.8, 0.1, -3.0])
+    f0, g = neg_log_posterior(theta, D2, y, prior)
+    for i in range(5):
+        e = np.zeros(5)
+        e[i] = 1e-6
+        fd = (neg_log_posterior(theta + e, D2, y, prior)[0] - neg_log_posterior(theta - e, D2, y, prior)[0]) / 2e-6
+        assert np.isclose(g[i], fd, rtol=1e-5, atol=1e-6)

@@ -132,3 +132,15 @@ def test_unknown_strategy_and_bad_options() -> None:
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['grid_points'\]; expected \['seed', 'direction', "
                                          r"'sampler'\]"):
         rand(grid_points=3)
+
+
+def test_a_rerun_registered_as_pending_is_not_proposed_again():
+    from pipeline.search import SearchSpace, make_optimizer
+
+    space = SearchSpace.from_grammar({"x": "interval(0, 1)"})
+    first = make_optimizer("random", space, seed=5).ask(3)
+    resumed = make_optimizer("random", space, seed=5)
+    resumed.tell(first[0], 1.0)
+    resumed.tell(first[1], 2.0)
+    resumed.add_pending(first[2])  # was running when the sweep died; re-run as is
+    assert resumed.ask(1)[0] not in first

@@ -1,0 +1,168 @@
+"""Real sweeps through ``python train.py -m`` in subprocesses, tiny trials, temporary SQLite stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SWEEP_FAST, fresh_store, mlflow_runs, run_train, sweep_runs
+
+pytestmark = pytest.mark.slow
+SPACE = ["optimizer.lr=tag(log, interval(1e-3, 1e-1))", "model.hidden_dim=choice(16,32)"]
+
+
+def sweep(template: Path, tmp_path: Path, *args: str, name: str = "store"
+          ) -> tuple[subprocess.CompletedProcess, str]:
+    uri = fresh_store(template, tmp_path / name)
+    proc = run_train(["-m", *SWEEP_FAST, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / name / 'sweep'}",
+                      *args], cwd=tmp_path)
+    return proc, uri
+
+
+@pytest.fixture(scope="module")
+def random_sweep(tmp_path_factory, store_template):
+    tmp = tmp_path_factory.mktemp("random")
+    proc, uri = sweep(store_template, tmp, *SPACE, "hydra/sweeper=random", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
+                      "hydra.sweeper.seed=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, uri, tmp
+
+
+def test_parent_run_holds_the_sweep(random_sweep):
+    proc, uri, tmp = random_sweep
+    parent, children = sweep_runs(uri)
+    t = parent.data.tags
+    assert t["sweep.strategy"] == "random" and t["sweep.seed"] == "3" and t["sweep.n_trials"] == "4"
+    assert json.loads(t["sweep.space"]) == {"optimizer.lr": "tag(log,interval(0.001,0.1))",
+                                            "model.hidden_dim": "16,32"}
+    assert t["sweep.command"].startswith("python train.py -m") and "hydra/sweeper=random" in t["sweep.command"]
+    assert parent.info.status == "FINISHED" and parent.info.run_name.startswith("random-sweep-")
+    assert [c.info.run_name for c in children] == ["trial-000", "trial-001", "trial-002", "trial-003"]
+    assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_parent_summary_points_at_the_best_trial(random_sweep):
+    proc, uri, tmp = random_sweep
+    parent, children = sweep_runs(uri)
+    best = max(children, key=lambda c: c.data.metrics["cv_mean"])
+    assert parent.data.metrics["best_value"] == best.data.metrics["cv_mean"]
+    assert parent.data.tags["best.run_id"] == best.info.run_id
+    folder = mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, tracking_uri=uri)
+    results = yaml.safe_load(Path(folder, "optimization_results.yaml").read_text())
+    assert results["best_value"] == best.data.metrics["cv_mean"] and results["best_run_id"] == best.info.run_id
+    assert results["best_params"]["model.hidden_dim"] == int(best.data.params["model.hidden_dim"])
+    assert results["best_command"].startswith("python train.py ") and "optimizer.lr=" in results["best_command"]
+    assert yaml.safe_load((tmp / "store" / "sweep" / "optimization_results.yaml").read_text()) == results
+    rows = Path(folder, "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 5 and rows[0].startswith("trial,state,value")
+
+
+def test_one_log_line_per_trial(random_sweep):
+    proc, _, _ = random_sweep
+    log = proc.stdout + proc.stderr
+    for k in range(1, 5):
+        assert f"trial {k}/4 (job " in log
+    assert "| best " in log and "elapsed" in log
+
+
+def test_same_seed_same_trials(random_sweep, tmp_path, store_template):
+    _, uri, _ = random_sweep
+    proc, uri2 = sweep(store_template, tmp_path, *SPACE, "hydra/sweeper=random", "hydra.sweeper.n_trials=2", "hydra.sweeper.seed=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (p1, _), (p2, _) = sweep_runs(uri), sweep_runs(uri2)
+    for k in range(2):
+        assert p1.data.tags[f"trial.{k}.params"] == p2.data.tags[f"trial.{k}.params"]
+
+
+def test_grid_product_and_config_group_choices(tmp_path, store_template):
+    proc, uri = sweep(store_template, tmp_path, "hydra/sweeper=grid", "model=mlp,cnn", "model.channels=4,8", "model.hidden_dim=16")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, children = sweep_runs(uri)
+    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    cnn = [c for c in children if c.data.params["model.name"] == "cnn"]
+    mlp = [c for c in children if c.data.params["model.name"] == "mlp"]
+    assert sorted(c.data.params["model.channels"] for c in cnn) == ["4", "8"]
+    assert len(mlp) == 2 and all("model.channels" not in c.data.params for c in mlp)
+    assert all(c.data.params["model.hidden_dim"] == "16" for c in children)
+
+
+def test_basic_sweeper_multirun_is_grouped_too(tmp_path, store_template):
+    proc, uri = sweep(store_template, tmp_path, "hydra/sweeper=basic", "optimizer.lr=0.01,0.001")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, children = sweep_runs(uri)
+    assert parent.data.tags["sweep.strategy"] == "basic" and len(children) == 2
+    assert sorted(c.data.params["optimizer.lr"] for c in children) == ["0.001", "0.01"]
+    assert parent.data.metrics["best_value"] == max(c.data.metrics["cv_mean"] for c in children)
+
+
+def test_joblib_launcher_with_two_workers(tmp_path, store_template):
+    proc, uri = sweep(store_template, tmp_path, *SPACE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                      "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, children = sweep_runs(uri)
+    assert [c.data.tags["trial.number"] for c in children] == ["0", "1", "2", "3"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    first, second = children[0].info, children[1].info
+    assert second.start_time < first.end_time, "the two trials of a batch should run at the same time"
+
+
+def test_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, store_template):
+    proc, uri = sweep(store_template, tmp_path, "hydra/sweeper=grid", "optimizer=sgd", "optimizer.lr=1e12,0.01")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, children = sweep_runs(uri)
+    assert [c.info.status for c in children] == ["FAILED", "FINISHED"]
+    assert "NonFiniteLossError" in children[0].data.tags["error"]
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_failed"] == 1
+    assert parent.data.tags["best.run_id"] == children[1].info.run_id
+
+
+def test_max_failure_rate_stops_the_sweep(tmp_path, store_template):
+    proc, uri = sweep(store_template, tmp_path, "optimizer=sgd", "optimizer.lr=tag(log, interval(1e10, 1e12))",
+                      "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.25")
+    assert proc.returncode != 0
+    assert "max_failure_rate=0.25" in proc.stderr + proc.stdout
+    parent, children = sweep_runs(uri)
+    assert parent.info.status == "FAILED" and len(children) == 2
+
+
+def test_sigkill_mid_sweep_then_resume(tmp_path, store_template):
+    uri = fresh_store(store_template, tmp_path)
+    args = [sys.executable, str(ROOT / "train.py"), "-m", *SWEEP_FAST, "trainer.epochs=6", f"tracking.uri={uri}",
+            *SPACE, "hydra.sweeper.n_trials=4"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    sweeper = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill while the third trial is running
+        runs = mlflow_runs(uri)
+        states = [r.info.status for r in runs if "mlflow.parentRunId" in r.data.tags]
+        if states.count("FINISHED") >= 2 and "RUNNING" in states:
+            break
+        time.sleep(0.2)
+    sweeper.send_signal(signal.SIGKILL)
+    sweeper.wait()
+    parent, before = sweep_runs(uri)
+    interrupted = [c for c in before if c.info.status == "RUNNING"]
+    assert len(interrupted) == 1 and parent.info.status == "RUNNING"
+
+    proc = run_train(["-m", f"tracking.uri={uri}", f"hydra.sweeper.resume={parent.info.run_id}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, after = sweep_runs(uri)
+    finished = [c for c in after if c.info.status == "FINISHED"]
+    assert len(finished) == 4 and parent.info.status == "FINISHED"
+    numbers = [int(c.data.tags["trial.number"]) for c in after]
+    assert len(set(numbers)) == len(numbers) and max(numbers) == len(after) - 1  # job numbers continue
+    params = [parent.data.tags[f"trial.{c.data.tags['trial.number']}.params"] for c in finished]
+    assert len(set(params)) == 4, "no trial repeated"
+    killed = [c for c in after if c.info.run_id == interrupted[0].info.run_id][0]
+    assert killed.info.status == "KILLED"
+    rerun = parent.data.tags[f"trial.{killed.data.tags['trial.number']}.params"]
+    assert rerun in params, "the interrupted trial is run again"
