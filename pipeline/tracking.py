@@ -219,7 +219,8 @@ class Tracker:
         """Record ``error`` on the run (tag + traceback artifact) and end it with ``status``."""
         try:
             self.flush()
-            self.set_tags({"error": f"{type(error).__name__}: {error}"})
+            state = "killed" if status == "KILLED" else "failed"
+            self.set_tags({"error": f"{type(error).__name__}: {error}", "trial.state": state})
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             self.log_files({"error.txt": tb})
         finally:

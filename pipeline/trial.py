@@ -60,6 +60,7 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
         tracker.fail(e, status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
+    tracker.set_tags({"trial.state": "complete"})
     tracker.finish()
     result.run_id = tracker.run_id
     if basic_parent:
