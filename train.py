@@ -16,7 +16,7 @@ log = logging.getLogger("pipeline")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | dict:
     """Run one trial and return its cross-validated objective to Hydra's sweeper."""
     hc = HydraConfig.get()
     multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
@@ -24,7 +24,7 @@ def main(cfg: DictConfig) -> float:
     if multirun:  # lets trials of Hydra's basic sweeper find their common parent run
         job["sweep_dir"] = hc.sweep.dir
     try:
-        return run_trial(cfg, list(hc.overrides.task), job).objective
+        return run_trial(cfg, list(hc.overrides.task), job).for_sweeper()
     except (ConfigError, DataError, TrackingError) as e:
         if multirun:
             raise  # the sweeper records the failed trial and goes on

@@ -20,6 +20,7 @@ from pipeline.data import load_dataset
 from pipeline.loop import MAXIMIZED
 from pipeline.models import Normalize
 from pipeline.progress import Progress
+from pipeline.pruning import TrialPruned, make_reporter
 from pipeline.sweep_tracking import basic_sweep_parent, summarise_basic_parent
 from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, resolve_tracking_uri
 
@@ -37,6 +38,11 @@ class TrialResult:
     objective: float
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str = ""
+    pruned: bool = False
+
+    def for_sweeper(self) -> float | dict[str, Any]:
+        """What the task returns to Hydra: the objective, or a pruned marker with the last intermediate value."""
+        return {"pruned": True, "value": self.objective} if self.pruned else self.objective
 
 
 def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str, Any] | None = None) -> TrialResult:
@@ -57,23 +63,28 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         result = _train_and_log(cfg, data, device, tracker, overrides)
+    except TrialPruned as p:
+        result = _record_pruned(tracker, p)
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
         tracker.fail(e, status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
-    tracker.set_tags({"trial.state": "complete"})
+    if not result.pruned:
+        tracker.set_tags({"trial.state": "complete"})
     tracker.finish()
     result.run_id = tracker.run_id
     if basic_parent:
         summarise_basic_parent(uri, basic_parent, sign=-1.0 if MAXIMIZED[cfg.cv.metric] else 1.0)
-    _print_summary(cfg, result, uri)
+    if not result.pruned:
+        _print_summary(cfg, result, uri)
     return result
 
 
 def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tracker,
                    overrides: list[str]) -> TrialResult:
     progress = Progress(int(cfg.cv.folds), int(cfg.trainer.epochs), cfg.cv.metric)
+    pruner = make_reporter(cfg, tracker)
     start = time.perf_counter()
-    cv = cross_validate(cfg, data, device, callbacks=(tracker, progress))
+    cv = cross_validate(cfg, data, device, callbacks=(tracker, progress) + ((pruner,) if pruner else ()))
     n_params = cv.n_params
     fitted = refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
     metrics = summary_metrics(cfg, cv, fitted, time.perf_counter() - start)
@@ -83,6 +94,14 @@ def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tr
     tracker.log_metrics(metrics, flush=True)
     _log_artifacts(cfg, tracker, cv, fitted, overrides)
     return TrialResult(metrics["cv_mean"], metrics)
+
+
+def _record_pruned(tracker: Tracker, p: TrialPruned) -> TrialResult:
+    """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED."""
+    tracker.log_metrics({"pruned_value": p.value, "pruned_step": float(p.step)}, flush=True)
+    tracker.set_tags({"trial.state": "pruned", "trial.pruned": "true"})
+    log.info("PRUNED: %s", p)
+    return TrialResult(p.value, {"pruned_value": p.value, "pruned_step": float(p.step)}, pruned=True)
 
 
 def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> str | None:

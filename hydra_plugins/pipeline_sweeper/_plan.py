@@ -90,7 +90,7 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
     fixed_keys = {f.split("=", 1)[0].lstrip("+~") for f in cli_fixed}
     grammar = {k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys}
     space = SearchSpace.from_grammar(grammar)
-    fixed = cli_fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()]
+    fixed = cli_fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()] + _pruning(conf, config)
     space = SearchSpace(space.params)
     strategy = _check_strategy(conf.get("strategy", "random"))
     return SweepPlan(strategy, space, fixed, _positive("n_trials", conf.get("n_trials", 20)),
@@ -145,6 +145,21 @@ class ConditionalParams:
         cfg = self._cache[choice]
         return {k: v for k, v in params.items() if k in self.groups or k.startswith("+")
                 or OmegaConf.select(cfg, k, default=_MISSING) is not _MISSING}
+
+
+def _pruning(conf: dict[str, Any], config: DictConfig) -> list[str]:
+    """The sweeper's pruning options, passed to every trial as overrides of its ``pruning`` section."""
+    from hydra_plugins.pipeline_sweeper.config import PRUNER_OPTIONS
+    from pipeline.pruning.reporter import PRUNERS
+
+    pruner = conf.get("pruner", "none")
+    if pruner not in PRUNERS:
+        raise ValueError(f"hydra.sweeper.pruner={pruner!r} is unknown; expected one of {PRUNERS}")
+    if pruner == "none":
+        return []
+    if "pruning" not in config:
+        raise ValueError("hydra.sweeper.pruner needs a 'pruning' section in the task's config")
+    return [f"pruning.{k}={conf[k]}" for k in PRUNER_OPTIONS if conf.get(k) is not None]
 
 
 def _experiment(config: DictConfig) -> str:

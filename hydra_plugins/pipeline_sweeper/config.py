@@ -37,6 +37,13 @@ class SweeperConf:
     params: dict[str, Any] | None = None
     default_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SPACE))
     objective_key: str = "cv_mean"  # the child-run metric a resumed sweep reads back
+    # Pruning, decided inside each trial (see the README); unset options keep conf/config.yaml's pruning.*
+    pruner: str = "none"            # none | median | asha
+    n_startup_trials: int | None = None
+    n_warmup_steps: int | None = None
+    min_resource: int | None = None
+    reduction_factor: int | None = None
+    min_early_stopping_rate: int | None = None
 
 
 @dataclass
@@ -62,6 +69,8 @@ class BayesSweeperConf(SweeperConf):
     warping: str = "power"
 
 
+PRUNER_OPTIONS = ("pruner", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor",
+                  "min_early_stopping_rate")
 STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
                     "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
 

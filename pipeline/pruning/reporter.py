@@ -1,0 +1,122 @@
+"""The trial side of pruning: report intermediate objectives, read the sweep's siblings, decide.
+
+Intermediate value at step ``s`` (fold ``k``, epoch ``e``; ``s = k * trainer.epochs + e``): the mean
+over folds of each finished fold's best score and the running fold's best score so far. It is on the
+scale and direction of the final objective (the mean of the folds' best scores), which it equals at
+the trial's last step, so values of different trials at one step are comparable.
+
+Decisions use the shared MLflow store, which every launcher's workers reach already (the trials log
+there): siblings are the parent run's other children; nothing is shared in memory with the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pipeline.loop import MAXIMIZED
+from pipeline.pruning.rules import Curve, asha_promotable, median_prune, rung_step
+from pipeline.tracking import Tracker, iter_runs
+
+log = logging.getLogger("pipeline")
+
+INTERMEDIATE = "intermediate/objective"
+RUNG_TAG = "pruning.rung_{}"
+REFRESH_SECONDS = 2.0  # how stale the view of completed siblings may be (one search call per refresh)
+PRUNERS = ("none", "median", "asha")
+
+
+class TrialPruned(Exception):
+    """Raised inside the epoch loop when the pruner stops the trial."""
+
+    def __init__(self, step: int, value: float, fold: int, epoch: int) -> None:
+        super().__init__(f"pruned at step {step} (fold {fold + 1}, epoch {epoch}) with intermediate value {value:.6g}")
+        self.step, self.value, self.fold, self.epoch = step, value, fold, epoch
+
+
+class Siblings:
+    """A cached view of the other trials of the same sweep, read from MLflow."""
+
+    def __init__(self, tracker: Tracker, parent_run_id: str) -> None:
+        self.client, self.parent, self.own = tracker.client, parent_run_id, tracker.run_id
+        self.experiment = self.client.get_run(tracker.run_id).info.experiment_id
+        self.curves: dict[str, Curve] = {}
+        self.runs: list[Any] = []
+        self._fetched = -float("inf")
+
+    def refresh(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._fetched < REFRESH_SECONDS:
+            return
+        self.runs = [r for r in iter_runs(self.client, [self.experiment], f"tags.`mlflow.parentRunId` = '{self.parent}'")
+                     if r.info.run_id != self.own]
+        for r in self.runs:
+            if r.data.tags.get("trial.state") == "complete" and r.info.run_id not in self.curves:
+                history = self.client.get_metric_history(r.info.run_id, INTERMEDIATE)
+                self.curves[r.info.run_id] = {m.step: m.value for m in history}
+        self._fetched = time.monotonic()
+
+    def completed(self) -> list[Curve]:
+        self.refresh()
+        return [c for c in self.curves.values() if c]
+
+    def at_rung(self, rung: int) -> list[float]:
+        self.refresh(force=True)
+        key = RUNG_TAG.format(rung)
+        return [float(r.data.tags[key]) for r in self.runs if key in r.data.tags]
+
+
+class PruningReporter:
+    """Fold callback: logs the intermediate objective every epoch and raises ``TrialPruned`` when told to."""
+
+    def __init__(self, cfg: Any, tracker: Tracker, siblings: Siblings) -> None:
+        self.opts, self.tracker, self.siblings = cfg.pruning, tracker, siblings
+        self.metric, self.epochs = cfg.cv.metric, int(cfg.trainer.epochs)
+        self.maximize = MAXIMIZED[self.metric]
+        self.fold_scores: list[float] = []
+        self.best_in_fold: float | None = None
+        self.rung = 0
+
+    def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
+        score = record[self.metric]
+        if self.best_in_fold is None or (score > self.best_in_fold if self.maximize else score < self.best_in_fold):
+            self.best_in_fold = score
+        step = fold * self.epochs + epoch
+        value = (sum(self.fold_scores) + self.best_in_fold) / (len(self.fold_scores) + 1)
+        self.tracker.log_metrics({INTERMEDIATE: value}, step=step)
+        if self.should_prune(step, value):
+            self.tracker.flush()
+            raise TrialPruned(step, value, fold, epoch)
+
+    def on_fold_end(self, fold: int, result: Any) -> None:
+        self.fold_scores.append(result.best_score)
+        self.best_in_fold = None
+
+    def should_prune(self, step: int, value: float) -> bool:
+        o = self.opts
+        if o.pruner == "median":
+            return median_prune(value, step, self.siblings.completed(), self.maximize, int(o.n_startup_trials),
+                                int(o.n_warmup_steps))
+        while step >= rung_step(self.rung, int(o.min_resource), int(o.reduction_factor),
+                                int(o.min_early_stopping_rate)):
+            self.tracker.set_tags({RUNG_TAG.format(self.rung): repr(value)})
+            competing = [*self.siblings.at_rung(self.rung), value]
+            if not asha_promotable(value, competing, int(o.reduction_factor), self.maximize):
+                return True
+            self.rung += 1
+        return False
+
+
+def make_reporter(cfg: Any, tracker: Tracker) -> PruningReporter | None:
+    """A reporter when ``pruning.pruner`` is set and the trial belongs to a sweep; else None."""
+    pruning = cfg.get("pruning")
+    if pruning is None or pruning.pruner == "none":
+        return None
+    if pruning.pruner not in PRUNERS:
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"pruning.pruner={pruning.pruner!r} is unknown; expected one of {PRUNERS}")
+    if not cfg.tracking.parent_run_id:
+        log.info("pruning.pruner=%s ignored: a single run has no sweep to compare with", pruning.pruner)
+        return None
+    return PruningReporter(cfg, tracker, Siblings(tracker, cfg.tracking.parent_run_id))

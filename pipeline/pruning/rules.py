@@ -1,0 +1,57 @@
+"""Pruning rules as pure functions over intermediate values (semantics of Optuna's Median and
+SuccessiveHalving pruners, written for our steps: epochs counted across folds).
+
+A *curve* maps step -> intermediate objective; a curve that ended before ``step`` (early stopping)
+contributes its last value ("carried forward").
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping, Sequence
+
+Curve = Mapping[int, float]
+
+
+def value_at(curve: Curve, step: int) -> float | None:
+    """The curve's value at ``step``, carried forward from the last earlier step; None before its start."""
+    steps = sorted(curve)
+    i = bisect.bisect_right(steps, step)
+    return None if i == 0 else curve[steps[i - 1]]
+
+
+def median_prune(value: float, step: int, completed: Sequence[Curve], maximize: bool, n_startup_trials: int = 5,
+                 n_warmup_steps: int = 0) -> bool:
+    """Prune when ``value`` at ``step`` is worse than the median of completed trials at that step.
+
+    Nothing is pruned before ``n_startup_trials`` trials completed, nor before ``n_warmup_steps``.
+    """
+    if math.isnan(value):
+        return True
+    if len(completed) < n_startup_trials or step < n_warmup_steps:
+        return False
+    others = sorted(v for v in (value_at(c, step) for c in completed) if v is not None and math.isfinite(v))
+    if not others:
+        return False
+    mid = len(others) // 2
+    median = others[mid] if len(others) % 2 else 0.5 * (others[mid - 1] + others[mid])
+    return value < median if maximize else value > median
+
+
+def rung_step(rung: int, min_resource: int, reduction_factor: int, min_early_stopping_rate: int = 0) -> int:
+    """The step at which a trial reaches ``rung``: ``min_resource * reduction_factor ** (rate + rung)``."""
+    return min_resource * reduction_factor ** (min_early_stopping_rate + rung)
+
+
+def asha_promotable(value: float, competing: Sequence[float], reduction_factor: int, maximize: bool) -> bool:
+    """Whether ``value`` is in the top ``1 / reduction_factor`` of ``competing`` (which includes it).
+
+    While fewer than ``reduction_factor`` trials reached the rung, only the best one so far is promoted
+    (asynchronous successive halving cannot wait for the rung to fill; Optuna does the same).
+    """
+    if math.isnan(value):
+        return False
+    ordered = sorted(v for v in competing if math.isfinite(v))
+    k = max(len(ordered) // reduction_factor - 1, 0)
+    return value >= ordered[-(k + 1)] if maximize else value <= ordered[k]
