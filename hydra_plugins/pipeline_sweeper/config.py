@@ -44,27 +44,12 @@ class SweeperConf:
     min_resource: int | None = None
     reduction_factor: int | None = None
     min_early_stopping_rate: int | None = None
-
-
-@dataclass
-class GridSweeperConf(SweeperConf):
-    strategy: str = "grid"
-    grid_points: int | None = None  # values per interval; required when the space has intervals
-    shuffle: bool = False
-    default_params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RandomSweeperConf(SweeperConf):
-    strategy: str = "random"
-    sampler: str = "sobol"  # sobol (scrambled, better coverage) | uniform
-
-
-@dataclass
-class BayesSweeperConf(SweeperConf):
-    strategy: str = "bayes"
-    n_initial: int | None = None  # Sobol points before the GP takes over; default scales with dimension
-    acquisition: str = "logei"       # logei | ucb
+    # Strategy options; each strategy reads its own (STRATEGY_OPTIONS below).
+    grid_points: int | None = None  # grid: values per interval; required when the space has intervals
+    shuffle: bool = False           # grid: visit the product in a seeded random order
+    sampler: str = "sobol"          # random: sobol (scrambled, better coverage) | uniform
+    n_initial: int | None = None    # bayes: Sobol points before the GP takes over; default scales with dimension
+    acquisition: str = "logei"      # bayes: logei | ucb
     ucb_beta: float = 2.0
     warping: str = "power"
 
@@ -74,6 +59,8 @@ PRUNER_OPTIONS = ("pruner", "n_startup_trials", "n_warmup_steps", "min_resource"
 STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
                     "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
 
+# One node per strategy, all of the same shape, so that a preset can switch with `hydra.sweeper.strategy`.
 cs = ConfigStore.instance()
-for _name, _node in (("grid", GridSweeperConf), ("random", RandomSweeperConf), ("bayes", BayesSweeperConf)):
+for _name in ("grid", "random", "bayes"):
+    _node = SweeperConf(strategy=_name, default_params={} if _name == "grid" else dict(DEFAULT_SPACE))
     cs.store(group="hydra/sweeper", name=_name, node=_node, provider="pipeline_sweeper")
