@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 ARGS ?=
 
+STORE := sqlite:///$(CURDIR)/mlruns/mlflow.db
+ARTIFACTS := $(CURDIR)/mlruns/artifacts
+
 .PHONY: install train sweep ui server test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
@@ -23,8 +26,13 @@ train: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python train.py -m $(ARGS)
 
+# The MLflow UI on the project's store, on loopback unless HOST says otherwise.
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlruns/mlflow.db" --default-artifact-root "$(CURDIR)/mlruns/artifacts" --host $(HOST) --port $(PORT)
+	$(BIN)/mlflow ui --backend-store-uri "$(STORE)" --default-artifact-root "$(ARTIFACTS)" --host $(HOST) --port $(PORT)
+
+# A tracking server for workers on other processes or machines (artifacts served through it).
+server: $(STAMP)
+	$(BIN)/mlflow server --backend-store-uri "$(STORE)" --artifacts-destination "$(ARTIFACTS)" --serve-artifacts --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
@@ -35,6 +43,8 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -e ".[dev,bench]" --config-settings editable_mode=compat
 	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/bo_benchmark.py
+	$(BIN)/python bench/pruning.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
