@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shlex
 import signal
 import sys
@@ -19,6 +20,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
@@ -64,6 +66,16 @@ class SweeperImpl:
 
     # -- the sweep ---------------------------------------------------------------------------------
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        """Run the sweep; bad input and too many failures end it with one clear line and a non-zero exit."""
+        try:
+            return self._sweep(arguments)
+        except (ValueError, RuntimeError, HydraException) as e:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _is_user_error(e):
+                raise
+            log.error("%s", e)
+            sys.exit(2 if not isinstance(e, SweepFailed) else 1)
+
+    def _sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         cli_space, cli_fixed = parse_arguments(parser.parse_overrides(arguments))
@@ -165,6 +177,13 @@ class SweeperImpl:
                      results["best_command"])
         if parent is not None:
             parent.finish(progress.records, best, results, status=status)
+
+
+def _is_user_error(e: BaseException) -> bool:
+    """Errors whose message says it all: bad sweep input, an unreachable store, too many failed trials."""
+    from pipeline.errors import TrackingError
+
+    return isinstance(e, (ValueError, TrackingError, SweepFailed, HydraException))
 
 
 def _record(ret: JobReturn, params: dict[str, Any], number: int, started: float) -> TrialRecord:
