@@ -8,6 +8,8 @@ sent in as few calls as MLflow's limits allow.
 from __future__ import annotations
 
 import os
+import random
+import re
 import tempfile
 import time
 import traceback
@@ -25,6 +27,11 @@ FLUSH_SECONDS = 2.0          # buffered epoch metrics are sent at most this ofte
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAG_LENGTH = 5000
+LOCK_RETRIES = 10             # ~1 min of backoff in all before a "database is locked" error is raised
+LOCK_BACKOFF_SECONDS = 0.05
+_SECRETS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/\s@:]+(:[^/\s@]*)?@|"
+                      r"(?P<key>(password|passwd|secret|token|api[_-]?key|access[_-]?key)=)[^&\s'\",]+",
+                      re.IGNORECASE)
 
 
 def default_tracking_uri() -> str:
@@ -72,12 +79,41 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                                 "(make server) or point tracking.uri / MLFLOW_TRACKING_URI at a running one") from None
 
 
-def get_client(uri: str) -> Any:
+def get_client(uri: str) -> RetryingClient:
     import mlflow
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    return RetryingClient(MlflowClient(tracking_uri=uri))
+
+
+class RetryingClient:
+    """An ``MlflowClient`` whose calls are retried with backoff while SQLite reports a lock.
+
+    Parallel workers writing to one SQLite file hit "database is locked" (directly, or as a 500 from a
+    server over SQLite); the failed transaction was rolled back, so the call is safe to repeat.
+    Connection errors to a server are already retried by MLflow's HTTP client.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for attempt in range(LOCK_RETRIES):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as e:
+                    if "locked" not in str(e) or attempt == LOCK_RETRIES - 1:
+                        raise
+                    time.sleep(LOCK_BACKOFF_SECONDS * 2**attempt * (1 + random.random()))
+            raise AssertionError("unreachable")
+
+        return call
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
@@ -118,7 +154,12 @@ def format_param(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value)
+    return redact(str(value))
+
+
+def redact(text: str) -> str:
+    """Hide credentials (``scheme://user:password@``, ``token=...``) before anything reaches MLflow."""
+    return _SECRETS.sub(lambda m: f"{m['scheme']}***@" if m["scheme"] else f"{m['key']}***", text)
 
 
 class Tracker:
@@ -135,7 +176,7 @@ class Tracker:
         """Create the run (as a child of ``parent_run_id`` when given)."""
         client = get_client(uri)
         exp_id = ensure_experiment(client, experiment, uri)
-        tags = {k: _clip(v) for k, v in (tags or {}).items()}
+        tags = {k: _clip(redact(str(v))) for k, v in (tags or {}).items()}
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         run = client.create_run(exp_id, run_name=run_name, tags=tags)
@@ -152,7 +193,7 @@ class Tracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, _clip(str(v))) for k, v in tags.items()]
+        items = [RunTag(k, _clip(redact(str(v)))) for k, v in tags.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, tags=items[i:i + MAX_PARAMS_PER_BATCH])
 
@@ -186,7 +227,7 @@ class Tracker:
             for name, content in files.items():
                 path = Path(tmp, name)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content if isinstance(content, bytes) else content.encode())
+                path.write_bytes(content if isinstance(content, bytes) else redact(content).encode())
             self.client.log_artifacts(self.run_id, tmp, artifact_path)
 
     def log_dir(self, folder: str | Path, artifact_path: str | None = None) -> None:

@@ -1,0 +1,72 @@
+"""Tracking: store resolution, redaction of credentials, batched logging from parallel workers."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import TrackingError
+from pipeline.tracking import Tracker, default_tracking_uri, redact, resolve_tracking_uri
+
+WORKERS, STEPS, PARAMS = 4, 120, 150
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("http://user:s3cret@host:5000", "http://***@host:5000"),
+    ("postgresql://mlflow:pw@db:5432/mlflow", "postgresql://***@db:5432/mlflow"),
+    ("https://token@example.org/x", "https://***@example.org/x"),
+    ("https://host/api?token=abc&x=1", "https://host/api?token=***&x=1"),
+    ("sqlite:////tmp/a.db", "sqlite:////tmp/a.db"),
+    ("s3://bucket/key", "s3://bucket/key"),
+])
+def test_credentials_are_redacted(text, expected):
+    assert redact(text) == expected
+
+
+def test_store_resolution(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(None) == default_tracking_uri() and default_tracking_uri().startswith("sqlite:////")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////x/env.db")
+    assert resolve_tracking_uri(None) == "sqlite:////x/env.db"
+    monkeypatch.chdir(tmp_path)
+    assert resolve_tracking_uri("sqlite:///rel.db") == f"sqlite:///{tmp_path / 'rel.db'}"
+    with pytest.raises(TrackingError, match="file store"):
+        resolve_tracking_uri(str(tmp_path / "mlruns"))
+
+
+def _worker(uri: str, k: int) -> None:
+    tracker = Tracker.start(uri, "concurrency", f"worker-{k}", {"worker": str(k)})
+    tracker.log_params({f"p{i}": i * k for i in range(PARAMS)})
+    for step in range(1, STEPS + 1):
+        tracker.log_metrics({"a": step * k, "b": -step, "c": 0.5 * step}, step=step, flush=step % 10 == 0)
+    tracker.finish()
+
+
+def run_workers(uri: str) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(uri, k)) for k in range(WORKERS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+        assert p.exitcode == 0
+
+
+def assert_nothing_lost(uri: str) -> None:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("concurrency")
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.data.tags["worker"] for r in runs) == [str(k) for k in range(WORKERS)]
+    for r in runs:
+        k = int(r.data.tags["worker"])
+        assert r.info.status == "FINISHED" and len(r.data.params) == PARAMS and r.data.params["p7"] == str(7 * k)
+        for key in "abc":
+            assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == list(range(1, STEPS + 1))
+
+
+@pytest.mark.slow
+def test_parallel_workers_on_one_sqlite_file_lose_nothing(tracking_uri):
+    run_workers(tracking_uri)
+    assert_nothing_lost(tracking_uri)
