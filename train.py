@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from pipeline.cli import check_overrides
 from pipeline.errors import ConfigError, DataError, TrackingError
 from pipeline.trial import run_trial
 
@@ -33,4 +35,5 @@ def main(cfg: DictConfig) -> float | dict:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:], Path(__file__).parent / "conf")
     main()

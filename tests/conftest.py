@@ -80,3 +80,95 @@ def sweep_runs(uri: str) -> tuple:
     [parent] = [r for r in runs if "sweep.strategy" in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     return parent, sorted(children, key=lambda r: int(r.data.tags["trial.number"]))
+
+
+def run_train_in_process(args: list[str], capfd) -> tuple[int, str]:
+    """``python train.py ARGS`` in this process (Hydra state reset around it): exit code and output."""
+    import runpy
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    argv = sys.argv
+    sys.argv = [str(ROOT / "train.py"), *args]
+    code = 0
+    try:  # as __main__, so that Hydra finds conf/ beside train.py as it does from the shell
+        runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    out = capfd.readouterr()
+    return code, out.out + out.err
+
+
+# -- a real MLflow tracking server, shared by every test of the session -----------------------------
+SERVER_START_SECONDS = 240  # ~20 s on a quiet 2-core machine, much more when other tests compete for it
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(uri: str, proc: subprocess.Popen, log: Path) -> None:
+    """Poll ``/health`` until the server answers; fail with its log when it exits or never answers."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"mlflow server at {uri} not healthy after {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory, store_template):
+    """``mlflow server`` on 127.0.0.1 (free port) over a SQLite store of this session; yields ``http://...``.
+
+    Artifacts are proxied by the server (``--artifacts-destination``), as on a shared team server.
+    Its job runner (a pool of huey workers, unused here) is switched off. The server and its uvicorn
+    worker run in their own process group, ended together when the session ends.
+    """
+    import signal
+
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    backend = fresh_store(store_template, folder)
+    uri = f"http://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    with open(folder / "server.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                                 uri.rsplit(":", 1)[1], "--backend-store-uri", backend, "--artifacts-destination",
+                                 str(folder / "artifacts"), "--workers", "1"], cwd=folder, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(uri, proc, folder / "server.log")
+        yield uri
+    finally:
+        _end_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            _end_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _end_group(proc: subprocess.Popen, sig: int) -> None:
+    """Signal the process group ``proc`` leads (the server and its uvicorn worker), if any of it is left."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass

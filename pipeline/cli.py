@@ -1,0 +1,48 @@
+"""Command-line checks made before Hydra starts, so that a malformed override is named in the error."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
+                          "--package", "-p", "--info", "-i", "--experimental-rerun"}
+
+
+def check_overrides(argv: list[str], conf_dir: Path) -> None:
+    """Exit with code 2 and one line naming the override when Hydra cannot take it.
+
+    Covers what Hydra reports with a traceback or without naming the override: a syntax error, and a
+    config group given a number (``model=0``).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    skip = False
+    for arg in argv:
+        if skip or arg.startswith("-"):
+            skip = arg in HYDRA_FLAGS_WITH_VALUE and not skip
+            continue
+        try:
+            override = parser.parse_override(arg)
+        except HydraException as e:
+            _fail(f"Cannot parse the override {arg!r}: {str(e).splitlines()[0]}\n"
+                  "See https://hydra.cc/docs/advanced/override_grammar/basic/ for the grammar.")
+        group = override.key_or_group
+        if (conf_dir / group).is_dir() or group.startswith("hydra/"):
+            values = override.value().list if override.is_choice_sweep() else [override.value()]
+            bad = [v for v in values if not isinstance(v, str) and v is not None]
+            if bad and not override.is_delete():
+                _fail(f"The override {arg!r} gives config group {group!r} the value {bad[0]!r}; expected the name "
+                      f"of an option, e.g. {group}={_first_option(conf_dir / group)}")
+
+
+def _first_option(folder: Path) -> str:
+    names = sorted(p.stem for p in folder.glob("*.yaml"))
+    return names[0] if names else "NAME"
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.exit(2)
