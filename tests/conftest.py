@@ -172,3 +172,23 @@ def _end_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def start_server(folder: Path, backend: str, port: int) -> subprocess.Popen:
+    """A dedicated ``mlflow server`` (for tests that stop and restart it); waits until it is healthy."""
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = open(folder / f"server-{port}.log", "a")
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--backend-store-uri", backend, "--artifacts-destination", str(folder / "artifacts"),
+                             "--workers", "1"], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    _wait_healthy(f"http://127.0.0.1:{port}", proc, folder / f"server-{port}.log")
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    import signal
+
+    _end_group(proc, signal.SIGKILL)
+    proc.wait()

@@ -36,17 +36,17 @@ def test_store_resolution(tmp_path, monkeypatch):
         resolve_tracking_uri(str(tmp_path / "mlruns"))
 
 
-def _worker(uri: str, k: int) -> None:
-    tracker = Tracker.start(uri, "concurrency", f"worker-{k}", {"worker": str(k)})
+def _worker(uri: str, k: int, experiment: str) -> None:
+    tracker = Tracker.start(uri, experiment, f"worker-{k}", {"worker": str(k)})
     tracker.log_params({f"p{i}": i * k for i in range(PARAMS)})
     for step in range(1, STEPS + 1):
         tracker.log_metrics({"a": step * k, "b": -step, "c": 0.5 * step}, step=step, flush=step % 10 == 0)
     tracker.finish()
 
 
-def run_workers(uri: str) -> None:
+def run_workers(uri: str, experiment: str) -> None:
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(uri, k)) for k in range(WORKERS)]
+    procs = [ctx.Process(target=_worker, args=(uri, k, experiment)) for k in range(WORKERS)]
     for p in procs:
         p.start()
     for p in procs:
@@ -54,9 +54,9 @@ def run_workers(uri: str) -> None:
         assert p.exitcode == 0
 
 
-def assert_nothing_lost(uri: str) -> None:
+def assert_nothing_lost(uri: str, experiment: str) -> None:
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("concurrency")
+    exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id])
     assert sorted(r.data.tags["worker"] for r in runs) == [str(k) for k in range(WORKERS)]
     for r in runs:
@@ -68,5 +68,29 @@ def assert_nothing_lost(uri: str) -> None:
 
 @pytest.mark.slow
 def test_parallel_workers_on_one_sqlite_file_lose_nothing(tracking_uri):
-    run_workers(tracking_uri)
-    assert_nothing_lost(tracking_uri)
+    run_workers(tracking_uri, "concurrency")
+    assert_nothing_lost(tracking_uri, "concurrency")
+
+
+@pytest.mark.slow
+def test_parallel_workers_through_a_real_server_lose_nothing(mlflow_server):
+    run_workers(mlflow_server, "concurrency-server")
+    assert_nothing_lost(mlflow_server, "concurrency-server")
+
+
+@pytest.mark.slow
+def test_no_credentials_reach_mlflow(mlflow_server, compose_cfg, tmp_path):
+    import mlflow
+
+    from pipeline.trial import run_trial
+    from tests.conftest import SWEEP_FAST
+
+    secret_uri = mlflow_server.replace("http://", "http://alice:s3cr3t-pw@")
+    overrides = [*SWEEP_FAST, f"tracking.uri={secret_uri}", "tracking.experiment=credentials"]
+    result = run_trial(compose_cfg(overrides), overrides)
+    run = MlflowClient(mlflow_server).get_run(result.run_id)
+    assert run.data.params["tracking.uri"] == mlflow_server.replace("http://", "http://***@")
+    everything = [*run.data.params.values(), *run.data.tags.values()]
+    mlflow.artifacts.download_artifacts(run_id=result.run_id, tracking_uri=mlflow_server, dst_path=tmp_path)
+    everything += [p.read_text() for p in tmp_path.rglob("*.yaml")]
+    assert len(everything) > 20 and not any("s3cr3t" in text for text in everything)
