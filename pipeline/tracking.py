@@ -58,8 +58,11 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any run exists, when the store cannot be reached."""
+def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0) -> None:
+    """Fail fast, before any run exists, when the store cannot be reached.
+
+    ``wait`` seconds of retries let a trial of a running sweep ride out a tracking-server restart.
+    """
     if uri.startswith("sqlite:///"):
         db = Path(uri[len("sqlite:///"):])
         try:
@@ -72,11 +75,17 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     if urlparse(uri).scheme in ("http", "https"):
         import requests
 
-        try:
-            requests.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
-        except requests.RequestException as e:
-            raise TrackingError(f"tracking.uri={uri!r} is unreachable: {type(e).__name__}; start the server "
-                                "(make server) or point tracking.uri / MLFLOW_TRACKING_URI at a running one") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                requests.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+                return
+            except requests.RequestException as e:
+                if time.monotonic() >= deadline:
+                    raise TrackingError(
+                        f"tracking.uri={redact(uri)!r} is unreachable: {type(e).__name__}; start the server "
+                        "(make server) or point tracking.uri / MLFLOW_TRACKING_URI at a running one") from None
+                time.sleep(1.0)
 
 
 def get_client(uri: str) -> RetryingClient:

@@ -31,6 +31,9 @@ INTERNAL_OVERRIDES = ("tracking.parent_run_id", "tracking.trial_number", "+track
                       "+tracking.trial_number")
 
 
+SERVER_WAIT_SECONDS = 120.0  # a trial of a sweep waits this long for a restarting tracking server
+
+
 @dataclass
 class TrialResult:
     """The objective Hydra optimizes, the summary metrics logged, and the MLflow run id."""
@@ -51,7 +54,7 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     data = load_dataset(cfg.data)
     config_checks.validate_folds(int(cfg.cv.folds), data.min_class_count())
     uri = resolve_tracking_uri(cfg.tracking.uri)
-    check_reachable(uri)
+    check_reachable(uri, wait=SERVER_WAIT_SECONDS if cfg.tracking.parent_run_id else 0.0)
     device = resolve_device(cfg.trainer.device)
     if int(cfg.trainer.num_threads) > 0:
         torch.set_num_threads(int(cfg.trainer.num_threads))

@@ -1,0 +1,120 @@
+"""Faults: the sweeper SIGKILLed at several points, a worker SIGKILLed, the tracking server restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import (
+    ROOT,
+    SWEEP_FAST,
+    _free_port,
+    fresh_store,
+    mlflow_runs,
+    start_server,
+    stop_server,
+    sweep_runs,
+)
+
+pytestmark = pytest.mark.slow
+EPOCHS = 4
+SPACE = ["optimizer.lr=tag(log, interval(1e-3, 1e-1))", "model.hidden_dim=choice(16,32)"]
+TRIALS = ["trainer.epochs=4", "hydra.sweeper.n_trials=4"]
+
+
+def popen_train(args: list[str], cwd, uri: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def children(uri: str) -> list:
+    return [r for r in mlflow_runs(uri) if "mlflow.parentRunId" in r.data.tags]
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        assert proc.poll() is None, f"exited early ({proc.returncode}): {proc.stderr.read()[-2000:]}"
+        time.sleep(0.2)
+    raise AssertionError("condition not reached")
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def assert_complete_sweep(uri: str) -> None:
+    parent, runs = sweep_runs(uri)
+    finished = [c for c in runs if c.info.status == "FINISHED"]
+    assert parent.info.status == "FINISHED" and len(finished) == 4
+    assert not [c for c in runs if c.info.status == "RUNNING"]
+    params = [parent.data.tags[f"trial.{c.data.tags['trial.number']}.params"] for c in finished]
+    assert len(set(params)) == 4, "a trial ran twice"
+    client = MlflowClient(uri)
+    for c in finished:  # every curve complete (patience 0: all epochs run)
+        for key in ("cv/val_accuracy", "fold_0/train_loss", "fold_1/val_loss"):
+            assert [m.step for m in client.get_metric_history(c.info.run_id, key)] == list(range(1, EPOCHS + 1))
+
+
+def test_sweeper_killed_at_several_points_and_resumed(tmp_path, store_template):
+    uri = fresh_store(store_template, tmp_path)
+    base = ["-m", *SWEEP_FAST, *TRIALS, f"tracking.uri={uri}"]
+    proc = popen_train([*base, *SPACE], tmp_path)
+    wait_for(lambda: any("sweep.strategy" in r.data.tags for r in mlflow_runs(uri)), proc)
+    kill(proc)  # 1: the parent exists, no trial launched yet
+    parent_id = sweep_runs(uri)[0].info.run_id
+    resume = [*base, f"hydra.sweeper.resume={parent_id}"]
+    points = [lambda: any(c.info.status == "RUNNING" for c in children(uri)),  # 2: mid-trial
+              lambda: sum(c.info.status == "FINISHED" for c in children(uri)) >= 2]  # 3: after a trial ended
+    for point in points:
+        proc = popen_train(resume, tmp_path)
+        wait_for(point, proc)
+        kill(proc)
+    proc = popen_train(resume, tmp_path)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
+    assert_complete_sweep(uri)
+
+
+def test_worker_killed_mid_trial_is_run_again_on_resume(tmp_path, store_template):
+    uri = fresh_store(store_template, tmp_path)
+    base = ["-m", *SWEEP_FAST, *TRIALS, f"tracking.uri={uri}", *SPACE, "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
+    proc = popen_train(base, tmp_path)
+    wait_for(lambda: any(c.info.status == "RUNNING" for c in children(uri)), proc)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert workers, "joblib runs trials in worker processes"
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    proc.wait(timeout=300)
+    if proc.poll() is None:
+        kill(proc)
+    parent, _ = sweep_runs(uri)
+    resumed = popen_train([*base, f"hydra.sweeper.resume={parent.info.run_id}"], tmp_path)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-3000:]
+    assert_complete_sweep(uri)
+
+
+def test_tracking_server_restarted_mid_sweep(tmp_path, store_template):
+    backend = fresh_store(store_template, tmp_path)
+    port = _free_port()
+    server = start_server(tmp_path, backend, port)
+    try:
+        proc = popen_train(["-m", *SWEEP_FAST, *TRIALS, f"tracking.uri=http://127.0.0.1:{port}", *SPACE], tmp_path)
+        wait_for(lambda: any(c.info.status == "FINISHED" for c in children(backend)), proc)
+        stop_server(server)
+        time.sleep(2)
+        server = start_server(tmp_path, backend, port)
+        assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
+        assert_complete_sweep(backend)
+    finally:
+        stop_server(server)
