@@ -23,7 +23,7 @@ from pipeline.errors import TrackingError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
-FLUSH_SECONDS = 2.0          # buffered epoch metrics are sent at most this often (and at fold ends)
+FLUSH_SECONDS = 10.0         # buffered epoch metrics are sent at most this often (and at the end)
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAG_LENGTH = 5000
@@ -226,8 +226,7 @@ class Tracker:
         self.log_metrics({f"fold_{fold}/{k}": v for k, v in record.items()}, step=epoch)
 
     def on_fold_end(self, fold: int, result: Any) -> None:
-        self.log_metrics({f"fold_{fold}/score": result.best_score, f"fold_{fold}/best_epoch": result.best_epoch},
-                         flush=True)
+        self.log_metrics({f"fold_{fold}/score": result.best_score, f"fold_{fold}/best_epoch": result.best_epoch})
 
     # -- artifacts --------------------------------------------------------------------------------
     def log_files(self, files: Mapping[str, str | bytes], artifact_path: str | None = None) -> None:

@@ -177,6 +177,26 @@ class SweeperImpl:
                      results["best_command"])
         if parent is not None:
             parent.finish(progress.records, best, results, status=status)
+            self._insights(plan, parent.run_id, sweep_dir)
+
+    def _insights(self, plan: SweepPlan, parent_run_id: str, sweep_dir: Path) -> None:
+        """Register the best model and write the report; a failure here never loses the sweep."""
+        if self.conf.get("register_model", True):
+            try:
+                from pipeline.registry import register_best
+
+                register_best(plan.uri, parent_run_id, self.conf.get("model_name") or plan.experiment,
+                              self.conf.get("model_alias", "champion"))
+            except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
+                log.warning("Could not register the best model: %s", e)
+        if self.conf.get("report", True):
+            try:
+                from pipeline.report import generate_report
+
+                generate_report(plan.uri, parent_run_id, out_dir=sweep_dir / "report")
+                log.info("Report: %s", sweep_dir / "report" / "report.html")
+            except Exception as e:  # noqa: BLE001
+                log.warning("Could not write the sweep report: %s", e)
 
 
 def _is_user_error(e: BaseException) -> bool:

@@ -37,6 +37,11 @@ class SweeperConf:
     params: dict[str, Any] | None = None
     default_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SPACE))
     objective_key: str = "cv_mean"  # the child-run metric a resumed sweep reads back
+    # At the end: the report on the parent run, and the best trial's model in the Model Registry.
+    report: bool = True
+    register_model: bool = True
+    model_name: str | None = None   # default: the experiment's name
+    model_alias: str = "champion"
     # Pruning, decided inside each trial (see the README); unset options keep conf/config.yaml's pruning.*
     pruner: str = "none"            # none | median | asha
     n_startup_trials: int | None = None

@@ -8,8 +8,10 @@ Hydra's basic sweeper (no recorded search space) are all read the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -198,7 +200,7 @@ def infer_space(points: Sequence[Mapping[str, Any]]) -> SearchSpace:
         values = list({repr(v): v for p in points if name in p for v in [p[name]]}.values())
         if len(values) < 2:
             continue
-        if not all(_is_number(v) for v in values):
+        if not all(_finite(v) for v in values):
             params.append(CategoricalParam(name, tuple(values)))
             continue
         low, high = min(values), max(values)
@@ -235,14 +237,11 @@ def parse_scalar(text: str) -> Any:
 
 
 def _typed(params: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
-    """Values read back as text ("0.01", "16") become the parameter's type; unknown ones are kept as read."""
-    out = dict(params)
+    """The searched parameters only, values read back as text ("0.01", "16") as the parameter's type."""
+    out = {n: params[n] for n in space.names if n in params}
     for p in space.params:
-        if p.name in out:
-            try:
-                out[p.name] = p.check(out[p.name])
-            except ValueError:
-                pass
+        with contextlib.suppress(KeyError, ValueError):
+            out[p.name] = p.check(out[p.name])
     return out
 
 
@@ -250,12 +249,9 @@ def _launched_params(tags: Mapping[str, str]) -> dict[int, dict[str, Any]]:
     """What the sweeper proposed for each trial, from the parent's ``trial.<k>.params`` tags."""
     out = {}
     for key, value in tags.items():
-        parts = key.split(".")
-        if len(parts) == 3 and parts[0] == "trial" and parts[2] == "params" and parts[1].isdigit():
-            try:
-                out[int(parts[1])] = dict(json.loads(value))
-            except (ValueError, TypeError):
-                continue
+        match = re.fullmatch(r"trial\.(\d+)\.params", key)
+        with contextlib.suppress(ValueError, TypeError):
+            out.update({int(match[1]): dict(json.loads(value))} if match else {})
     return out
 
 
@@ -279,9 +275,6 @@ def _int(text: str | None, default: int | None) -> int | None:
         return default
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _finite(v: Any) -> bool:
-    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+    """A finite int or float (not a bool, not None)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -31,6 +31,7 @@ LOCAL_MAXITER = 100  # L-BFGS-B iterations per continuous refinement
 ALTERNATIONS = 3  # continuous / discrete refinement rounds
 PERTURB_SCALES = (0.01, 0.05, 0.2)  # std devs (unit cube) of perturbations around the best points
 EVAL_CHUNK = 4096  # candidates scored per torch call
+BOLTZMANN_ETA = 1.0  # start selection: P(candidate) ~ exp(eta * standardized acquisition)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,21 @@ def perturb(cols: Columns, rng: np.random.Generator, best_X: np.ndarray, n: int)
             flip = rng.random(n) < 1.0 / cols.dim
             X[flip, j] = lv[rng.integers(len(lv), size=int(flip.sum()))]
     return np.clip(X, 0.0, 1.0)
+
+
+def select_starts(vals: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``n`` local-search starts: the best candidate, then Boltzmann draws without
+    replacement (as BoTorch's ``initialize_q_batch``), so starts spread over several basins."""
+    finite = np.flatnonzero(np.isfinite(vals))
+    if len(finite) <= n:
+        return finite[np.argsort(-vals[finite], kind="stable")]
+    v = vals[finite]
+    z = (v - v.mean()) / (v.std() or 1.0)
+    w = np.exp(BOLTZMANN_ETA * (z - z.max()))
+    w[np.argmax(v)] = 0.0
+    w = np.maximum(w, 1e-300)
+    others = rng.choice(len(v), size=n - 1, replace=False, p=w / w.sum())
+    return finite[np.concatenate([[np.argmax(v)], others])]
 
 
 def refine_continuous(acq: AcqFn, X: np.ndarray, cont: np.ndarray) -> np.ndarray:

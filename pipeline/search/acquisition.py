@@ -37,14 +37,17 @@ def _log1mexp(x: torch.Tensor) -> torch.Tensor:
 
 def log_h(z: torch.Tensor) -> torch.Tensor:
     """``log(phi(z) + z Phi(z))`` for any real ``z``; the standardized log-EI (Ament et al. 2023, eq. 9)."""
-    z_hi = z.clamp_min(-1.0)
+    # Each branch sees only its own inputs (others get a harmless constant), so no NaN gradients leak
+    # through torch.where, and gradients stay exact at the branch boundaries.
+    hi, lo = z > -1.0, z <= -_INV_SQRT_EPS
+    z_hi = torch.where(hi, z, torch.zeros_like(z))
     upper = torch.log(torch.exp(-0.5 * z_hi**2 - _C1) + z_hi * torch.special.ndtr(z_hi))
-    z_mid = z.clamp(-_INV_SQRT_EPS, -1.0)
+    z_mid = torch.where(~hi & ~lo, z, torch.full_like(z, -2.0))
     mid = -0.5 * z_mid**2 - _C1 + _log1mexp(torch.log(torch.special.erfcx(-z_mid / math.sqrt(2.0)) * -z_mid)
                                             + _C2)
-    z_lo = z.clamp_max(-_INV_SQRT_EPS)
+    z_lo = torch.where(lo, z, torch.full_like(z, -_INV_SQRT_EPS))
     low = -0.5 * z_lo**2 - _C1 - 2.0 * torch.log(-z_lo)
-    return torch.where(z > -1.0, upper, torch.where(z > -_INV_SQRT_EPS, mid, low))
+    return torch.where(hi, upper, torch.where(lo, low, mid))
 
 
 def log_ei(mean: torch.Tensor, var: torch.Tensor, best: float) -> torch.Tensor:

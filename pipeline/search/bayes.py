@@ -18,6 +18,7 @@ from pipeline.search.acq_optimizer import (
     enumerate_points,
     evaluate,
     local_search,
+    select_starts,
 )
 from pipeline.search.acquisition import (
     ACQUISITIONS,
@@ -163,7 +164,7 @@ class BayesOptimizer(Optimizer):
         cand = candidates(self.cols, rng, self.n_candidates, best_X)
         vals = evaluate(acq, cand)
         top = np.argsort(-vals, kind="stable")
-        starts = np.vstack([cand[top[: self.n_restarts]], best_X])
+        starts = np.vstack([cand[select_starts(vals, self.n_restarts, rng)], best_X])
         Xr, vr = local_search(acq, starts, self.cols, rng)
         pool = np.vstack([Xr, cand[top[:N_FINAL]]])
         order = np.argsort(-np.concatenate([vr, vals[top[:N_FINAL]]]), kind="stable")

@@ -32,6 +32,9 @@ FIT_GTOL = 1e-5
 # Noise variance given to fantasized observations (running trials): near-exact, so the posterior
 # variance collapses around them and batch points spread out even when the learned noise is large.
 FANTASY_NOISE_VAR = 1e-6
+# Fits always also start from the prior mode and from the prior mode with this (standardized) noise
+# variance: smooth-and-noisy and wiggly-and-exact explanations are separate local optima of the MAP.
+NOISY_START_NOISE_VAR = 0.25
 DTYPE = torch.float64
 
 
@@ -191,7 +194,7 @@ def _map_from(theta0: np.ndarray, D2: torch.Tensor, y: torch.Tensor, prior: Hype
 def fit_gp(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[np.ndarray] | None = None) -> GP:
     """MAP-fit a GP to ``X (n, d)`` in [0, 1], ``y (n,)`` standardized; ``starts`` are initial thetas.
 
-    The prior mode is always tried as well; the best posterior wins. If every run fails, the prior
+    The prior mode and a noisy variant of it are always tried as well; the best posterior wins. If every run fails, the prior
     mode itself is used (and if even that matrix cannot be factorized, a large noise).
     """
     X = np.asarray(X, dtype=np.float64)
@@ -199,7 +202,9 @@ def fit_gp(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[np.nda
     D2 = per_dim_sq_dist(torch.as_tensor(X), torch.as_tensor(X), torch.as_tensor(np.asarray(is_cat, dtype=bool)))
     ty = torch.as_tensor(np.asarray(y, dtype=np.float64))
     best: tuple[np.ndarray, float] | None = None
-    for theta0 in [*(starts or []), prior.loc()]:
+    noisy = prior.loc()
+    noisy[-1] = math.log(NOISY_START_NOISE_VAR)
+    for theta0 in [*(starts or []), prior.loc(), noisy]:
         try:
             theta, loss = _map_from(np.asarray(theta0, dtype=np.float64), D2, ty, prior)
         except (RuntimeError, np.linalg.LinAlgError, ValueError) as err:

@@ -27,8 +27,12 @@ SIGNAL_VAR_VAR = 1.0
 NOISE_VAR_LOC = -4.0
 NOISE_VAR_VAR = 1.0
 
-# Box bounds (natural scale) that keep the Cholesky factor well conditioned.
-LENGTHSCALE_BOUNDS = (5e-3, 1e3)
+# Box bounds (natural scale) that keep the Cholesky factor well conditioned. Lengthscales are capped
+# at LENGTHSCALE_MAX_PER_SQRT_DIM * sqrt(d) (unit-cube distances grow like sqrt(d)): with few
+# observations, ARD otherwise "switches off" a parameter that matters only near the optimum, and the
+# search stops refining it. Every tuned parameter keeps some modelled effect over its range.
+LENGTHSCALE_MIN = 5e-3
+LENGTHSCALE_MAX_PER_SQRT_DIM = 1.0
 SIGNAL_VAR_BOUNDS = (5e-2, 20.0)
 NOISE_VAR_BOUNDS = (1e-6, 1.0)
 
@@ -54,7 +58,8 @@ class HyperPrior:
 
     def bounds(self) -> list[tuple[float, float]]:
         """L-BFGS-B box on ``theta`` (logs of the natural bounds)."""
-        b = [LENGTHSCALE_BOUNDS] * self.dim + [SIGNAL_VAR_BOUNDS, NOISE_VAR_BOUNDS]
+        ls = (LENGTHSCALE_MIN, LENGTHSCALE_MAX_PER_SQRT_DIM * math.sqrt(self.dim))
+        b = [ls] * self.dim + [SIGNAL_VAR_BOUNDS, NOISE_VAR_BOUNDS]
         return [(math.log(lo), math.log(hi)) for lo, hi in b]
 
     def clip(self, theta: np.ndarray) -> np.ndarray:

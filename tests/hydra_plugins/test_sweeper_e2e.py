@@ -14,7 +14,15 @@ import mlflow
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SWEEP_FAST, fresh_store, mlflow_runs, run_train, sweep_runs
+from tests.conftest import (
+    ROOT,
+    SWEEP_FAST,
+    fresh_store,
+    mlflow_runs,
+    run_train,
+    run_train_in_process,
+    sweep_runs,
+)
 
 pytestmark = pytest.mark.slow
 SPACE = ["optimizer.lr=tag(log, interval(1e-3, 1e-1))", "model.hidden_dim=choice(16,32)"]
@@ -22,10 +30,19 @@ SPACE = ["optimizer.lr=tag(log, interval(1e-3, 1e-1))", "model.hidden_dim=choice
 
 def sweep(template: Path, tmp_path: Path, *args: str, name: str = "store"
           ) -> tuple[subprocess.CompletedProcess, str]:
+    """A real sweep in a subprocess (needed for parallel launchers)."""
     uri = fresh_store(template, tmp_path / name)
     proc = run_train(["-m", *SWEEP_FAST, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / name / 'sweep'}",
                       *args], cwd=tmp_path)
     return proc, uri
+
+
+def sweep_here(template: Path, tmp_path: Path, capfd, *args: str) -> tuple[int, str, str]:
+    """The same sweep run in this process (saves the interpreter start-up): exit code, output, store."""
+    uri = fresh_store(template, tmp_path / "store")
+    code, out = run_train_in_process(["-m", *SWEEP_FAST, f"tracking.uri={uri}",
+                                      f"hydra.sweep.dir={tmp_path / 'store' / 'sweep'}", *args], capfd)
+    return code, out, uri
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +91,28 @@ def test_one_log_line_per_trial(random_sweep):
     assert "| best " in log and "elapsed" in log
 
 
-def test_same_seed_same_trials(random_sweep, tmp_path, store_template):
+def test_trials_follow_the_seeded_optimizer(random_sweep):
+    from pipeline.search import SearchSpace, make_optimizer
+
     _, uri, _ = random_sweep
-    proc, uri2 = sweep(store_template, tmp_path, *SPACE, "hydra/sweeper=random", "hydra.sweeper.n_trials=2", "hydra.sweeper.seed=3")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (p1, _), (p2, _) = sweep_runs(uri), sweep_runs(uri2)
-    for k in range(2):
-        assert p1.data.tags[f"trial.{k}.params"] == p2.data.tags[f"trial.{k}.params"]
+    parent, _ = sweep_runs(uri)
+    space = SearchSpace.from_grammar(json.loads(parent.data.tags["sweep.space"]))
+    expected = make_optimizer("random", space, seed=3).ask(4)
+    assert [json.loads(parent.data.tags[f"trial.{k}.params"]) for k in range(4)] == expected
+
+
+def test_bayes_sweep_end_to_end(tmp_path, store_template, capfd):
+    code, out, uri = sweep_here(store_template, tmp_path, capfd, *SPACE, "model.num_layers=int(interval(1, 3))",
+                                "hydra/sweeper=bayes", "hydra.sweeper.n_trials=5", "hydra.sweeper.n_initial=2",
+                                "hydra.sweeper.n_jobs=2")
+    assert code == 0, out[-3000:]
+    parent, children = sweep_runs(uri)
+    assert parent.data.tags["sweep.strategy"] == "bayes" and parent.info.status == "FINISHED"
+    assert [c.info.run_name for c in children] == [f"trial-{k:03d}" for k in range(5)]
+    assert all(c.data.tags["trial.state"] == "complete" for c in children)
+    params = [parent.data.tags[f"trial.{k}.params"] for k in range(5)]
+    assert len(set(params)) == 5
+    assert parent.data.metrics["best_value"] == max(c.data.metrics["cv_mean"] for c in children)
 
 
 def test_grid_product_and_config_group_choices(tmp_path, store_template):

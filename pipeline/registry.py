@@ -1,0 +1,90 @@
+"""Register a sweep's best trial's refit model in the MLflow Model Registry, under an alias.
+
+The version carries what a user asks before deploying it: its held-out test scores, its
+cross-validated score and the sweep it came from (tags and description). Loading it back::
+
+    mlflow.pytorch.load_model("models:/NAME@champion")   # takes raw [0, 1] pixels (N, C, H, W)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pipeline.insights.history import SweepHistory, TrialRow, load_history, selection_gap
+from pipeline.tracking import Tracker, get_client
+
+log = logging.getLogger(__name__)
+MODEL_NAME = "model"  # the name the trial logs its refit model under (pipeline.tracking.Tracker.log_model)
+
+
+def register_best(uri: str, parent_run_id: str, name: str, alias: str = "champion") -> str | None:
+    """Register the best complete trial's logged model as a new version of ``name``; point ``alias`` at it.
+
+    Returns the version, or None (with a logged reason) when there is nothing to register: no
+    complete trial, or a best trial without a logged model (``cv.refit=false`` or
+    ``tracking.log_model=false``). The parent run is tagged ``registered_model.name``/``.version``/``.alias``.
+    """
+    if not name or not alias:
+        raise ValueError(f"a registered model needs a name and an alias, got {name=} {alias=}")
+    history = load_history(uri, parent_run_id, top_k=0)
+    best = history.best
+    if best is None:
+        log.info("Model registry: sweep %s has no complete trial; nothing registered", parent_run_id)
+        return None
+    client = get_client(uri)
+    model_id = logged_model_id(client, history.experiment_id, best.run_id)
+    if model_id is None:
+        log.info("Model registry: best trial %d (run %s) logged no model (cv.refit=false or "
+                 "tracking.log_model=false); nothing registered", best.number, best.run_id)
+        return None
+    _ensure_registered_model(client, name)
+    version = client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id,
+                                          tags=version_tags(history, best), description=description(history, best),
+                                          model_id=model_id)
+    client.set_registered_model_alias(name, alias, str(version.version))
+    Tracker(client, parent_run_id, uri).set_tags({"registered_model.name": name, "registered_model.alias": alias,
+                                                  "registered_model.version": str(version.version)})
+    log.info("Model registry: trial %d registered as %s version %s, alias @%s (models:/%s@%s)", best.number, name,
+             version.version, alias, name, alias)
+    return str(version.version)
+
+
+def logged_model_id(client: Any, experiment_id: str, run_id: str) -> str | None:
+    """The id of the model named ``model`` that ``run_id`` logged (the latest if it logged several)."""
+    found = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'",
+                                        max_results=50)
+    models = [m for m in found if m.name == MODEL_NAME]
+    return max(models, key=lambda m: m.creation_timestamp or 0).model_id if models else None
+
+
+def version_tags(history: SweepHistory, best: TrialRow) -> dict[str, str]:
+    """Scores and provenance of the version: test/cv scores, objective, sweep, trial, selection gap."""
+    tags = {"sweep.parent_run_id": history.parent_run_id, "trial.number": str(best.number),
+            "objective.metric": history.metric, "cv_mean": repr(best.value)}
+    for key in ("cv_std", "test_accuracy", "test_loss"):
+        value = getattr(best, key)
+        if value is not None:
+            tags[key] = repr(value)
+    gap = selection_gap(history)
+    if gap is not None:
+        tags["selection_gap"] = repr(gap.gap)
+    return tags
+
+
+def description(history: SweepHistory, best: TrialRow) -> str:
+    test = ", ".join(f"{k} {v:.4f}" for k, v in (("accuracy", best.test_accuracy), ("loss", best.test_loss))
+                     if v is not None) or "not measured"
+    return (f"Best of {history.strategy} sweep {history.parent_run_id} (trial {best.number}, run {best.run_id}): "
+            f"cv {history.metric} {best.value:.4f}; held-out test {test}. Parameters: {json.dumps(best.params)}")
+
+
+def _ensure_registered_model(client: Any, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name, description="Best models of hyperparameter sweeps (pipeline.registry)")
+    except MlflowException as e:
+        if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise

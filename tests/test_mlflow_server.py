@@ -1,0 +1,72 @@
+"""A real ``mlflow server`` on 127.0.0.1 serves a sweep and its report, read back through MLflow's client.
+
+The sweep is written over HTTP by the project's own writers, the report generated over HTTP, and
+everything checked through ``MlflowClient(http://...)``: what a user sees in the UI or a notebook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+
+from pipeline.insights.plots import FIXED_NAMES, slice_filename
+from pipeline.report import generate_report
+from tests.insights.test_history import SPACE, build_sweep, trial
+
+pytestmark = pytest.mark.slow
+TRIALS = [trial(0.01, 32, value=0.90, test=0.88), trial(0.001, 16, value=0.80, test=0.79),
+          trial(1e12, 64, "failed"), trial(0.02, 64, value=0.93, test=0.90)]
+
+
+@pytest.fixture(scope="module")
+def served(mlflow_server):
+    """``(uri, parent run id)`` of a sweep written and reported on through the server."""
+    pid = build_sweep(mlflow_server, TRIALS, experiment="served-sweep")
+    generate_report(mlflow_server, pid)
+    return mlflow_server, pid
+
+
+def test_the_server_answers_over_http(served):
+    uri, pid = served
+    assert uri.startswith("http://127.0.0.1:") and requests.get(f"{uri}/health", timeout=10).text == "OK"
+    run = requests.get(f"{uri}/api/2.0/mlflow/runs/get", params={"run_id": pid}, timeout=10).json()["run"]
+    assert {"key": "sweep.strategy", "value": "random"} in run["data"]["tags"]
+
+
+def test_parent_and_its_children(served):
+    uri, pid = served
+    client = MlflowClient(uri)
+    parent = client.get_run(pid)
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{pid}'")
+    assert parent.info.status == "FINISHED" and parent.data.tags["best.run_id"] in {c.info.run_id for c in children}
+    assert sorted((int(c.data.tags["trial.number"]), c.info.status) for c in children) == [
+        (0, "FINISHED"), (1, "FINISHED"), (2, "FAILED"), (3, "FINISHED")]
+    assert parent.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
+
+
+def test_metric_histories(served):
+    uri, pid = served
+    client = MlflowClient(uri)
+    assert [(m.step, m.value) for m in client.get_metric_history(pid, "trial_value")] == [
+        (0, 0.90), (1, 0.80), (3, 0.93)]
+    best = client.get_run(client.get_run(pid).data.tags["best.run_id"])
+    curve = client.get_metric_history(best.info.run_id, "cv/val_accuracy")
+    assert [m.step for m in curve] == [1, 2, 3] and best.data.metrics["test_accuracy"] == 0.90
+
+
+def test_report_artifacts_and_metrics(served, tmp_path):
+    uri, pid = served
+    client = MlflowClient(uri)
+    names = {Path(a.path).name for a in client.list_artifacts(pid, "report")}
+    assert {*FIXED_NAMES, *(slice_filename(n) for n in SPACE), "report.html"} <= names
+    folder = mlflow.artifacts.download_artifacts(run_id=pid, artifact_path="report", tracking_uri=uri,
+                                                 dst_path=str(tmp_path))
+    html = Path(folder, "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == len(FIXED_NAMES) + len(SPACE)
+    assert Path(folder, "importance.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = client.get_run(pid).data.metrics
+    assert metrics["selection_gap"] == pytest.approx(0.03) and "importance/optimizer.lr" in metrics
