@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -15,10 +11,8 @@ import pytest
 import yaml
 
 from tests.conftest import (
-    ROOT,
     SWEEP_FAST,
     fresh_store,
-    mlflow_runs,
     run_train,
     run_train_in_process,
     sweep_runs,
@@ -164,37 +158,3 @@ def test_max_failure_rate_stops_the_sweep(tmp_path, store_template):
     assert "max_failure_rate=0.25" in proc.stderr + proc.stdout
     parent, children = sweep_runs(uri)
     assert parent.info.status == "FAILED" and len(children) == 2
-
-
-def test_sigkill_mid_sweep_then_resume(tmp_path, store_template):
-    uri = fresh_store(store_template, tmp_path)
-    args = [sys.executable, str(ROOT / "train.py"), "-m", *SWEEP_FAST, "trainer.epochs=6", f"tracking.uri={uri}",
-            *SPACE, "hydra.sweeper.n_trials=4"]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    sweeper = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill while the third trial is running
-        runs = mlflow_runs(uri)
-        states = [r.info.status for r in runs if "mlflow.parentRunId" in r.data.tags]
-        if states.count("FINISHED") >= 2 and "RUNNING" in states:
-            break
-        time.sleep(0.2)
-    sweeper.send_signal(signal.SIGKILL)
-    sweeper.wait()
-    parent, before = sweep_runs(uri)
-    interrupted = [c for c in before if c.info.status == "RUNNING"]
-    assert len(interrupted) == 1 and parent.info.status == "RUNNING"
-
-    proc = run_train(["-m", f"tracking.uri={uri}", f"hydra.sweeper.resume={parent.info.run_id}"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    parent, after = sweep_runs(uri)
-    finished = [c for c in after if c.info.status == "FINISHED"]
-    assert len(finished) == 4 and parent.info.status == "FINISHED"
-    numbers = [int(c.data.tags["trial.number"]) for c in after]
-    assert len(set(numbers)) == len(numbers) and max(numbers) == len(after) - 1  # job numbers continue
-    params = [parent.data.tags[f"trial.{c.data.tags['trial.number']}.params"] for c in finished]
-    assert len(set(params)) == 4, "no trial repeated"
-    killed = [c for c in after if c.info.run_id == interrupted[0].info.run_id][0]
-    assert killed.info.status == "KILLED"
-    rerun = parent.data.tags[f"trial.{killed.data.tags['trial.number']}.params"]
-    assert rerun in params, "the interrupted trial is run again"

@@ -151,3 +151,12 @@ def test_beats_random_on_branin():
             _run(make_optimizer(strategy, space, seed=s, **(FAST if strategy == "bayes" else {})), _branin, 30)
             .best()[1] - 0.397887 for s in range(3)])
     assert regret["bayes"] < regret["random"] and regret["bayes"] < 0.05
+
+
+def test_batch_straddling_the_initial_design():
+    space = SearchSpace((FloatParam("x", 0, 1), IntParam("k", 1, 3)))
+    opt = BayesOptimizer(space, seed=3, n_initial=4, **FAST)
+    for p in opt.ask(2):
+        opt.tell(p, p["x"] + p["k"])
+    batch = opt.ask(5)  # two design points, three model points
+    assert len(batch) == 5 and len({_key(p) for p in batch + [t.params for t in opt.trials]}) == 7
