@@ -111,7 +111,7 @@ class BayesOptimizer(Optimizer):
             n_design = n if len(X) < MIN_FIT_POINTS else min(n, max(0, self.n_initial - len(exclude)))
             out = fresh_points(self.space, self.cols, self.seed, exclude, n_design, rng)
             if len(out) < n:
-                out = np.vstack([out, self._propose_model(n - len(out), X, y, np.vstack([exclude, out]), rng)])
+                out = np.vstack([out, self._propose_model(n - len(out), X, y, exclude, out, rng)])
             return out
 
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
@@ -129,11 +129,15 @@ class BayesOptimizer(Optimizer):
         self._theta = gp.theta
         return gp
 
-    def _propose_model(self, n: int, X: np.ndarray, y: np.ndarray, exclude: np.ndarray,
+    def _propose_model(self, n: int, X: np.ndarray, y: np.ndarray, exclude: np.ndarray, running: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
-        """``n`` points chosen one by one, each fantasized (kriging believer) before the next."""
+        """``n`` points chosen one by one, each fantasized (kriging believer) before the next.
+
+        ``running`` (r, d): points of this batch already chosen by the design, treated as pending.
+        """
+        exclude = np.vstack([exclude, running])
         try:
-            gp = fantasize(self.fit(X, y), self.pending_X)
+            gp = fantasize(self.fit(X, y), np.vstack([self.pending_X, running]))
         except (np.linalg.LinAlgError, RuntimeError, ValueError) as err:
             log.warning("bayes: GP unavailable (%s); proposing quasi-random points", err)
             return fresh_points(self.space, self.cols, self.seed, exclude, n, rng)
