@@ -63,7 +63,9 @@ def run_train(args: list[str], cwd: Path, env: dict[str, str] | None = None, tim
 # Tiny trials for sweeps: no refit, no checkpoints or model logging.
 SWEEP_FAST = ["trainer.epochs=2", "cv.folds=2", "data.subset=200", "trainer.batch_size=32", "cv.refit=false",
               "tracking.log_checkpoints=false", "tracking.log_model=false",
-              "regularization.early_stopping.patience=0"]
+              "regularization.early_stopping.patience=0",
+              # the report and the registry have tests of their own (tests/test_report.py, test_registry.py)
+              "hydra.sweeper.report=false", "hydra.sweeper.register_model=false"]
 
 
 def mlflow_runs(uri: str) -> list:

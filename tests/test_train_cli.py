@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, run_train
+from tests.conftest import TINY, run_train, run_train_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,13 @@ def runs_in(db: Path) -> int:
     ("data=mnist", "put the files in"),
     ("model=resnet", "Could not find 'model/resnet'"),
 ])
-def test_bad_input_exits_non_zero_with_a_clear_message_and_no_run(tmp_path, override, message):
+def test_bad_input_exits_non_zero_with_a_clear_message_and_no_run(tmp_path, capfd, override, message):
     db = tmp_path / "store" / "mlflow.db"
-    proc = run_train([*TINY, f"tracking.uri=sqlite:///{db}", f"data.root={tmp_path}", override], cwd=tmp_path)
-    assert proc.returncode != 0
-    assert message in proc.stderr + proc.stdout
-    assert "Traceback" not in proc.stderr
+    code, out = run_train_in_process([*TINY, f"tracking.uri=sqlite:///{db}", f"data.root={tmp_path}",
+                                      f"hydra.run.dir={tmp_path / 'run'}", override], capfd)
+    assert code != 0
+    assert message in out
+    assert "Traceback" not in out
     assert runs_in(db) == 0
 
 

@@ -130,15 +130,7 @@ def test_basic_sweeper_multirun_is_grouped_too(tmp_path, store_template):
     assert parent.data.metrics["best_value"] == max(c.data.metrics["cv_mean"] for c in children)
 
 
-def test_joblib_launcher_with_two_workers(tmp_path, store_template):
-    proc, uri = sweep(store_template, tmp_path, *SPACE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                      "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    parent, children = sweep_runs(uri)
-    assert [c.data.tags["trial.number"] for c in children] == ["0", "1", "2", "3"]
-    assert all(c.info.status == "FINISHED" for c in children)
-    first, second = children[0].info, children[1].info
-    assert second.start_time < first.end_time, "the two trials of a batch should run at the same time"
+# The joblib launcher with 2 workers: tests/test_launchers.py::test_local_parallel_sweep.
 
 
 def test_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, store_template):
