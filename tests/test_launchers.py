@@ -80,7 +80,7 @@ def test_slurm_composes():
     launcher = hydra_launcher("slurm", "hydra.launcher.partition=cpu")
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.partition == "cpu"
-    assert (launcher.timeout_min, launcher.cpus_per_task, launcher.mem_gb, launcher.array_parallelism) == (60, 2, 4, 8)
+    assert (launcher.timeout_min, launcher.cpus_per_task, launcher.mem_gb, launcher.array_parallelism) == (60, 1, 4, 8)
 
 
 @pytest.mark.parametrize("preset, plugin_config, installed", [("ray_cluster", "ray", HAS_RAY),

@@ -26,8 +26,9 @@ def sweep(template: Path, tmp_path: Path, *args: str, name: str = "store"
           ) -> tuple[subprocess.CompletedProcess, str]:
     """A real sweep in a subprocess (needed for parallel launchers)."""
     uri = fresh_store(template, tmp_path / name)
-    proc = run_train(["-m", *SWEEP_FAST, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / name / 'sweep'}",
-                      *args], cwd=tmp_path)
+    fast = SWEEP_FAST if "hydra/sweeper=basic" not in args else [a for a in SWEEP_FAST if "sweeper" not in a]
+    proc = run_train(["-m", *fast, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / name / 'sweep'}", *args],
+                     cwd=tmp_path)
     return proc, uri
 
 
