@@ -23,7 +23,7 @@ an MLflow tracking server against direct SQLite.
     and ``requests.Session.request`` (the HTTP round trips of server mode) are wrapped here, never in
     pipeline/, to count calls and time per trial. Target: server within 5% of SQLite.
 
-    python bench/scale_out.py                                   # N=6, variants 1w-t1,2w-t1,1w-t0, 3 trial repeats
+    python bench/scale_out.py                                   # N=6, variants 1w-t1 and 2w-t1, 3 trial repeats
     python bench/scale_out.py --trials 8 --variants 1w-t0,1w-t1,2w-t1,2w-t0 --sweep-repeats 2
     python bench/scale_out.py --skip-throughput --override trainer.epochs=10
 """
@@ -79,6 +79,7 @@ class Report:
     def __call__(self, line: str = "") -> None:
         print(line, flush=True)
         self.lines.append(line)
+        self.save()  # a run stopped half-way still leaves what it measured
 
     def save(self) -> None:
         if self.path:
@@ -111,6 +112,7 @@ class SweepResult:
     span: float = 0.0                              # first trial start -> last trial end
     startup: float = 0.0                           # command start -> first trial start
     wrapup: float = 0.0                            # last trial end -> command end (report, registry)
+    machine_busy: float = 0.0                      # busy core-seconds of the whole machine meanwhile
     failed: int = 0
 
     @property
@@ -127,8 +129,23 @@ class SweepResult:
         return 60.0 * len(self.durations) / self.span if self.span else float("nan")
 
     @property
+    def others_cores(self) -> float:
+        """Cores that processes other than this sweep kept busy meanwhile (other users' load)."""
+        return max(self.machine_busy - self.cpu, 0.0) / self.wall
+
+    @property
     def utilisation(self) -> float:
         return sum(self.durations) / (self.workers * self.span) if self.span else float("nan")
+
+
+def busy_core_seconds() -> float:
+    """Busy CPU time of the whole machine so far, from /proc/stat (0 where there is none)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def empty_store(folder: Path) -> Path:
@@ -157,14 +174,15 @@ def run_sweep(variant: str, n_trials: int, folder: Path, template: Path, extra: 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     cmd = sweep_command(variant, n_trials, uri, folder / "sweep", extra)
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0, started = time.perf_counter(), time.time()
+    t0, started, busy0 = time.perf_counter(), time.time(), busy_core_seconds()
     proc = subprocess.run(cmd, cwd=folder, env=clean_env(), capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, busy = time.perf_counter() - t0, busy_core_seconds() - busy0
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     (folder / "log.txt").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"sweep {variant} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    result = SweepResult(variant, wall, (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime))
+    result = SweepResult(variant, wall, (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
+                         machine_busy=busy)
     read_trials(uri, result, started)
     return result
 
@@ -209,7 +227,8 @@ def throughput(args: argparse.Namespace, tmp: Path, out: Report) -> dict[str, li
             r = run_sweep(variant, args.trials, tmp / f"sweep-{variant}-{rep}", template, args.override)
             results[variant].append(r)
             out(f"      {len(r.durations)} finished, {r.failed} failed, wall {r.wall:.1f}s, "
-                f"{r.per_minute:.3f} trials/min, utilisation {r.utilisation:.2f}")
+                f"{r.per_minute:.3f} trials/min, utilisation {r.utilisation:.2f}, cpu/wall {r.cpu / r.wall:.2f}, "
+                f"others' load {r.others_cores:.2f} cores")
     throughput_table(results, variants, out)
     return results
 
@@ -223,7 +242,7 @@ def throughput_table(results: dict[str, list[SweepResult]], variants: list[str],
     out()
     out(f"{'variant':<8} {'workers':>7} {'threads':>7} {'done':>5} {'wall s':>8} {'trials/min':>10} "
         f"{'vs ' + BASELINE:>9} {'span s':>8} {'/min in span':>12} {'vs ' + BASELINE:>9} {'mean trial s':>12} "
-        f"{'utilisation':>11} {'cpu/wall':>8} {'start-up s':>10} {'wrap-up s':>9}")
+        f"{'utilisation':>11} {'cpu/wall':>8} {'others':>6} {'start-up s':>10} {'wrap-up s':>9}")
     for v in variants:
         workers, threads = VARIANTS[v]
         rate = med(v, lambda r: r.per_minute)
@@ -234,13 +253,15 @@ def throughput_table(results: dict[str, list[SweepResult]], variants: list[str],
             f"{med(v, lambda r: r.wall):>8.1f} {rate:>10.3f} {ratio:>9} {med(v, lambda r: r.span):>8.1f} "
             f"{steady:>12.3f} {steady_ratio:>9} "
             f"{med(v, lambda r: statistics.mean(r.durations)):>12.1f} {med(v, lambda r: r.utilisation):>11.2f} "
-            f"{med(v, lambda r: r.cpu / r.wall):>8.2f} {med(v, lambda r: r.startup):>10.1f} "
+            f"{med(v, lambda r: r.cpu / r.wall):>8.2f} {med(v, lambda r: r.others_cores):>6.2f} "
+            f"{med(v, lambda r: r.startup):>10.1f} "
             f"{med(v, lambda r: r.wrapup):>9.1f}")
     rates = {v: med(v, lambda r: r.per_minute) for v in variants}
     best = max(rates, key=rates.get)
     out(f"(medians over {len(results[variants[0]])} sweep(s) per variant; trials/min over the command's wall time, "
         f"'/min in span' from the first trial's start to the last one's end (no start-up); utilisation = summed "
-        f"trial time / (workers x span); cpu/wall of 2.00 = both cores busy; start-up = command start to first "
+        f"trial time / (workers x span); cpu/wall of 2.00 = both cores busy with this sweep; others = cores kept "
+        f"busy meanwhile by other processes on the machine; start-up = command start to first "
         f"trial start; wrap-up = last trial end to command end)")
     if base and CANDIDATE in rates:
         ratio = rates[CANDIDATE] / base
@@ -462,10 +483,14 @@ def call_table(timings: dict[str, list[TrialTiming]], out: Report) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6, help="trials per throughput sweep (default 6)")
-    parser.add_argument("--variants", default="1w-t1,2w-t1,1w-t0", help=f"throughput variants, of {','.join(VARIANTS)}")
+    parser.add_argument("--variants", default="1w-t1,2w-t1", help=f"throughput variants, of {','.join(VARIANTS)}")
     parser.add_argument("--sweep-repeats", type=int, default=1, help="sweeps per variant (order rotated)")
     parser.add_argument("--repeats", type=int, default=3, help="timed trials per mode in (b)")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override for both parts")
@@ -486,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     out(f"scale_out (issue #7)  {time.strftime('%Y-%m-%d %H:%M')}  cpus={os.cpu_count()}  torch {torch.__version__} "
         f"(default threads {torch.get_num_threads()})  python {sys.version.split()[0]}  load before: {load()}")
     tmp = Path(tempfile.mkdtemp(prefix="scale_out-"))
+    signal.signal(signal.SIGTERM, _terminate)  # run the finally blocks: the server is stopped, tmp removed
     try:
         if not args.skip_throughput:
             (tmp / "a").mkdir()
