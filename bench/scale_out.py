@@ -269,10 +269,27 @@ def throughput_table(results: dict[str, list[SweepResult]], variants: list[str],
         out(f"THROUGHPUT {CANDIDATE} / {BASELINE}: {ratio:.2f}x over the whole command, {steady:.2f}x between first "
             f"trial start and last trial end  (target >= {THROUGHPUT_TARGET}x: "
             f"{'MET' if ratio >= THROUGHPUT_TARGET else 'NOT MET'})")
+    if base and CANDIDATE in rates:
+        projection(results, out)
     if "1w-t0" in rates and CANDIDATE in rates:
         out(f"THROUGHPUT {CANDIDATE} / 1w-t0 (one worker, torch's default threads): "
             f"{rates[CANDIDATE] / rates['1w-t0']:.2f}x")
     out(f"highest throughput: {best} ({VARIANTS[best][0]} worker(s), trainer.num_threads={VARIANTS[best][1]})")
+
+
+def projection(results: dict[str, list[SweepResult]], out: Report) -> None:
+    """What 2 workers would give on 2 cores nobody else uses: the 1-worker trial times, split over 2
+    workers at the measured batch utilisation, plus the 2-worker sweep's own start-up and wrap-up
+    (measured under the same contention, so this errs low)."""
+    def med(variant: str, key: Callable[[SweepResult], float]) -> float:
+        return statistics.median(key(r) for r in results[variant])
+
+    busy = med(BASELINE, lambda r: sum(r.durations))
+    util = med(CANDIDATE, lambda r: r.utilisation)
+    span = busy / (VARIANTS[CANDIDATE][0] * util)
+    wall = med(CANDIDATE, lambda r: r.startup) + span + med(CANDIDATE, lambda r: r.wrapup)
+    out(f"ESTIMATE on 2 free cores (trials as fast as with 1 worker, utilisation {util:.2f}): span ratio "
+        f"{med(BASELINE, lambda r: r.span) / span:.2f}x, whole command {med(BASELINE, lambda r: r.wall) / wall:.2f}x")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 
 from pipeline.errors import TrackingError
 
+# MLflow 3.17's telemetry thread edits os.environ while requests reads it (a REST call failed on it).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
