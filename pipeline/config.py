@@ -25,6 +25,10 @@ def validate(cfg: Any) -> None:
     _check(_int(cfg.trainer.epochs) >= 1, f"trainer.epochs={cfg.trainer.epochs}", "an integer >= 1")
     _check(cfg.trainer.device in DEVICES, f"trainer.device={cfg.trainer.device!r}", f"one of {DEVICES}")
     _check(_int(cfg.cv.folds) >= 2, f"cv.folds={cfg.cv.folds}", "an integer >= 2")
+    _check(cfg.tracking.log_model in (True, False, "auto"), f"tracking.log_model={cfg.tracking.log_model!r}",
+           "true, false or auto")
+    _check(cfg.tracking.model_format in ("pickle", "pt2"), f"tracking.model_format={cfg.tracking.model_format!r}",
+           "pickle or pt2")
     _check(cfg.cv.metric in MAXIMIZED, f"cv.metric={cfg.cv.metric!r}", f"one of {tuple(MAXIMIZED)}")
     reg = cfg.regularization
     _check(0 <= _num(reg.dropout) < 1, f"regularization.dropout={reg.dropout}", "a number in [0, 1)")

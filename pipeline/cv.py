@@ -62,6 +62,7 @@ class RefitResult:
     mean: torch.Tensor
     std: torch.Tensor
     input_shape: tuple[int, int, int]
+    num_classes: int
 
 
 def cross_validate(cfg: Any, data: Dataset, device: torch.device,
@@ -100,7 +101,7 @@ def refit(cfg: Any, data: Dataset, epochs: int, device: torch.device) -> RefitRe
     model.to(device)
     fit(model, cfg, _prep(data.X_train, mean, std, device), data.y_train.to(device), epochs=epochs, seed=seed)
     test_loss, test_acc = evaluate(model, _prep(data.X_test, mean, std, device), data.y_test.to(device))
-    return RefitResult(model, epochs, test_loss, test_acc, mean, std, data.input_shape)
+    return RefitResult(model, epochs, test_loss, test_acc, mean, std, data.input_shape, data.num_classes)
 
 
 def _prep(X: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -87,3 +87,8 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+def as_served(model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
+    """The model a user loads from MLflow: raw inputs in, normalised inside, on CPU, in eval mode."""
+    return nn.Sequential(Normalize(mean, std), model).cpu().eval()

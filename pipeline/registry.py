@@ -12,19 +12,19 @@ import json
 import logging
 from typing import Any
 
+from pipeline.best_model import ensure_logged_model
 from pipeline.insights.history import SweepHistory, TrialRow, load_history, selection_gap
 from pipeline.tracking import Tracker, get_client
 
 log = logging.getLogger(__name__)
-MODEL_NAME = "model"  # the name the trial logs its refit model under (pipeline.tracking.Tracker.log_model)
 
 
 def register_best(uri: str, parent_run_id: str, name: str, alias: str = "champion") -> str | None:
     """Register the best complete trial's logged model as a new version of ``name``; point ``alias`` at it.
 
-    Returns the version, or None (with a logged reason) when there is nothing to register: no
-    complete trial, or a best trial without a logged model (``cv.refit=false`` or
-    ``tracking.log_model=false``). The parent run is tagged ``registered_model.name``/``.version``/``.alias``.
+    The model is logged from the trial's refit checkpoint first if the trial did not log one
+    (``tracking.log_model=auto`` in a sweep). Returns the version, or None (with a logged reason) when
+    there is nothing to register: no complete trial, or a best trial without a refit model. The parent run is tagged ``registered_model.name``/``.version``/``.alias``.
     """
     if not name or not alias:
         raise ValueError(f"a registered model needs a name and an alias, got {name=} {alias=}")
@@ -34,10 +34,11 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = "champio
         log.info("Model registry: sweep %s has no complete trial; nothing registered", parent_run_id)
         return None
     client = get_client(uri)
-    model_id = logged_model_id(client, history.experiment_id, best.run_id)
+    model_id = ensure_logged_model(client, uri, history.experiment_id, best.run_id)
     if model_id is None:
-        log.info("Model registry: best trial %d (run %s) logged no model (cv.refit=false or "
-                 "tracking.log_model=false); nothing registered", best.number, best.run_id)
+        log.info("Model registry: best trial %d (run %s) has no model (cv.refit=false, "
+                 "tracking.log_checkpoints=false or tracking.log_model=false); nothing registered",
+                 best.number, best.run_id)
         return None
     _ensure_registered_model(client, name)
     version = client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id,
@@ -49,14 +50,6 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = "champio
     log.info("Model registry: trial %d registered as %s version %s, alias @%s (models:/%s@%s)", best.number, name,
              version.version, alias, name, alias)
     return str(version.version)
-
-
-def logged_model_id(client: Any, experiment_id: str, run_id: str) -> str | None:
-    """The id of the model named ``model`` that ``run_id`` logged (the latest if it logged several)."""
-    found = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'",
-                                        max_results=50)
-    models = [m for m in found if m.name == MODEL_NAME]
-    return max(models, key=lambda m: m.creation_timestamp or 0).model_id if models else None
 
 
 def version_tags(history: SweepHistory, best: TrialRow) -> dict[str, str]:

@@ -7,21 +7,26 @@ sent in as few calls as MLflow's limits allow.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
 import tempfile
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from pipeline.errors import TrackingError
 
+log = logging.getLogger(__name__)
+
 # MLflow 3.17's telemetry thread edits os.environ while requests reads it (a REST call failed on it).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in sweep logs
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
@@ -174,16 +179,23 @@ def redact(text: str) -> str:
 
 
 class Tracker:
-    """One MLflow run: buffered metrics, batched params/tags, artifacts, terminal status."""
+    """One MLflow run: buffered metrics, batched params/tags, artifacts, terminal status.
 
-    def __init__(self, client: Any, run_id: str, uri: str) -> None:
+    With ``background=True`` every write goes, in order, to one writer thread, so round trips to a
+    tracking server overlap training instead of adding to it; ``finish`` waits for them and raises
+    if any failed. Metrics and tags still buffered are sent together in one ``log_batch``.
+    """
+
+    def __init__(self, client: Any, run_id: str, uri: str, background: bool = False) -> None:
         self.client, self.run_id, self.uri = client, run_id, uri
         self._buffer: list[Any] = []
         self._last_flush = time.monotonic()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") if background else None
+        self._pending: list[Future[Any]] = []
 
     @classmethod
     def start(cls, uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
-              parent_run_id: str | None = None) -> Tracker:
+              parent_run_id: str | None = None, background: bool = False) -> Tracker:
         """Create the run (as a child of ``parent_run_id`` when given)."""
         client = get_client(uri)
         exp_id = ensure_experiment(client, experiment, uri)
@@ -191,7 +203,28 @@ class Tracker:
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
         run = client.create_run(exp_id, run_name=run_name, tags=tags)
-        return cls(client, run.info.run_id, uri)
+        return cls(client, run.info.run_id, uri, background=background)
+
+    def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run one MLflow write now, or queue it on the writer thread (raising an earlier failure)."""
+        if self._pool is None:
+            fn(*args, **kwargs)
+            return
+        self._raise_failed()
+        self._pending.append(self._pool.submit(fn, *args, **kwargs))
+
+    def _raise_failed(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            if f.exception() is not None:
+                raise TrackingError(f"MLflow logging to {redact(self.uri)} failed: {f.exception()}") from f.exception()
+
+    def wait(self) -> None:
+        """Block until every queued write is done; raise ``TrackingError`` if one failed."""
+        for f in self._pending:
+            f.exception()
+        self._raise_failed()
 
     # -- params, tags, metrics ----------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -199,14 +232,11 @@ class Tracker:
 
         items = [Param(k, format_param(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
+            self._write(self.client.log_batch, self.run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        items = [RunTag(k, _clip(redact(str(v)))) for k, v in tags.items()]
-        for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, tags=items[i:i + MAX_PARAMS_PER_BATCH])
+        for chunk in _tag_chunks(tags):
+            self._write(self.client.log_batch, self.run_id, tags=chunk)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0, flush: bool = False) -> None:
         """Buffer ``metrics`` at ``step``; sent when ``FLUSH_SECONDS`` have passed or ``flush`` is set."""
@@ -217,10 +247,17 @@ class Tracker:
         if flush or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
-        for i in range(0, len(self._buffer), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=self._buffer[i:i + MAX_METRICS_PER_BATCH])
-        self._buffer.clear()
+    def flush(self, tags: Mapping[str, Any] | None = None) -> None:
+        """Send the buffered metrics (and ``tags``, in the same call where they fit)."""
+        chunks = _tag_chunks(tags or {})
+        for i in range(0, max(len(self._buffer), 1), MAX_METRICS_PER_BATCH):
+            batch_tags = chunks.pop(0) if chunks else []
+            if self._buffer or batch_tags:
+                self._write(self.client.log_batch, self.run_id, metrics=self._buffer[i:i + MAX_METRICS_PER_BATCH],
+                            tags=batch_tags)
+        for chunk in chunks:
+            self._write(self.client.log_batch, self.run_id, tags=chunk)
+        self._buffer = []
         self._last_flush = time.monotonic()
 
     # -- fold callbacks (see pipeline.cv.FoldCallback) ------------------------------------------
@@ -232,50 +269,86 @@ class Tracker:
 
     # -- artifacts --------------------------------------------------------------------------------
     def log_files(self, files: Mapping[str, str | bytes], artifact_path: str | None = None) -> None:
-        """Write ``{relative name: content}`` to a temporary folder and upload it in one call."""
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, content in files.items():
-                path = Path(tmp, name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content if isinstance(content, bytes) else redact(content).encode())
-            self.client.log_artifacts(self.run_id, tmp, artifact_path)
+        """Upload ``{relative name: content}`` in one ``log_artifacts`` call (from a temporary folder)."""
+        contents = {name: c if isinstance(c, bytes) else redact(c).encode() for name, c in files.items()}
+        self._write(_upload, self.client, self.run_id, contents, artifact_path)
 
     def log_dir(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        self.wait()
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
     def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model") -> None:
-        """Log a PyTorch model with MLflow 3's ``name=`` API (requirements pinned, not inferred).
+        """Log a PyTorch model with MLflow 3's ``name=`` API into this run (requirements pinned, not inferred).
 
         ``fmt="pt2"`` (torch.export, no pickle on load) costs seconds per trial; ``pickle`` ~0.1 s.
+        Works on a run that has already ended, without reopening it.
         """
-        import logging
         import warnings
 
         import mlflow
         import torch
+        from mlflow.models import Model
 
+        self.wait()
         reqs = [f"torch=={torch.__version__.split('+')[0]}"]
-        with mlflow.start_run(run_id=self.run_id), warnings.catch_warnings():
+        mlflow.set_tracking_uri(self.uri)
+        # the model belongs to (and stores its artifacts under) the run's experiment, not the active one
+        mlflow.set_experiment(experiment_id=self.client.get_run(self.run_id).info.experiment_id)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle notice, once per trial
-            mlflow.pytorch.log_model(model, name=name, pip_requirements=reqs, serialization_format=fmt,
-                                     input_example=example if fmt == "pt2" else None)
+            Model.log(artifact_path=None, name=name, flavor=mlflow.pytorch, pytorch_model=model, run_id=self.run_id,
+                      pip_requirements=reqs, serialization_format=fmt,
+                      input_example=example if fmt == "pt2" else None)
 
     # -- end of run -------------------------------------------------------------------------------
-    def finish(self, status: str = "FINISHED") -> None:
-        self.flush()
+    def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
+        """Send what is buffered (with ``tags``), wait for queued writes, and end the run with ``status``."""
+        try:
+            self.flush(tags)
+            self.wait()
+        finally:
+            self._close()
         self.client.set_terminated(self.run_id, status)
 
     def fail(self, error: BaseException, status: str = "FAILED") -> None:
         """Record ``error`` on the run (tag + traceback artifact) and end it with ``status``."""
         try:
-            self.flush()
+            self._close(discard_errors=True)
             state = "killed" if status == "KILLED" else "failed"
-            self.set_tags({"error": f"{type(error).__name__}: {error}", "trial.state": state})
+            self.flush({"error": f"{type(error).__name__}: {error}", "trial.state": state})
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             self.log_files({"error.txt": tb})
         finally:
             self.client.set_terminated(self.run_id, status)
+
+    def _close(self, discard_errors: bool = False) -> None:
+        """Stop the writer thread after its queue; later writes are made directly."""
+        if self._pool is None:
+            return
+        self._pool.shutdown(wait=True)
+        self._pool = None
+        if discard_errors:
+            for f in self._pending:
+                if f.exception() is not None:
+                    log.warning("MLflow write lost while failing run %s: %s", self.run_id, f.exception())
+            self._pending = []
+
+
+def _upload(client: Any, run_id: str, contents: Mapping[str, bytes], artifact_path: str | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in contents.items():
+            path = Path(tmp, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        client.log_artifacts(run_id, tmp, artifact_path)
+
+
+def _tag_chunks(tags: Mapping[str, Any]) -> list[list[Any]]:
+    from mlflow.entities import RunTag
+
+    items = [RunTag(k, _clip(redact(str(v)))) for k, v in tags.items()]
+    return [items[i:i + MAX_PARAMS_PER_BATCH] for i in range(0, len(items), MAX_PARAMS_PER_BATCH)]
 
 
 def _clip(value: str) -> str:

@@ -18,7 +18,7 @@ from pipeline import config as config_checks
 from pipeline.cv import CVResult, RefitResult, cross_validate, refit
 from pipeline.data import load_dataset
 from pipeline.loop import MAXIMIZED
-from pipeline.models import Normalize
+from pipeline.models import as_served
 from pipeline.progress import Progress
 from pipeline.pruning import TrialPruned, make_reporter
 from pipeline.sweep_tracking import basic_sweep_parent, summarise_basic_parent
@@ -60,20 +60,23 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
         torch.set_num_threads(int(cfg.trainer.num_threads))
 
     overrides = list(overrides or [])
+    log_model = log_model_now(cfg)  # before a basic sweep's parent is joined: it has no end to log the best at
     basic_parent = _join_basic_sweep(cfg, uri, job)
     tracker = Tracker.start(uri, cfg.tracking.experiment, run_name(cfg), _tags(cfg, overrides, job),
-                            parent_run_id=cfg.tracking.parent_run_id)
+                            parent_run_id=cfg.tracking.parent_run_id, background=True)
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        result = _train_and_log(cfg, data, device, tracker, overrides)
-    except TrialPruned as p:
-        result = _record_pruned(tracker, p)
+        tracker.log_files({"config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+                           "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides))})
+        try:
+            result = _train_and_log(cfg, data, device, tracker, log_model)
+        except TrialPruned as p:
+            result = _record_pruned(tracker, p)
+        tracker.finish(tags={"trial.state": "pruned", "trial.pruned": "true"} if result.pruned
+                       else {"trial.state": "complete"})
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
         tracker.fail(e, status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
-    if not result.pruned:
-        tracker.set_tags({"trial.state": "complete"})
-    tracker.finish()
     result.run_id = tracker.run_id
     if basic_parent:
         summarise_basic_parent(uri, basic_parent, sign=-1.0 if MAXIMIZED[cfg.cv.metric] else 1.0)
@@ -83,26 +86,28 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
 
 
 def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tracker,
-                   overrides: list[str]) -> TrialResult:
+                   log_model: bool) -> TrialResult:
     progress = Progress(int(cfg.cv.folds), int(cfg.trainer.epochs), cfg.cv.metric)
     pruner = make_reporter(cfg, tracker)
+    callbacks: tuple[Any, ...] = (tracker, progress) + ((pruner,) if pruner else ())
+    if cfg.tracking.log_checkpoints:
+        callbacks += (CheckpointLogger(tracker),)
     start = time.perf_counter()
-    cv = cross_validate(cfg, data, device, callbacks=(tracker, progress) + ((pruner,) if pruner else ()))
+    cv = cross_validate(cfg, data, device, callbacks=callbacks)
     n_params = cv.n_params
     fitted = refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
     metrics = summary_metrics(cfg, cv, fitted, time.perf_counter() - start)
     metrics["n_params"] = float(n_params)
     for epoch, values in enumerate(cv_curves(cv), start=1):
         tracker.log_metrics(values, step=epoch)
-    tracker.log_metrics(metrics, flush=True)
-    _log_artifacts(cfg, tracker, cv, fitted, overrides)
+    tracker.log_metrics(metrics)  # sent with the final tags by Tracker.finish
+    _log_refit(cfg, tracker, fitted, log_model)
     return TrialResult(metrics["cv_mean"], metrics)
 
 
 def _record_pruned(tracker: Tracker, p: TrialPruned) -> TrialResult:
     """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED."""
-    tracker.log_metrics({"pruned_value": p.value, "pruned_step": float(p.step)}, flush=True)
-    tracker.set_tags({"trial.state": "pruned", "trial.pruned": "true"})
+    tracker.log_metrics({"pruned_value": p.value, "pruned_step": float(p.step)})
     log.info("PRUNED: %s", p)
     return TrialResult(p.value, {"pruned_value": p.value, "pruned_step": float(p.step)}, pruned=True)
 
@@ -188,22 +193,44 @@ def _tags(cfg: DictConfig, overrides: list[str], job: dict[str, Any] | None) -> 
     return tags
 
 
-def _log_artifacts(cfg: DictConfig, tracker: Tracker, cv: CVResult, fitted: RefitResult | None,
-                   overrides: list[str]) -> None:
-    files: dict[str, str | bytes] = {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-                                     "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides))}
+class CheckpointLogger:
+    """Uploads each fold's best weights when the fold ends, so the upload overlaps the next fold."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
+        pass
+
+    def on_fold_end(self, fold: int, result: Any) -> None:
+        self.tracker.log_files({f"checkpoints/fold_{fold}.pt": _to_bytes({"state_dict": result.best_state,
+                                                                           "best_epoch": result.best_epoch})})
+
+
+def _log_refit(cfg: DictConfig, tracker: Tracker, fitted: RefitResult | None, log_model: bool) -> None:
+    """The refit checkpoint (with what rebuilds the model), and the MLflow model when asked for."""
+    if fitted is None:
+        return
     if cfg.tracking.log_checkpoints:
-        for k, fold in enumerate(cv.folds):
-            files[f"checkpoints/fold_{k}.pt"] = _to_bytes({"state_dict": fold.best_state,
-                                                          "best_epoch": fold.best_epoch})
-        if fitted is not None:
-            files["checkpoints/refit.pt"] = _to_bytes({"state_dict": fitted.model.state_dict(),
-                                                      "mean": fitted.mean, "std": fitted.std,
-                                                      "epochs": fitted.epochs})
-    tracker.log_files(files)
-    if fitted is not None and cfg.tracking.log_model:
-        model = torch.nn.Sequential(Normalize(fitted.mean, fitted.std), fitted.model).cpu().eval()
-        tracker.log_model(model, example=data_example(fitted), fmt=cfg.tracking.model_format)
+        tracker.log_files({"checkpoints/refit.pt": refit_checkpoint(fitted)})
+    if log_model:
+        tracker.log_model(as_served(fitted.model, fitted.mean, fitted.std), example=data_example(fitted),
+                          fmt=cfg.tracking.model_format)
+
+
+def log_model_now(cfg: DictConfig) -> bool:
+    """``tracking.log_model``: true, false, or auto (a single run logs it; a sweeper logs only its best, at the end)."""
+    value = cfg.tracking.log_model
+    if value == "auto":
+        return cfg.tracking.parent_run_id is None
+    return bool(value)
+
+
+def refit_checkpoint(fitted: RefitResult) -> bytes:
+    """Weights, normalisation and shapes: with config.yaml, all ``pipeline.best_model`` needs to rebuild it."""
+    return _to_bytes({"state_dict": fitted.model.state_dict(), "mean": fitted.mean, "std": fitted.std,
+                      "epochs": fitted.epochs, "input_shape": list(fitted.input_shape),
+                      "num_classes": fitted.num_classes})
 
 
 def data_example(fitted: RefitResult) -> Any:

@@ -21,7 +21,7 @@ from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record
 pytestmark = pytest.mark.slow
 NAME = "digits-champion"
 FAST = ["trainer.epochs=3", "cv.folds=2", "data.subset=300", "trainer.batch_size=32", "optimizer=sgd", "trainer.num_threads=1",
-        "tracking.log_checkpoints=false", "regularization.early_stopping.patience=0", "tracking.experiment=registry"]
+        "regularization.early_stopping.patience=0", "tracking.experiment=registry"]
 
 
 def train_sweep(uri: str, lrs: list[float], extra: tuple[str, ...] = ()) -> str:
@@ -74,6 +74,23 @@ def test_champion_loads_back_and_reproduces_its_test_score(sweep):
     assert loss == pytest.approx(float(mv.tags["test_loss"]), rel=1e-6)
 
 
+def test_only_the_best_trial_gets_a_logged_model(sweep):
+    """``tracking.log_model=auto``: trials of a sweep log checkpoints only; the best one's model is built at the end."""
+    uri, pid, _ = sweep
+    client = MlflowClient(uri)
+    best = client.get_run(pid).data.tags["best.run_id"]
+    exp = client.get_run(best).info.experiment_id
+    models = client.search_logged_models([exp])
+    assert [m.source_run_id for m in models] == [best]
+    assert models[0].artifact_location.startswith(client.get_experiment(exp).artifact_location)
+
+
+def test_log_model_false_is_respected(tmp_path, new_store):
+    uri = new_store(tmp_path)
+    pid = train_sweep(uri, [0.05], extra=("tracking.log_model=false",))
+    assert register_best(uri, pid, "never") is None
+
+
 def test_version_carries_scores_and_provenance(sweep):
     uri, pid, _ = sweep
     client = MlflowClient(uri)
@@ -113,7 +130,7 @@ def test_no_model_no_registration(tmp_path, new_store, caplog):
     pid = train_sweep(uri, [0.05], extra=("cv.refit=false",))
     with caplog.at_level(logging.INFO, logger="pipeline.registry"):
         assert register_best(uri, pid, "never") is None
-    assert "logged no model" in caplog.text
+    assert "has no model" in caplog.text
     assert MlflowClient(uri).search_registered_models() == []
 
 

@@ -37,11 +37,14 @@ def test_store_resolution(tmp_path, monkeypatch):
 
 
 def _worker(uri: str, k: int, experiment: str) -> None:
-    tracker = Tracker.start(uri, experiment, f"worker-{k}", {"worker": str(k)})
+    """Half the workers write through the background writer thread, as trials do."""
+    tracker = Tracker.start(uri, experiment, f"worker-{k}", {"worker": str(k)}, background=k % 2 == 0)
     tracker.log_params({f"p{i}": i * k for i in range(PARAMS)})
     for step in range(1, STEPS + 1):
         tracker.log_metrics({"a": step * k, "b": -step, "c": 0.5 * step}, step=step, flush=step % 10 == 0)
-    tracker.finish()
+        if step % 40 == 0:
+            tracker.log_files({f"steps/{step}.txt": str(step * k)})
+    tracker.finish(tags={"done": "yes"})
 
 
 def run_workers(uri: str, experiment: str) -> None:
@@ -62,8 +65,39 @@ def assert_nothing_lost(uri: str, experiment: str) -> None:
     for r in runs:
         k = int(r.data.tags["worker"])
         assert r.info.status == "FINISHED" and len(r.data.params) == PARAMS and r.data.params["p7"] == str(7 * k)
+        assert r.data.tags["done"] == "yes"
+        assert sorted(a.path for a in client.list_artifacts(r.info.run_id, "steps")) == [
+            f"steps/{s}.txt" for s in (120, 40, 80)]
         for key in "abc":
             assert [m.step for m in client.get_metric_history(r.info.run_id, key)] == list(range(1, STEPS + 1))
+
+
+def test_background_writes_arrive_in_order_before_finish_returns(tracking_uri):
+    tracker = Tracker.start(tracking_uri, "background", "bg", background=True)
+    tracker.log_params({"a": 1})
+    for step in range(50):
+        tracker.log_metrics({"m": step}, step=step, flush=True)
+    tracker.log_files({"x/y.txt": "hello"})
+    tracker.finish(tags={"trial.state": "complete"})
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["trial.state"] == "complete"
+    assert [(m.step, m.value) for m in client.get_metric_history(tracker.run_id, "m")] == [(s, s) for s in range(50)]
+    assert [a.path for a in client.list_artifacts(tracker.run_id, "x")] == ["x/y.txt"]
+
+
+def test_a_failed_background_write_fails_the_run_loudly(tracking_uri):
+    """A write that MLflow refuses (here: changing a logged param) is raised, not lost in the writer thread."""
+    tracker = Tracker.start(tracking_uri, "background", "bg-fail", background=True)
+    tracker.log_params({"a": 1})
+    tracker.log_params({"a": 2})
+    with pytest.raises(TrackingError, match="MLflow logging .* failed"):
+        tracker.finish()
+    err = TrackingError("logging failed")
+    tracker.fail(err)
+    run = MlflowClient(tracking_uri).get_run(tracker.run_id)
+    assert run.info.status == "FAILED" and run.data.tags["trial.state"] == "failed"
+    assert run.data.params["a"] == "1"
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The sweep: parse -> ask -> launch -> tell -> record, in batches of ``n_jobs`` through Hydra's launcher."""
+"""The sweep: parse -> ask -> launch -> tell -> record, in batches (``SweepPlan.batch``) through Hydra's launcher."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ class SweeperImpl:
               reruns: list[TrialRecord], returns: list[Sequence[JobReturn]]) -> None:
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
         while progress.ended < plan.n_trials:
-            n = min(plan.n_jobs, plan.n_trials - progress.ended)
+            n = plan.batch(plan.n_trials - progress.ended)
             again, reruns[:] = reruns[:n], reruns[n:]
             batch = [r.params for r in again]
             for params in batch:
@@ -181,14 +181,18 @@ class SweeperImpl:
 
     def _insights(self, plan: SweepPlan, parent_run_id: str, sweep_dir: Path) -> None:
         """Register the best model and write the report; a failure here never loses the sweep."""
-        if self.conf.get("register_model", True):
-            try:
+        try:
+            if self.conf.get("register_model", True):
                 from pipeline.registry import register_best
 
                 register_best(plan.uri, parent_run_id, self.conf.get("model_name") or plan.experiment,
                               self.conf.get("model_alias", "champion"))
-            except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
-                log.warning("Could not register the best model: %s", e)
+            else:
+                from pipeline.best_model import log_best_model
+
+                log_best_model(plan.uri, parent_run_id)
+        except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
+            log.warning("Could not log or register the best model: %s", e)
         if self.conf.get("report", True):
             try:
                 from pipeline.report import generate_report

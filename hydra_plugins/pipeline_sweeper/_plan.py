@@ -14,6 +14,8 @@ from pipeline.search.grammar import format_value
 from pipeline.sweep_tracking import PARENT_TAG, clip_json
 
 DIRECTIONS = ("auto", "minimize", "maximize")
+ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
+BATCHES_PER_WORKER = 4  # non-adaptive strategies launch this many trials per worker at a time
 _MISSING = object()
 
 
@@ -33,6 +35,14 @@ class SweepPlan:
     name: str = ""
     resume: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+
+    def batch(self, remaining: int) -> int:
+        """Trials per launch: ``batch_size`` if set, else ``n_jobs`` for bayes (it learns from every batch)
+        and ``4 x n_jobs`` for grid and random, so a parallel launcher's free worker takes the next trial
+        instead of idling until the batch's slowest one ends."""
+        size = self.batch_size or (self.n_jobs if self.strategy in ADAPTIVE else BATCHES_PER_WORKER * self.n_jobs)
+        return min(size, remaining)
 
     def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str | None) -> list[str]:
         """The overrides one trial runs with: fixed ones, its parameters, and how to find its parent run."""
@@ -97,11 +107,12 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
                      _positive("n_jobs", conf.get("n_jobs", 1)), int(conf.get("seed", 0)),
                      _direction(conf.get("direction", "auto"), config), _rate(conf.get("max_failure_rate", 0.5)),
                      command, uri, _experiment(config), conf.get("name") or
-                     f"{strategy}-sweep-{time.strftime('%Y%m%d-%H%M%S')}", None, _options(conf, strategy))
+                     f"{strategy}-sweep-{time.strftime('%Y%m%d-%H%M%S')}", None, _options(conf, strategy),
+                     _batch_size(conf))
 
 
 def _resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, command: str) -> SweepPlan:
-    """Everything but ``n_jobs`` comes from the interrupted sweep's parent run."""
+    """Everything but ``n_jobs`` and ``batch_size`` comes from the interrupted sweep's parent run."""
     from pipeline.tracking import get_client
 
     if uri is None:
@@ -117,7 +128,12 @@ def _resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, com
     return SweepPlan(tags[PARENT_TAG], space, json.loads(tags["sweep.fixed"]), int(tags["sweep.n_trials"]),
                      _positive("n_jobs", conf.get("n_jobs", 1)), int(tags["sweep.seed"]), tags["sweep.direction"],
                      _rate(conf.get("max_failure_rate", 0.5)), command, uri, _experiment(config), "",
-                     run_id, json.loads(tags.get("sweep.options", "{}")))
+                     run_id, json.loads(tags.get("sweep.options", "{}")), _batch_size(conf))
+
+
+def _batch_size(conf: dict[str, Any]) -> int | None:
+    value = conf.get("batch_size")
+    return None if value is None else _positive("batch_size", value)
 
 
 class ConditionalParams:

@@ -28,7 +28,8 @@ class SweeperConf:
     _target_: str = "hydra_plugins.pipeline_sweeper.sweeper.PipelineSweeper"
     strategy: str = "random"
     n_trials: int = 20
-    n_jobs: int = 1               # trials launched per batch (run in parallel by a parallel launcher)
+    n_jobs: int = 1               # trials run at once: the parallel launcher's workers
+    batch_size: int | None = None  # trials per launch; null = n_jobs for bayes, 4 x n_jobs for grid/random
     seed: int = 0
     direction: str = "auto"       # auto (from cv.metric) | minimize | maximize
     max_failure_rate: float = 0.5  # stop once more than this share of n_trials has failed

@@ -25,6 +25,6 @@ def test_sweeper_configs_registered():
     assert {"grid.yaml", "random.yaml", "bayes.yaml"} <= set(names)
 
 
-@pytest.mark.parametrize("launcher_name, overrides", [("basic", ["hydra/sweeper=grid", "hydra.sweeper.n_jobs=2"])])
+@pytest.mark.parametrize("launcher_name, overrides", [("basic", ["hydra/sweeper=grid", "hydra.sweeper.batch_size=2"])])
 class TestGridSweeperBatches(BatchedSweeperTestSuite):
     """Hydra's batched-sweeper suite: 6 grid points in 3 batches of 2, in the basic sweeper's order."""

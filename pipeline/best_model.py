@@ -1,0 +1,71 @@
+"""Log a finished trial's refit model as an MLflow model, rebuilt from its checkpoint and config.
+
+A sweep does not log an MLflow model per trial (``tracking.log_model=auto``): each costs a few
+hundred round trips' worth of time. At the end the best trial's model is rebuilt from
+``checkpoints/refit.pt`` (weights and normalisation) and ``config.yaml``, and logged into its run.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from pipeline.models import as_served, build_model
+from pipeline.tracking import Tracker, get_client
+
+log = logging.getLogger(__name__)
+MODEL_NAME = "model"  # the name trials log their refit model under
+
+
+def logged_model_id(client: Any, experiment_id: str, run_id: str) -> str | None:
+    """The id of the model named ``model`` that ``run_id`` logged (the latest if it logged several)."""
+    found = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'",
+                                        max_results=50)
+    models = [m for m in found if m.name == MODEL_NAME]
+    return max(models, key=lambda m: m.creation_timestamp or 0).model_id if models else None
+
+
+def ensure_logged_model(client: Any, uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The run's logged model id, logging it from the refit checkpoint first if needed.
+
+    None when the run has no refit checkpoint (``cv.refit=false`` or ``tracking.log_checkpoints=false``)
+    or its config says ``tracking.log_model=false``.
+    """
+    model_id = logged_model_id(client, experiment_id, run_id)
+    if model_id is not None:
+        return model_id
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            cfg = OmegaConf.load(client.download_artifacts(run_id, "config.yaml", tmp))
+            if cfg.tracking.get("log_model", "auto") is False:
+                return None
+            ckpt = torch.load(client.download_artifacts(run_id, "checkpoints/refit.pt", tmp), weights_only=True)
+        except (MlflowException, OSError) as e:
+            log.info("Run %s has no refit checkpoint to build a model from (%s)", run_id, type(e).__name__)
+            return None
+    if "num_classes" not in ckpt:
+        log.info("Run %s has a refit checkpoint from an older version (no shapes); no model logged", run_id)
+        return None
+    shape = tuple(int(v) for v in ckpt["input_shape"])
+    model = build_model(cfg.model, shape, int(ckpt["num_classes"]), float(cfg.regularization.dropout))
+    model.load_state_dict(ckpt["state_dict"])
+    fmt = cfg.tracking.get("model_format", "pickle")
+    Tracker(client, run_id, uri).log_model(as_served(model, ckpt["mean"], ckpt["std"]),
+                                           example=torch.zeros(2, *shape).numpy(), fmt=fmt)
+    return logged_model_id(client, experiment_id, run_id)
+
+
+def log_best_model(uri: str, parent_run_id: str) -> str | None:
+    """Make sure the best complete trial of a sweep has its model logged; its id, or None."""
+    from pipeline.insights.history import load_history
+
+    history = load_history(uri, parent_run_id, top_k=0)
+    if history.best is None:
+        return None
+    return ensure_logged_model(get_client(uri), uri, history.experiment_id, history.best.run_id)
