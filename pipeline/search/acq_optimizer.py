@@ -2,8 +2,8 @@
 
 1. Score quasi-random (scrambled Sobol) candidates plus perturbations of the best observed points;
    discrete columns of every candidate sit on actual values (cell encodings).
-2. Refine the best candidates and the best observed points: continuous columns by L-BFGS-B (all
-   starts stacked in one bounded problem, one batched torch call per iteration), discrete columns
+2. Refine the best candidates and the best observed points: continuous columns by L-BFGS-B (one
+   independent run per start, preconditioned by the GP lengthscales), discrete columns
    (integers, stepped floats, categoricals) by coordinate-wise search over their values; alternate.
 3. Small finite spaces are searched exhaustively instead.
 Integer columns with more than ``MAX_LEVELS`` values are refined like continuous ones and snapped.
@@ -27,7 +27,8 @@ from pipeline.search.space import IntParam, SearchSpace
 MAX_LEVELS = 100_000  # integer columns with more values are refined continuously, then snapped
 ENUM_LEVELS = 64  # coordinate search tries every value of columns up to this size, else a subset
 EXHAUSTIVE_MAX = 4096  # finite spaces up to this size are scored point by point
-LOCAL_MAXITER = 100  # L-BFGS-B iterations per continuous refinement
+LOCAL_MAXITER = 200  # L-BFGS-B iterations per start and continuous refinement
+LOCAL_GTOL = 1e-2  # projected-gradient tolerance on the preconditioned scale (Optuna: sqrt(1e-4))
 ALTERNATIONS = 3  # continuous / discrete refinement rounds
 PERTURB_SCALES = (0.01, 0.05, 0.2)  # std devs (unit cube) of perturbations around the best points
 EVAL_CHUNK = 4096  # candidates scored per torch call
@@ -141,29 +142,37 @@ def select_starts(vals: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     return finite[np.concatenate([[np.argmax(v)], others])]
 
 
-def refine_continuous(acq: AcqFn, X: np.ndarray, cont: np.ndarray) -> np.ndarray:
-    """L-BFGS-B on the continuous columns of all rows of ``X (s, d)`` at once (sum of acquisitions)."""
+def refine_continuous(acq: AcqFn, X: np.ndarray, cont: np.ndarray,
+                      scale: np.ndarray | None = None) -> np.ndarray:
+    """L-BFGS-B on the continuous columns of each row of ``X (s, d)``, one independent run per row.
+
+    Runs are separate (as Optuna's and BoTorch's batched L-BFGS-B): a shared run on the summed
+    acquisition couples line searches and stopping rules across starts and may trade one start's
+    value for another's. ``scale`` (d,) (the GP lengthscales) preconditions each column, as Optuna does:
+    the search runs on ``x / scale``, where the acquisition varies at a similar rate along every axis.
+    """
     if not cont.any():
         return X
-    base = torch.as_tensor(X)
-    idx = torch.as_tensor(np.flatnonzero(cont))
-
-    def fun(v: np.ndarray) -> tuple[float, np.ndarray]:
-        z = torch.tensor(v.reshape(len(X), -1), requires_grad=True)
-        vals = acq(base.index_copy(1, idx, z))
-        total = vals.sum()
-        (g,) = torch.autograd.grad(total, z)
-        if not torch.isfinite(total):
-            return 1e300, np.zeros_like(v)
-        return -float(total), -g.numpy().ravel()
-
-    v0 = X[:, cont].ravel()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = so.minimize(fun, v0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(v0),
-                          options={"maxiter": LOCAL_MAXITER})
+    idx = np.flatnonzero(cont)
+    s = np.ones(len(idx)) if scale is None else np.clip(np.asarray(scale, dtype=np.float64)[idx], 1e-3, 1e3)
     out = X.copy()
-    out[:, cont] = np.clip(res.x, 0.0, 1.0).reshape(len(X), -1)
+    for i in range(len(X)):
+        base = torch.as_tensor(X[i:i + 1].copy())
+
+        def fun(z: np.ndarray, base: torch.Tensor = base) -> tuple[float, np.ndarray]:
+            u = torch.tensor(z * s, requires_grad=True)
+            val = acq(base.index_copy(1, torch.as_tensor(idx), u[None]))[0]
+            if not torch.isfinite(val):
+                return 1e300, np.zeros_like(z)
+            (g,) = torch.autograd.grad(val, u)
+            return -float(val), -g.numpy() * s
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = so.minimize(fun, X[i, idx] / s, jac=True, method="L-BFGS-B",
+                              bounds=list(zip(np.zeros(len(idx)), 1.0 / s)),
+                              options={"maxiter": LOCAL_MAXITER, "gtol": LOCAL_GTOL})
+        out[i, idx] = np.clip(res.x * s, 0.0, 1.0)
     return out
 
 
@@ -199,14 +208,17 @@ def _level_subset(levels: np.ndarray, current: np.ndarray) -> np.ndarray:
     return levels[idx]
 
 
-def local_search(acq: AcqFn, starts: np.ndarray, cols: Columns, rng: np.random.Generator) -> tuple[
-        np.ndarray, np.ndarray]:
-    """Alternate continuous and discrete refinement of ``starts (s, d)``; returns (X, values)."""
+def local_search(acq: AcqFn, starts: np.ndarray, cols: Columns, rng: np.random.Generator,
+                 scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Alternate continuous and discrete refinement of ``starts (s, d)``; returns (X, values).
+
+    ``scale`` (d,): per-column preconditioning of the continuous search (see ``refine_continuous``).
+    """
     X = cols.snap(starts)
     vals = evaluate(acq, X)
     has_disc = not cols.cont.all()
     for _ in range(ALTERNATIONS):
-        X_new = refine_continuous(acq, X, cols.cont)
+        X_new = refine_continuous(acq, X, cols.cont, scale)
         v_new = evaluate(acq, X_new)
         keep = v_new >= vals
         X[keep], vals[keep] = X_new[keep], v_new[keep]

@@ -144,7 +144,7 @@ class BayesOptimizer(Optimizer):
         best_X = X[np.argsort(y, kind="stable")[:N_BEST_STARTS]]
         out = np.zeros((0, self.space.dim))
         for _ in range(n):
-            x = self._maximize(self._acquisition(gp), np.vstack([exclude, out]), best_X, rng)
+            x = self._maximize(self._acquisition(gp), np.vstack([exclude, out]), best_X, rng, gp.lengthscales)
             if x is None:
                 x = fresh_points(self.space, self.cols, self.seed, np.vstack([exclude, out]), 1, rng)
                 if len(x) == 0:
@@ -157,9 +157,9 @@ class BayesOptimizer(Optimizer):
         best = incumbent(gp, gp.X.numpy()) if self.acquisition == "logei" else None
         return make_acquisition(gp, self.acquisition, best, self.ucb_beta)
 
-    def _maximize(self, acq: AcqFn, exclude: np.ndarray, best_X: np.ndarray,
-                  rng: np.random.Generator) -> np.ndarray | None:
-        """The unused point ``(1, d)`` with the highest acquisition found, or None."""
+    def _maximize(self, acq: AcqFn, exclude: np.ndarray, best_X: np.ndarray, rng: np.random.Generator,
+                  scale: np.ndarray | None = None) -> np.ndarray | None:
+        """The unused point ``(1, d)`` with the highest acquisition found (``scale``: GP lengthscales), or None."""
         if self.cols.cardinality() <= EXHAUSTIVE_MAX:
             if self._grid is None:
                 self._grid = self.space.snap(enumerate_points(self.cols))
@@ -169,7 +169,7 @@ class BayesOptimizer(Optimizer):
         vals = evaluate(acq, cand)
         top = np.argsort(-vals, kind="stable")
         starts = np.vstack([cand[select_starts(vals, self.n_restarts, rng)], best_X])
-        Xr, vr = local_search(acq, starts, self.cols, rng)
+        Xr, vr = local_search(acq, starts, self.cols, rng, scale)
         pool = np.vstack([Xr, cand[top[:N_FINAL]]])
         order = np.argsort(-np.concatenate([vr, vals[top[:N_FINAL]]]), kind="stable")
         for i in order:

@@ -49,3 +49,19 @@ def test_enumerate_points_of_a_finite_space():
     pts = enumerate_points(Columns.from_space(space))
     assert pts.shape == (6, 2) and len({tuple(p) for p in pts}) == 6
     assert np.allclose(space.snap(pts), pts)
+
+
+def test_continuous_starts_are_refined_independently():
+    # Two basins of very different height: a shared run on the summed acquisition may trade the low
+    # basin's start away; independent runs must bring each start to its own local maximum.
+    cols = Columns.from_space(SearchSpace((FloatParam("a", 0.0, 1.0), FloatParam("b", 0.0, 1.0))))
+    peaks = torch.tensor([[0.2, 0.2], [0.8, 0.8]], dtype=torch.float64)
+
+    def acq(x):
+        d2 = ((x[:, None, :] - peaks) ** 2).sum(-1)
+        return torch.log(100.0 * torch.exp(-d2[:, 0] / 0.02) + torch.exp(-d2[:, 1] / 0.02) + 1e-30)
+
+    starts = np.array([[0.3, 0.25], [0.7, 0.75]])
+    X, v = local_search(acq, starts, cols, np.random.default_rng(0), scale=np.array([0.5, 2.0]))
+    assert np.allclose(X, peaks.numpy(), atol=1e-3)
+    assert v[0] > v[1]
