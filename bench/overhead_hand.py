@@ -1,0 +1,114 @@
+"""bench/train_overhead.py reference: a minimal hand-written torch loop doing the pipeline's work, untracked."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.model_selection import StratifiedKFold  # noqa: E402
+from torch import nn  # noqa: E402
+
+from bench.overhead_profile import BUILD, CV_SELF, EVALUATE, LOAD, PREP, PROF, REFIT_SELF, STATS, TRAIN_EPOCH  # noqa: E402
+from pipeline.data import fold_stats, load_dataset  # noqa: E402
+from pipeline.models import build_model  # noqa: E402
+from pipeline.optim import build_optimizer, lr_factor, set_lr  # noqa: E402
+
+
+def hand_train_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Module, X: torch.Tensor,
+                     y: torch.Tensor, batch_size: int, gen: torch.Generator, l1: float) -> float:
+    model.train()
+    n = len(y)
+    perm = torch.randperm(n, generator=gen).to(X.device)
+    total = torch.zeros((), device=X.device)
+    for start in range(0, n, batch_size):
+        idx = perm[start:start + batch_size]
+        if len(idx) < 2:  # as the pipeline: batch norm cannot train on one sample
+            continue
+        loss = loss_fn(model(X[idx]), y[idx])
+        if l1 > 0:
+            loss = loss + l1 * sum(p.abs().sum() for p in model.parameters() if p.dim() > 1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(idx)
+    return float(total) / n
+
+
+@torch.no_grad()
+def hand_evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    model.eval()
+    logits = model(X)
+    return float(nn.functional.cross_entropy(logits, y)), int((logits.argmax(1) == y).sum()) / len(y)
+
+
+_hand_train_epoch = PROF.wrap(TRAIN_EPOCH, hand_train_epoch)
+_hand_evaluate = PROF.wrap(EVALUATE, hand_evaluate)
+timed_load = PROF.wrap(LOAD, load_dataset)
+_stats = PROF.wrap(STATS, fold_stats)
+_build = PROF.wrap(BUILD, build_model)
+
+
+def _norm(X: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return ((X - mean) / std).to(device)
+
+
+_norm_t = PROF.wrap(PREP, _norm)
+
+
+def _hand_train(cfg: Any, data: Any, X: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
+                device: torch.device, X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None
+                ) -> tuple[nn.Module, list[float]]:
+    torch.manual_seed(seed)
+    model = _build(cfg.model, data.input_shape, data.num_classes, float(cfg.regularization.dropout)).to(device)
+    opt = build_optimizer(cfg.optimizer, model.parameters(), float(cfg.regularization.weight_decay))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=float(cfg.regularization.label_smoothing))
+    gen = torch.Generator().manual_seed(seed)
+    scores = []
+    oc = cfg.optimizer
+    for epoch in range(epochs):
+        if oc.scheduler != "none":  # the same schedule as the pipeline (a pure function of the epoch)
+            set_lr(opt, float(oc.lr) * lr_factor(epoch, epochs, oc.scheduler, int(oc.step_size), float(oc.gamma)))
+        _hand_train_epoch(model, opt, loss_fn, X, y, int(cfg.trainer.batch_size), gen,
+                          float(cfg.regularization.l1))
+        if X_val is not None:
+            val_loss, val_acc = _hand_evaluate(model, X_val, y_val)
+            scores.append(val_acc if cfg.cv.metric == "val_accuracy" else val_loss)
+    return model, scores
+
+
+def _hand_cv(cfg: Any, data: Any, epochs_per_fold: list[int], device: torch.device) -> list[list[float]]:
+    folds = StratifiedKFold(n_splits=int(cfg.cv.folds), shuffle=True, random_state=int(cfg.trainer.seed))
+    X, y = data.X_train, data.y_train
+    curves = []
+    for k, (tr, va) in enumerate(folds.split(np.zeros(len(y)), y.numpy())):
+        tr, va = torch.from_numpy(tr), torch.from_numpy(va)
+        mean, std = _stats(X[tr])
+        _, scores = _hand_train(cfg, data, _norm_t(X[tr], mean, std, device), y[tr].to(device),
+                                epochs_per_fold[k], int(cfg.trainer.seed) + k, device,
+                                _norm_t(X[va], mean, std, device), y[va].to(device))
+        curves.append(scores)
+    return curves
+
+
+def _hand_refit(cfg: Any, data: Any, epochs: int, device: torch.device) -> float:
+    mean, std = _stats(data.X_train)
+    model, _ = _hand_train(cfg, data, _norm_t(data.X_train, mean, std, device), data.y_train.to(device), epochs,
+                           int(cfg.trainer.seed) + int(cfg.cv.folds), device)
+    return _hand_evaluate(model, _norm_t(data.X_test, mean, std, device), data.y_test.to(device))[1]
+
+
+_hand_cv_t = PROF.wrap(CV_SELF, _hand_cv)
+_hand_refit_t = PROF.wrap(REFIT_SELF, _hand_refit)
+
+
+def run_hand(cfg: Any, epochs_per_fold: list[int], refit_epochs: int, device: torch.device) -> dict[str, Any]:
+    data = timed_load(cfg.data)
+    curves = _hand_cv_t(cfg, data, epochs_per_fold, device)
+    test_acc = _hand_refit_t(cfg, data, refit_epochs, device) if cfg.cv.refit else math.nan
+    return {"curves": curves, "test_accuracy": test_acc}

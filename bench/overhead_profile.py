@@ -1,0 +1,103 @@
+"""bench/train_overhead.py instrumentation: inclusive and self time per wrapped function (measurement only)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import sys
+import time
+import types
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+import pipeline.config  # noqa: E402
+import pipeline.cv  # noqa: E402
+import pipeline.loop  # noqa: E402
+import pipeline.progress  # noqa: E402
+import pipeline.trial  # noqa: E402
+from pipeline.tracking import Tracker  # noqa: E402
+
+
+class Profile:
+    def __init__(self) -> None:
+        self.stats: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # calls, inclusive, self
+        self._stack: list[float] = []
+
+    def reset(self) -> None:
+        self.stats = defaultdict(lambda: [0, 0.0, 0.0])
+        self._stack = []
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        prof = self
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            prof._stack.append(0.0)
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = time.perf_counter() - t0
+                child = prof._stack.pop()
+                s = prof.stats[name]
+                s[0] += 1
+                s[1] += dt
+                s[2] += dt - child
+                if prof._stack:
+                    prof._stack[-1] += dt
+
+        return timed
+
+
+PROF = Profile()
+
+# Names shared by the hand loop and the pipeline so that the breakdown lines up.
+TRAIN_EPOCH, EVALUATE, LOAD, STATS, PREP, BUILD = ("train epoch (_train_epoch)", "evaluate (val/test)",
+                                                   "load_dataset", "fold_stats", "normalise+.to (_prep)",
+                                                   "build_model")
+CV_SELF, REFIT_SELF = "cv loop itself (split, fit() bookkeeping)", "refit itself (fit() bookkeeping)"
+
+
+def instrument() -> None:
+    """Wrap the pieces whose cost the report breaks down. Measurement only; pipeline/ is untouched."""
+    from mlflow.tracking import MlflowClient
+
+    w = PROF.wrap
+    # training path (pipeline.loop / pipeline.cv)
+    pipeline.loop._train_epoch = w(TRAIN_EPOCH, pipeline.loop._train_epoch)
+    pipeline.loop.evaluate = w(EVALUATE, pipeline.loop.evaluate)
+    pipeline.cv.evaluate = w(EVALUATE, pipeline.cv.evaluate)
+    pipeline.loop.copy = types.SimpleNamespace(deepcopy=w("copy.deepcopy(state_dict) in fit", copy.deepcopy))
+    pipeline.cv.fold_stats = w(STATS, pipeline.cv.fold_stats)
+    pipeline.cv._prep = w(PREP, pipeline.cv._prep)
+    pipeline.cv.build_model = w(BUILD, pipeline.cv.build_model)
+    cross_validate = w(CV_SELF, pipeline.cv.cross_validate)
+    refit = w(REFIT_SELF, pipeline.cv.refit)
+    pipeline.cv.cross_validate = pipeline.trial.cross_validate = cross_validate
+    pipeline.cv.refit = pipeline.trial.refit = refit
+    # trial-level
+    pipeline.trial.load_dataset = w(LOAD, pipeline.trial.load_dataset)
+    pipeline.config.validate = w("config checks", pipeline.config.validate)
+    pipeline.trial.check_reachable = w("check_reachable", pipeline.trial.check_reachable)
+    pipeline.trial.git_commit = w("git rev-parse (subprocess, in _tags)", pipeline.trial.git_commit)
+    pipeline.trial.summary_metrics = w("summary_metrics/cv_curves", pipeline.trial.summary_metrics)
+    pipeline.trial._to_bytes = w("checkpoints: torch.save to bytes", pipeline.trial._to_bytes)
+    pipeline.trial._print_summary = w("_print_summary", pipeline.trial._print_summary)
+    pipeline.progress.Progress.on_epoch_end = w("Progress.on_epoch_end", pipeline.progress.Progress.on_epoch_end)
+    pipeline.progress.Progress.on_fold_end = w("Progress.on_fold_end", pipeline.progress.Progress.on_fold_end)
+    # Tracker (self time = Python-side work; MLflow client calls are broken out below)
+    Tracker.start = staticmethod(w("Tracker.start (client, experiment)", Tracker.start))
+    for name in ("log_params", "log_metrics", "flush", "on_epoch_end", "on_fold_end", "log_files", "log_model",
+                 "finish"):
+        setattr(Tracker, name, w(f"Tracker.{name}", getattr(Tracker, name)))
+    # MLflow client round trips (DB writes, artifact copies); nested calls inside log_model count here too
+    for name in ("log_batch", "create_run", "set_terminated", "log_artifacts", "get_experiment_by_name",
+                 "create_experiment", "set_experiment_tag", "get_run", "get_metric_history", "log_outputs",
+                 "create_logged_model", "finalize_logged_model", "get_logged_model", "set_logged_model_tags"):
+        if hasattr(MlflowClient, name):
+            setattr(MlflowClient, name, w(f"MlflowClient.{name}", getattr(MlflowClient, name)))
