@@ -118,8 +118,13 @@ def run_hyperopt(problem: Problem, seed: int, budget: int) -> Run:
         else:
             space[p.name] = hp.uniform(p.name, p.low, p.high)
 
-    def decode(raw: dict[str, Any]) -> dict[str, Any]:  # round ints / steps to representable values
-        return problem.space.validate({k: (v.item() if hasattr(v, "item") else v) for k, v in raw.items()})
+    ints = {p.name: p for p in problem.space.params if isinstance(p, IntParam)}
+
+    def decode(raw: dict[str, Any]) -> dict[str, Any]:  # hyperopt's uniforms are floats: round the ints
+        point = {k: (v.item() if hasattr(v, "item") else v) for k, v in raw.items()}
+        for name, p in ints.items():
+            point[name] = min(max(int(round(point[name])), p.low), p.high)
+        return problem.space.validate(point)
 
     f = _Timed(problem, budget, decode)
     hyperopt.fmin(f, space, algo=hyperopt.tpe.suggest, max_evals=budget + 1, show_progressbar=False,
