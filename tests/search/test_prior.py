@@ -8,11 +8,23 @@ import torch
 from pipeline.search.prior import LENGTHSCALE_VAR, HyperPrior
 
 
-def test_lengthscale_location_grows_with_dimension():
-    # Hvarfner et al. (2024): log-lengthscale location sqrt(2) + log(d) / 2.
-    assert HyperPrior(1).loc()[0] == math.sqrt(2.0)
-    assert np.isclose(HyperPrior(16).loc()[0], math.sqrt(2.0) + 0.5 * math.log(16))
+def test_lengthscale_location_grows_with_dimension_and_stays_inside_the_box():
+    for d in (1, 2, 6, 16, 50):
+        prior = HyperPrior(d)
+        assert np.isclose(prior.loc()[0], math.log(math.sqrt(d)) - 0.5)
+        lo, hi = prior.bounds()[0]
+        assert lo < prior.loc()[0] < hi  # the mode is reachable: fits are not pinned to the cap
     assert HyperPrior(4).var()[0] == LENGTHSCALE_VAR
+
+
+def test_noise_prior_lets_a_deterministic_objective_be_interpolated():
+    prior = HyperPrior(2)
+    theta = torch.tensor(prior.loc())
+    near_exact = theta.clone()
+    near_exact[-1] = math.log(1e-5)
+    noisy = theta.clone()
+    noisy[-1] = math.log(0.75)
+    assert float(prior.log_prob(near_exact)) > -2.0 and float(prior.log_prob(noisy)) > -3.0
 
 
 def test_log_prob_is_maximal_at_the_location_and_differentiable():
