@@ -277,8 +277,9 @@ class Tracker:
         self.wait()
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
-    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model") -> None:
-        """Log a PyTorch model with MLflow 3's ``name=`` API into this run (requirements pinned, not inferred).
+    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model") -> str:
+        """Log a PyTorch model with MLflow 3's ``name=`` API into this run (requirements pinned, not inferred);
+        returns the logged model's id.
 
         ``fmt="pt2"`` (torch.export, no pickle on load) costs seconds per trial; ``pickle`` ~0.1 s.
         Works on a run that has already ended, without reopening it.
@@ -297,9 +298,10 @@ class Tracker:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle notice, once per trial
-            Model.log(artifact_path=None, name=name, flavor=mlflow.pytorch, pytorch_model=model, run_id=self.run_id,
-                      pip_requirements=reqs, serialization_format=fmt,
-                      input_example=example if fmt == "pt2" else None)
+            info = Model.log(artifact_path=None, name=name, flavor=mlflow.pytorch, pytorch_model=model,
+                             run_id=self.run_id, pip_requirements=reqs, serialization_format=fmt,
+                             input_example=example if fmt == "pt2" else None)
+        return info.model_id
 
     # -- end of run -------------------------------------------------------------------------------
     def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
