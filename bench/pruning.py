@@ -18,8 +18,9 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from pipeline.pruning.rules import PRUNERS
+
 ROOT = Path(__file__).resolve().parents[1]
-PRUNERS = ("none", "median", "asha")
 
 
 def run_sweep(pruner: str, args: argparse.Namespace, folder: Path) -> tuple[float, str]:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
+from pipeline import run_record as rr
 from pipeline.models import as_served, build_model
 from pipeline.tracking import Tracker, get_client
 
@@ -42,10 +43,10 @@ def ensure_logged_model(client: Any, uri: str, experiment_id: str, run_id: str) 
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            cfg = OmegaConf.load(client.download_artifacts(run_id, "config.yaml", tmp))
+            cfg = OmegaConf.load(client.download_artifacts(run_id, rr.CONFIG_ARTIFACT, tmp))
             if cfg.tracking.get("log_model", "auto") is False:
                 return None
-            ckpt = torch.load(client.download_artifacts(run_id, "checkpoints/refit.pt", tmp), weights_only=True)
+            ckpt = torch.load(client.download_artifacts(run_id, rr.REFIT_CHECKPOINT, tmp), weights_only=True)
         except (MlflowException, OSError) as e:
             log.info("Run %s has no refit checkpoint to build a model from (%s)", run_id, type(e).__name__)
             return None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline import objective
 from pipeline.errors import ConfigError
-from pipeline.loop import MAXIMIZED
 from pipeline.models import ACTIVATIONS, MODELS
 from pipeline.optim import OPTIMIZERS, SCHEDULERS
 
@@ -21,22 +21,22 @@ def validate(cfg: Any) -> None:
     _check(_num(cfg.optimizer.lr) > 0, f"optimizer.lr={cfg.optimizer.lr}", "a number > 0")
     _check(cfg.optimizer.scheduler in SCHEDULERS, f"optimizer.scheduler={cfg.optimizer.scheduler!r}",
            f"one of {SCHEDULERS}")
-    _check(_int(cfg.trainer.batch_size) >= 1, f"trainer.batch_size={cfg.trainer.batch_size}", "an integer >= 1")
-    _check(_int(cfg.trainer.epochs) >= 1, f"trainer.epochs={cfg.trainer.epochs}", "an integer >= 1")
+    _check(_as_int(cfg.trainer.batch_size) >= 1, f"trainer.batch_size={cfg.trainer.batch_size}", "an integer >= 1")
+    _check(_as_int(cfg.trainer.epochs) >= 1, f"trainer.epochs={cfg.trainer.epochs}", "an integer >= 1")
     _check(cfg.trainer.device in DEVICES, f"trainer.device={cfg.trainer.device!r}", f"one of {DEVICES}")
-    _check(_int(cfg.cv.folds) >= 2, f"cv.folds={cfg.cv.folds}", "an integer >= 2")
+    _check(_as_int(cfg.cv.folds) >= 2, f"cv.folds={cfg.cv.folds}", "an integer >= 2")
     _check(cfg.tracking.log_model in (True, False, "auto"), f"tracking.log_model={cfg.tracking.log_model!r}",
            "true, false or auto")
     _check(cfg.tracking.model_format in ("pickle", "pt2"), f"tracking.model_format={cfg.tracking.model_format!r}",
            "pickle or pt2")
-    _check(cfg.cv.metric in MAXIMIZED, f"cv.metric={cfg.cv.metric!r}", f"one of {tuple(MAXIMIZED)}")
+    objective.metric(cfg.cv.metric)
     reg = cfg.regularization
     _check(0 <= _num(reg.dropout) < 1, f"regularization.dropout={reg.dropout}", "a number in [0, 1)")
     _check(_num(reg.weight_decay) >= 0, f"regularization.weight_decay={reg.weight_decay}", "a number >= 0")
     _check(_num(reg.l1) >= 0, f"regularization.l1={reg.l1}", "a number >= 0")
     _check(0 <= _num(reg.label_smoothing) < 1, f"regularization.label_smoothing={reg.label_smoothing}",
            "a number in [0, 1)")
-    _check(_int(reg.early_stopping.patience) >= 0, f"regularization.early_stopping.patience="
+    _check(_as_int(reg.early_stopping.patience) >= 0, f"regularization.early_stopping.patience="
            f"{reg.early_stopping.patience}", "an integer >= 0 (0 = off)")
 
 
@@ -59,5 +59,5 @@ def _num(value: Any) -> float:
         return float("nan")
 
 
-def _int(value: Any) -> int | float:
+def _as_int(value: Any) -> int | float:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else float("nan")

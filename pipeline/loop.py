@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline import objective
 from pipeline.errors import NonFiniteLossError
 from pipeline.optim import build_optimizer, lr_factor, set_lr
 
 EVAL_CHUNK = 4096  # samples per forward pass when evaluating
-MAXIMIZED = {"val_accuracy": True, "val_loss": False}
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -49,7 +49,8 @@ def fit(model: nn.Module, cfg: Any, X: torch.Tensor, y: torch.Tensor, X_val: tor
     optimizer = build_optimizer(opt_cfg, model.parameters(), float(reg.weight_decay))
     criterion = nn.CrossEntropyLoss(label_smoothing=float(reg.label_smoothing))
     l1_weights = [p for p in model.parameters() if p.dim() > 1] if reg.l1 > 0 else []
-    stopper = EarlyStopping(cfg.cv.metric, int(reg.early_stopping.patience), float(reg.early_stopping.min_delta))
+    stopper = EarlyStopping(objective.metric(cfg.cv.metric).maximize, int(reg.early_stopping.patience),
+                            float(reg.early_stopping.min_delta))
     gen = torch.Generator().manual_seed(seed)
     result = FitResult()
     for epoch in range(epochs):
@@ -116,10 +117,11 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
 
 
 class EarlyStopping:
-    """Tracks the best score of ``metric``; ``should_stop`` after ``patience`` epochs without improvement."""
+    """Tracks the best score (higher is better when ``maximize``); ``should_stop`` after ``patience`` epochs
+    without an improvement larger than ``min_delta``."""
 
-    def __init__(self, metric: str, patience: int, min_delta: float = 0.0) -> None:
-        self.maximize = MAXIMIZED[metric]
+    def __init__(self, maximize: bool, patience: int, min_delta: float = 0.0) -> None:
+        self.maximize = maximize
         self.patience, self.min_delta = patience, min_delta
         self.best: float | None = None
         self.bad_epochs = 0

@@ -24,6 +24,7 @@ from pipeline.insights.history import TOP_K, SelectionGap, SweepHistory, load_hi
 from pipeline.insights.html import gap_text, render_html
 from pipeline.insights.importance import Importance, sweep_importance
 from pipeline.insights.plots import write_figures
+from pipeline.run_record import SWEEP_TAG
 from pipeline.tracking import Tracker, get_client, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def summary_text(history: SweepHistory, importance: Importance | None, gap: Sele
     lines = [f"Sweep {history.parent_run_id} ({history.strategy}, {history.status.lower()}): {counts}"]
     best = history.best
     if best is not None:
-        lines.append(f"Best trial {best.number}: cv {history.metric} {best.value:.6g}  {json.dumps(best.params)}")
+        lines.append(f"Best trial {best.number}: {history.label} {best.value:.6g}  {json.dumps(best.params)}")
     if importance is None:
         lines.append("Hyperparameter importance: too few complete trials")
     else:
@@ -121,7 +122,7 @@ def _csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.splitlines()[0])
-    parser.add_argument("parent_run_id", help="the sweep's parent run (tag sweep.strategy)")
+    parser.add_argument("parent_run_id", help=f"the sweep's parent run (tag {SWEEP_TAG})")
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project store")
     parser.add_argument("--top-k", type=int, default=TOP_K, help="learning curves of this many best trials")
     parser.add_argument("--out", default=None, help="also write the report files into this folder")
@@ -129,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     uri = resolve_tracking_uri(args.tracking_uri)
     tags = get_client(uri).get_run(args.parent_run_id).data.tags
-    if "sweep.strategy" not in tags:
-        print(f"run {args.parent_run_id} is not a sweep's parent run (no 'sweep.strategy' tag)", file=sys.stderr)
+    if SWEEP_TAG not in tags:
+        print(f"run {args.parent_run_id} is not a sweep's parent run (no {SWEEP_TAG!r} tag)", file=sys.stderr)
         return 2
     generate_report(uri, args.parent_run_id, top_k=args.top_k, out_dir=args.out)
     return 0

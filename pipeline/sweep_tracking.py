@@ -19,11 +19,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.tracking import MAX_TAG_LENGTH, Tracker, get_client, iter_runs
-
-PARENT_TAG = "sweep.strategy"  # present on every sweep parent run
-PRUNED_TAG = "trial.pruned"
-ENDED = ("complete", "failed", "pruned")
+from pipeline import run_record as rr
+from pipeline.objective import sign
+from pipeline.tracking import MAX_TAG_LENGTH, Tracker, get_client
 
 
 @dataclass
@@ -32,8 +30,8 @@ class TrialRecord:
 
     number: int
     params: dict[str, Any]
-    state: str = "running"  # running | complete | failed | pruned
-    value: float | None = None
+    state: str = "running"  # running | complete | failed | pruned (see pipeline.run_record)
+    value: float | None = None  # None when failed, or complete without a reported value
     seconds: float = 0.0
     run_id: str = ""
     error: str = ""
@@ -86,56 +84,42 @@ class SweepRun:
         files = {"trials.csv": trials_csv(records), "optimization_results.yaml": yaml.safe_dump(dict(results))}
         self.tracker.log_files(files)
         if best is not None:
-            self.tracker.set_tags({"best.trial": best.number, "best.run_id": best.run_id,
+            self.tracker.set_tags({"best.trial": best.number, rr.BEST_RUN_TAG: best.run_id,
                                    "best.params": json.dumps(best.params)})
             self.tracker.log_metrics({"best_value": best.value}, step=best.number)
         self.tracker.finish(status)
 
 
 def child_runs(uri: str, parent_run_id: str) -> list[Any]:
+    """Every child run of the sweep ``parent_run_id`` in the store at ``uri``."""
     client = get_client(uri)
-    parent = client.get_run(parent_run_id)
-    return iter_runs(client, [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
+    return rr.child_runs(client, client.get_run(parent_run_id).info.experiment_id, parent_run_id)
 
 
-def child_state(run: Any, objective_key: str = "cv_mean") -> str:
-    """Map an MLflow run status to a trial state; running ones are interrupted when the sweep is not."""
-    status = run.info.status
-    if run.data.tags.get(PRUNED_TAG) == "true":
-        return "pruned"
-    if status == "FINISHED" and objective_key in run.data.metrics:
-        return "complete"
-    if status == "FAILED":
-        return "failed"
-    return "interrupted"
-
-
-def load_state(uri: str, parent_run_id: str, objective_key: str = "cv_mean") -> SweepState:
+def load_state(uri: str, parent_run_id: str) -> SweepState:
     """Read a sweep back: ended trials to tell the optimizer, interrupted ones to run again.
 
     What was launched is in the parent's ``trial.<k>.params`` tags (written before each launch),
     how it ended is in the child runs. Launched trials without an ended child were interrupted;
-    children still marked RUNNING are ended as KILLED so that they never stay RUNNING.
+    children still marked RUNNING are stale (their sweep is not running) and are ended as KILLED.
     """
     client = get_client(uri)
-    tags = client.get_run(parent_run_id).data.tags
-    launched = {int(k.split(".")[1]): json.loads(v) for k, v in tags.items()
-                if k.startswith("trial.") and k.endswith(".params")}
-    rerun = {int(k.split(".")[1]) for k in tags if k.startswith("trial.") and k.endswith(".rerun_as")}
-    children = {int(r.data.tags.get("trial.number", -1)): r for r in child_runs(uri, parent_run_id)}
+    parent = client.get_run(parent_run_id)
+    tags, key = parent.data.tags, rr.objective_key(parent.data.tags)
+    launched, rerun = rr.launched_params(tags), rr.rerun_numbers(tags)
+    children = {rr.trial_number(r): r for r in rr.child_runs(client, parent.info.experiment_id, parent_run_id)}
     state = SweepState(next_number=max([*launched, *children], default=-1) + 1)
     for number, params in sorted(launched.items()):
         run = children.get(number)
-        kind = child_state(run, objective_key) if run is not None else "interrupted"
-        if run is not None and kind == "interrupted" and run.info.status == "RUNNING":
+        kind = rr.trial_state(run) if run is not None else "interrupted"
+        if kind == "running":
             client.set_terminated(run.info.run_id, "KILLED")
-        if kind == "interrupted":
+        if kind not in rr.ENDED:
             if number not in rerun:
-                state.interrupted.append(TrialRecord(number, params, kind))
+                state.interrupted.append(TrialRecord(number, params, "interrupted"))
             continue
-        value = run.data.metrics.get("pruned_value" if kind == "pruned" else objective_key)
-        state.ended.append(TrialRecord(number, params, kind, value if kind != "failed" else None,
-                                       run_id=run.info.run_id, error=run.data.tags.get("error", "")))
+        state.ended.append(TrialRecord(number, params, kind, rr.trial_value(run, kind, key), run_id=run.info.run_id,
+                                       error=run.data.tags.get(rr.ERROR_TAG, "")))
     return state
 
 
@@ -151,10 +135,10 @@ def trials_csv(records: Sequence[TrialRecord]) -> str:
     return buf.getvalue()
 
 
-def best_record(records: Sequence[TrialRecord], sign: float) -> TrialRecord | None:
-    """The best complete trial (``sign`` = +1 to minimize, -1 to maximize); pruned trials never win."""
+def best_record(records: Sequence[TrialRecord], direction: str) -> TrialRecord | None:
+    """The best complete trial with a value in ``direction``; pruned trials never win."""
     done = [r for r in records if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
-    return min(done, key=lambda r: sign * r.value) if done else None
+    return min(done, key=lambda r: sign(direction) * r.value) if done else None
 
 
 def clip_json(obj: Any) -> str:
@@ -177,23 +161,25 @@ def basic_sweep_parent(uri: str, experiment: str, sweep_dir: str | Path, command
         if id_file.exists():
             return id_file.read_text().strip()
         name = f"sweep-basic-{time.strftime('%Y%m%d-%H%M%S')}"
-        run = SweepRun.create(uri, experiment, name, {PARENT_TAG: "basic", "sweep.dir": str(folder),
-                                                      "sweep.command": command}, {"sweep.strategy": "basic"})
+        run = SweepRun.create(uri, experiment, name, {rr.SWEEP_TAG: "basic", "sweep.dir": str(folder),
+                                                      "sweep.command": command}, {rr.SWEEP_TAG: "basic"})
         id_file.write_text(run.run_id)
         return run.run_id
 
 
-def summarise_basic_parent(uri: str, parent_run_id: str, sign: float, objective_key: str = "cv_mean") -> None:
+def summarise_basic_parent(uri: str, parent_run_id: str, direction: str) -> None:
     """Refresh a basic-sweep parent after each trial: best so far, counts, trials table; mark it FINISHED."""
     runs = child_runs(uri, parent_run_id)
-    records = [TrialRecord(int(r.data.tags.get("trial.number", 0)), {}, child_state(r, objective_key),
-                           r.data.metrics.get(objective_key), run_id=r.info.run_id) for r in runs]
-    best = best_record(records, sign)
+    records = []
+    for r in runs:
+        state = rr.trial_state(r)
+        records.append(TrialRecord(rr.trial_number(r, 0), {}, state, rr.trial_value(r, state), run_id=r.info.run_id))
+    best = best_record(records, direction)
     tracker = Tracker(get_client(uri), parent_run_id, uri)
     counts = {s: sum(r.state == s for r in records) for s in ("complete", "failed")}
     tracker.log_metrics({f"n_{k}": float(v) for k, v in counts.items()}, step=len(records), flush=True)
     if best is not None:
         tracker.log_metrics({"best_value": best.value}, step=len(records), flush=True)
-        tracker.set_tags({"best.trial": best.number, "best.run_id": best.run_id})
+        tracker.set_tags({"best.trial": best.number, rr.BEST_RUN_TAG: best.run_id})
     tracker.log_files({"trials.csv": trials_csv(records)})
     tracker.client.set_terminated(parent_run_id, "FINISHED")

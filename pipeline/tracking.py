@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline.errors import TrackingError
+from pipeline.run_record import ERROR_TAG, PARENT_RUN_TAG, TRIAL_STATE_TAG
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def format_param(value: Any) -> str:
+def param_text(value: Any) -> str:
     """Params are strings in MLflow; numbers are written plainly so the UI can plot them as numbers."""
     if value is None:
         return "null"
@@ -201,7 +202,7 @@ class Tracker:
         exp_id = ensure_experiment(client, experiment, uri)
         tags = {k: _clip(redact(str(v))) for k, v in (tags or {}).items()}
         if parent_run_id:
-            tags["mlflow.parentRunId"] = parent_run_id
+            tags[PARENT_RUN_TAG] = parent_run_id
         run = client.create_run(exp_id, run_name=run_name, tags=tags)
         return cls(client, run.info.run_id, uri, background=background)
 
@@ -230,7 +231,7 @@ class Tracker:
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, format_param(v)) for k, v in params.items()]
+        items = [Param(k, param_text(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self._write(self.client.log_batch, self.run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
 
@@ -259,13 +260,6 @@ class Tracker:
             self._write(self.client.log_batch, self.run_id, tags=chunk)
         self._buffer = []
         self._last_flush = time.monotonic()
-
-    # -- fold callbacks (see pipeline.cv.FoldCallback) ------------------------------------------
-    def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
-        self.log_metrics({f"fold_{fold}/{k}": v for k, v in record.items()}, step=epoch)
-
-    def on_fold_end(self, fold: int, result: Any) -> None:
-        self.log_metrics({f"fold_{fold}/score": result.best_score, f"fold_{fold}/best_epoch": result.best_epoch})
 
     # -- artifacts --------------------------------------------------------------------------------
     def log_files(self, files: Mapping[str, str | bytes], artifact_path: str | None = None) -> None:
@@ -318,7 +312,7 @@ class Tracker:
         try:
             self._close(discard_errors=True)
             state = "killed" if status == "KILLED" else "failed"
-            self.flush({"error": f"{type(error).__name__}: {error}", "trial.state": state})
+            self.flush({ERROR_TAG: f"{type(error).__name__}: {error}", TRIAL_STATE_TAG: state})
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             self.log_files({"error.txt": tb})
         finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shlex
@@ -15,9 +14,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import config as config_checks
+from pipeline import objective
+from pipeline import run_record as rr
+from pipeline.callbacks import CheckpointLogger, CurveLogger, to_bytes
 from pipeline.cv import CVResult, RefitResult, cross_validate, refit
 from pipeline.data import load_dataset
-from pipeline.loop import MAXIMIZED
 from pipeline.models import as_served
 from pipeline.progress import Progress
 from pipeline.pruning import TrialPruned, make_reporter
@@ -66,20 +67,20 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
                             parent_run_id=cfg.tracking.parent_run_id, background=True)
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        tracker.log_files({"config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+        tracker.log_files({rr.CONFIG_ARTIFACT: OmegaConf.to_yaml(cfg, resolve=True),
                            "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides))})
         try:
             result = _train_and_log(cfg, data, device, tracker, log_model)
         except TrialPruned as p:
             result = _record_pruned(tracker, p)
-        tracker.finish(tags={"trial.state": "pruned", "trial.pruned": "true"} if result.pruned
-                       else {"trial.state": "complete"})
+        tracker.finish(tags={rr.TRIAL_STATE_TAG: "pruned", rr.PRUNED_TAG: "true"} if result.pruned
+                       else {rr.TRIAL_STATE_TAG: "complete"})
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
         tracker.fail(e, status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     result.run_id = tracker.run_id
     if basic_parent:
-        summarise_basic_parent(uri, basic_parent, sign=-1.0 if MAXIMIZED[cfg.cv.metric] else 1.0)
+        summarise_basic_parent(uri, basic_parent, objective.direction(cfg.cv.metric))
     if not result.pruned:
         _print_summary(cfg, result, uri)
     return result
@@ -89,7 +90,7 @@ def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tr
                    log_model: bool) -> TrialResult:
     progress = Progress(int(cfg.cv.folds), int(cfg.trainer.epochs), cfg.cv.metric)
     pruner = make_reporter(cfg, tracker)
-    callbacks: tuple[Any, ...] = (tracker, progress) + ((pruner,) if pruner else ())
+    callbacks: tuple[Any, ...] = (CurveLogger(tracker), progress) + ((pruner,) if pruner else ())
     if cfg.tracking.log_checkpoints:
         callbacks += (CheckpointLogger(tracker),)
     start = time.perf_counter()
@@ -102,14 +103,15 @@ def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tr
         tracker.log_metrics(values, step=epoch)
     tracker.log_metrics(metrics)  # sent with the final tags by Tracker.finish
     _log_refit(cfg, tracker, fitted, log_model)
-    return TrialResult(metrics["cv_mean"], metrics)
+    return TrialResult(metrics[objective.OBJECTIVE_KEY], metrics)
 
 
 def _record_pruned(tracker: Tracker, p: TrialPruned) -> TrialResult:
     """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED."""
-    tracker.log_metrics({"pruned_value": p.value, "pruned_step": float(p.step)})
+    metrics = {objective.PRUNED_VALUE_KEY: p.value, "pruned_step": float(p.step)}
+    tracker.log_metrics(metrics)
     log.info("PRUNED: %s", p)
-    return TrialResult(p.value, {"pruned_value": p.value, "pruned_step": float(p.step)}, pruned=True)
+    return TrialResult(p.value, metrics, pruned=True)
 
 
 def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> str | None:
@@ -123,7 +125,8 @@ def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> 
 
 def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, seconds: float) -> dict[str, float]:
     """Cross-validated mean/std of ``cv.metric``, per-fold scores and best epochs, test scores."""
-    m: dict[str, float] = {"cv_mean": cv.mean, "cv_std": cv.std, f"cv_{cfg.cv.metric}_mean": cv.mean,
+    m: dict[str, float] = {objective.OBJECTIVE_KEY: cv.mean, objective.OBJECTIVE_STD_KEY: cv.std,
+                           f"cv_{cfg.cv.metric}_mean": cv.mean,
                            f"cv_{cfg.cv.metric}_std": cv.std, "train_seconds": seconds,
                            "best_epoch_median": float(cv.refit_epochs())}
     for k, fold in enumerate(cv.folds):
@@ -178,8 +181,8 @@ def git_commit() -> str | None:
 
 
 def _tags(cfg: DictConfig, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
-    tags = {"hydra.overrides": json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
-            "objective.metric": cfg.cv.metric, "data": cfg.data.name, "model": cfg.model.name,
+    tags = {rr.OVERRIDES_TAG: json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
+            rr.OBJECTIVE_METRIC_TAG: cfg.cv.metric, "data": cfg.data.name, "model": cfg.model.name,
             "mlflow.source.name": "train.py"}
     commit = git_commit()
     if commit:
@@ -187,24 +190,10 @@ def _tags(cfg: DictConfig, overrides: list[str], job: dict[str, Any] | None) -> 
     if cfg.tracking.get("reproduces"):
         tags["reproduces"] = str(cfg.tracking.reproduces)
     if cfg.tracking.trial_number is not None:
-        tags["trial.number"] = str(cfg.tracking.trial_number)
+        tags[rr.TRIAL_NUMBER_TAG] = str(cfg.tracking.trial_number)
     for key, value in (job or {}).items():
         tags[f"hydra.job.{key}"] = str(value)
     return tags
-
-
-class CheckpointLogger:
-    """Uploads each fold's best weights when the fold ends, so the upload overlaps the next fold."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-
-    def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
-        pass
-
-    def on_fold_end(self, fold: int, result: Any) -> None:
-        self.tracker.log_files({f"checkpoints/fold_{fold}.pt": _to_bytes({"state_dict": result.best_state,
-                                                                           "best_epoch": result.best_epoch})})
 
 
 def _log_refit(cfg: DictConfig, tracker: Tracker, fitted: RefitResult | None, log_model: bool) -> None:
@@ -212,7 +201,8 @@ def _log_refit(cfg: DictConfig, tracker: Tracker, fitted: RefitResult | None, lo
     if fitted is None:
         return
     if cfg.tracking.log_checkpoints:
-        tracker.log_files({"checkpoints/refit.pt": refit_checkpoint(fitted)})
+        tracker.log_files({rr.REFIT_CHECKPOINT: refit_checkpoint(fitted)})
+        tracker.set_tags({rr.REFIT_CHECKPOINT_TAG: rr.REFIT_CHECKPOINT})
     if log_model:
         tracker.log_model(as_served(fitted.model, fitted.mean, fitted.std), example=data_example(fitted),
                           fmt=cfg.tracking.model_format)
@@ -228,7 +218,7 @@ def log_model_now(cfg: DictConfig) -> bool:
 
 def refit_checkpoint(fitted: RefitResult) -> bytes:
     """Weights, normalisation and shapes: with config.yaml, all ``pipeline.best_model`` needs to rebuild it."""
-    return _to_bytes({"state_dict": fitted.model.state_dict(), "mean": fitted.mean, "std": fitted.std,
+    return to_bytes({"state_dict": fitted.model.state_dict(), "mean": fitted.mean, "std": fitted.std,
                       "epochs": fitted.epochs, "input_shape": list(fitted.input_shape),
                       "num_classes": fitted.num_classes})
 
@@ -238,17 +228,11 @@ def data_example(fitted: RefitResult) -> Any:
     return torch.zeros(2, *fitted.input_shape).numpy()
 
 
-def _to_bytes(obj: Any) -> bytes:
-    """A checkpoint of tensors and plain values only, loadable with ``torch.load(weights_only=True)``."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def _print_summary(cfg: DictConfig, result: TrialResult, uri: str) -> None:
     m = result.metrics
     folds = ", ".join(f"{m[f'fold_{k}/score']:.4f}" for k in range(int(cfg.cv.folds)))
-    log.info("folds [%s]  cv %s %.4f +- %.4f", folds, cfg.cv.metric, m["cv_mean"], m["cv_std"])
+    log.info("folds [%s]  cv %s %.4f +- %.4f", folds, cfg.cv.metric, m[objective.OBJECTIVE_KEY],
+             m[objective.OBJECTIVE_STD_KEY])
     if "test_accuracy" in m:
         log.info("held-out test: accuracy %.4f  loss %.4f", m["test_accuracy"], m["test_loss"])
     log.info("MLflow run %s in %s; open the UI with: make ui", result.run_id, uri)

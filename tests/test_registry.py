@@ -44,7 +44,7 @@ def train_sweep(uri: str, lrs: list[float], extra: tuple[str, ...] = ()) -> str:
             records.append(TrialRecord(k, params, "complete", result.objective, run_id=result.run_id))
         except NonFiniteLossError as e:
             records.append(TrialRecord(k, params, "failed", error=str(e)))
-    parent.finish(records, best_record(records, -1.0), {})
+    parent.finish(records, best_record(records, "maximize"), {})
     return parent.run_id
 
 

@@ -13,7 +13,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.insights.plots import FIXED_NAMES, slice_filename
+from pipeline.insights.plots import slice_filename
 from pipeline.report import generate_report, main
 from tests.insights.test_history import (
     MIXED,
@@ -23,6 +23,7 @@ from tests.insights.test_history import (
     build_sweep,
     trial,
 )
+from tests.insights.test_plots import FIXED_NAMES
 
 REPORT_FILES = [*FIXED_NAMES, *(slice_filename(n) for n in SPACE), "report.html", "trials.csv", "importance.csv"]
 FINISHED = [trial(0.01, 32, value=0.90, test=0.88), trial(0.001, 16, value=0.80, test=0.79),

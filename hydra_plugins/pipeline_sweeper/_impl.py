@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,7 +24,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.pipeline_sweeper._plan import ConditionalParams, SweepPlan, build_plan, parse_arguments
-from hydra_plugins.pipeline_sweeper.config import STRATEGY_OPTIONS
+from pipeline import run_record as rr
 from pipeline.search import make_optimizer
 from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, child_runs, load_state
 
@@ -37,7 +36,7 @@ class SweepFailed(RuntimeError):
 
 
 @dataclass
-class Progress:
+class SweepProgress:
     """Trials of this sweep (told from a resumed parent too) and when this session started."""
 
     records: list[TrialRecord] = field(default_factory=list)
@@ -47,9 +46,12 @@ class Progress:
     def count(self, state: str) -> int:
         return sum(r.state == state for r in self.records)
 
+    def counts(self) -> dict[str, int]:
+        return {s: self.count(s) for s in rr.ENDED}
+
     @property
     def ended(self) -> int:
-        return sum(r.state in ("complete", "failed", "pruned") for r in self.records)
+        return sum(r.state in rr.ENDED for r in self.records)
 
 
 class SweeperImpl:
@@ -79,10 +81,11 @@ class SweeperImpl:
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         cli_space, cli_fixed = parse_arguments(parser.parse_overrides(arguments))
-        command = shlex.join(["python", Path(sys.argv[0]).name, *sys.argv[1:]])
-        plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command)
+        script = Path(sys.argv[0]).name
+        command = shlex.join(["python", script, *sys.argv[1:]])
+        plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command, script)
         optimizer = make_optimizer(plan.strategy, plan.space, seed=plan.seed, direction=plan.direction,
-                                   **{k: self.conf[k] for k in STRATEGY_OPTIONS[plan.strategy] if k in self.conf})
+                                   **plan.optimizer_options())
         if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
             plan.n_trials = min(plan.n_trials, optimizer.n_total)
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -99,17 +102,17 @@ class SweeperImpl:
             status = "KILLED"
             raise
         finally:
-            self._finish(plan, optimizer, parent, progress, sweep_dir, status)
+            self._finish(plan, parent, progress, sweep_dir, status)
         return returns
 
-    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun | None, Progress, list[TrialRecord]]:
+    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun | None, SweepProgress, list[TrialRecord]]:
         """Create the parent run, or reopen it and tell the optimizer what it already holds."""
-        progress = Progress()
+        progress = SweepProgress()
         if plan.uri is None:
             return None, progress, []
         if not plan.resume:
             return SweepRun.create(plan.uri, plan.experiment, plan.name, plan.tags(), plan.params()), progress, []
-        state = load_state(plan.uri, plan.resume, str(self.conf.get("objective_key", "cv_mean")))
+        state = load_state(plan.uri, plan.resume)
         for r in state.ended:
             optimizer.tell(r.params, r.value, state=r.state)
         progress.records, progress.next_number = list(state.ended), state.next_number
@@ -117,7 +120,7 @@ class SweeperImpl:
                  len(state.ended), len(state.interrupted), state.next_number)
         return SweepRun.reopen(plan.uri, plan.resume), progress, list(state.interrupted)
 
-    def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
+    def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: SweepProgress,
               reruns: list[TrialRecord], returns: list[Sequence[JobReturn]]) -> None:
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
         while progress.ended < plan.n_trials:
@@ -134,9 +137,8 @@ class SweeperImpl:
             numbers = list(range(progress.next_number, progress.next_number + len(batch)))
             progress.next_number += len(batch)
             if parent is not None:  # recorded before launch: what a resumed sweep re-runs
-                tags = {f"trial.{k}.params": json.dumps(p) for k, p in zip(numbers, batch)}
-                tags.update({f"trial.{r.number}.rerun_as": k for r, k in zip(again, numbers)})
-                parent.tracker.set_tags(tags)
+                parent.tracker.set_tags({**rr.launched_tags(numbers, batch),
+                                         **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
             overrides = [plan.trial_overrides(conditional.active(p), k, parent and parent.run_id)
                          for p, k in zip(batch, numbers)]
             started = time.monotonic()
@@ -146,14 +148,13 @@ class SweeperImpl:
                 self._tell(plan, optimizer, parent, progress, _record(ret, params, number, started))
             _check_failures(plan, progress)
 
-    def _tell(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
+    def _tell(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: SweepProgress,
               record: TrialRecord) -> None:
         optimizer.tell(record.params, record.value, state=record.state)
         progress.records.append(record)
-        best = best_record(progress.records, optimizer.sign)
+        best = best_record(progress.records, plan.direction)
         if parent is not None:
-            parent.log_trial(record, best and best.value, {s: progress.count(s) for s in ("complete", "failed",
-                                                                                            "pruned")})
+            parent.log_trial(record, best and best.value, progress.counts())
         value = "failed: " + record.error[:200] if record.state == "failed" else f"{record.value:.6g}"
         if record.state == "pruned":
             value = f"pruned at {record.value:.6g}"
@@ -161,38 +162,31 @@ class SweeperImpl:
         log.info("trial %d/%d (job %d): %s | best %s | elapsed %s", progress.ended, plan.n_trials, record.number,
                  value, "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
 
-    def _finish(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: Progress,
-                sweep_dir: Path, status: str) -> None:
+    def _finish(self, plan: SweepPlan, parent: SweepRun | None, progress: SweepProgress, sweep_dir: Path,
+                status: str) -> None:
         """Write ``optimization_results.yaml`` and end the parent run with ``status``."""
         if parent is not None:
-            run_ids = {int(r.data.tags.get("trial.number", -1)): r.info.run_id
-                       for r in child_runs(plan.uri, parent.run_id)}
+            run_ids = {rr.trial_number(r): r.info.run_id for r in child_runs(plan.uri, parent.run_id)}
             for r in progress.records:
                 r.run_id = run_ids.get(r.number, r.run_id)
-        best = best_record(progress.records, optimizer.sign)
-        results = plan.results(best, progress, parent and parent.run_id, status)
+        best = best_record(progress.records, plan.direction)
+        results = plan.results(best, progress.counts(), parent and parent.run_id, status)
         (sweep_dir / "optimization_results.yaml").write_text(yaml.safe_dump(results, sort_keys=False))
         if best is not None:
             log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, "value", best.value,
                      results["best_command"])
         if parent is not None:
             parent.finish(progress.records, best, results, status=status)
-            self._insights(plan, parent.run_id, sweep_dir)
+            self._insights(plan, parent.run_id, best, sweep_dir)
 
-    def _insights(self, plan: SweepPlan, parent_run_id: str, sweep_dir: Path) -> None:
-        """Register the best model and write the report; a failure here never loses the sweep."""
-        try:
-            if self.conf.get("register_model", True):
-                from pipeline.registry import register_best
-
-                register_best(plan.uri, parent_run_id, self.conf.get("model_name") or plan.experiment,
-                              self.conf.get("model_alias", "champion"))
-            else:
-                from pipeline.best_model import log_best_model
-
-                log_best_model(plan.uri, parent_run_id)
-        except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
-            log.warning("Could not log or register the best model: %s", e)
+    def _insights(self, plan: SweepPlan, parent_run_id: str, best: TrialRecord | None, sweep_dir: Path) -> None:
+        """Log (and register) the best model, and write the report; a failure here never loses the sweep."""
+        if best is not None:
+            try:
+                publish_best_model(plan.uri, parent_run_id, best.run_id, bool(self.conf.get("register_model", True)),
+                                   self.conf.get("model_name") or plan.experiment, self.conf.get("model_alias"))
+            except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
+                log.warning("Could not log or register the best model: %s", e)
         if self.conf.get("report", True):
             try:
                 from pipeline.report import generate_report
@@ -201,6 +195,33 @@ class SweeperImpl:
                 log.info("Report: %s", sweep_dir / "report" / "report.html")
             except Exception as e:  # noqa: BLE001
                 log.warning("Could not write the sweep report: %s", e)
+
+
+def publish_best_model(uri: str, parent_run_id: str, best_run_id: str, register: bool, name: str,
+                       alias: str | None) -> None:
+    """Log the best trial's model (and register it) with ``python -m pipeline.registry``, in a process of its own.
+
+    Rebuilding a model needs the trial's model code, which the sweeper never imports: the sweeper and
+    the trials meet only in overrides and return values. The store travels in the environment, not
+    on the command line. Sweeps whose best trial has no refit checkpoint (a foreign app, ``cv.refit=false``)
+    start no process.
+    """
+    import subprocess
+
+    from pipeline.tracking import get_client
+
+    if rr.REFIT_CHECKPOINT_TAG not in get_client(uri).get_run(best_run_id).data.tags:
+        log.info("No model to log: the best trial has no refit checkpoint")
+        return
+    cmd = [sys.executable, "-m", "pipeline.registry", parent_run_id, "--name", name]
+    cmd += (["--alias", alias] if alias else []) + ([] if register else ["--log-only"])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    level = logging.INFO if done.returncode == 0 else logging.WARNING
+    for line in (done.stdout + done.stderr).strip().splitlines()[-3:]:
+        log.log(level, "%s", line)
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m pipeline.registry exited with {done.returncode}")
 
 
 def _is_user_error(e: BaseException) -> bool:
@@ -233,7 +254,7 @@ def _record(ret: JobReturn, params: dict[str, Any], number: int, started: float)
     return record
 
 
-def _check_failures(plan: SweepPlan, progress: Progress) -> None:
+def _check_failures(plan: SweepPlan, progress: SweepProgress) -> None:
     failed = progress.count("failed")
     if failed > plan.max_failure_rate * plan.n_trials:
         raise SweepFailed(

@@ -1,40 +1,57 @@
-"""What a sweep will do: its search space, fixed overrides and options, and each trial's overrides."""
+"""What a sweep will do: its search space, fixed overrides and options, and each trial's overrides.
+
+The plan is built once, before anything is launched or written (``build_plan``), from the sweeper's
+options, the command line and the task's config; a resumed sweep takes it from its parent run instead
+(``resumed_plan``). Options left unset (None) mean "the default of the code that uses them": the
+optimizers' own defaults apply unless the user sets a value.
+"""
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import objective
+from pipeline.run_record import OBJECTIVE_KEY_TAG, SWEEP_TAG
 from pipeline.search import STRATEGIES, SearchSpace
 from pipeline.search.grammar import format_value
-from pipeline.sweep_tracking import PARENT_TAG, clip_json
+from pipeline.sweep_tracking import clip_json
 
-DIRECTIONS = ("auto", "minimize", "maximize")
 ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
 BATCHES_PER_WORKER = 4  # non-adaptive strategies launch this many trials per worker at a time
+DEFAULT_N_TRIALS = 20
+DEFAULT_MAX_FAILURE_RATE = 0.5
+DEFAULT_EXPERIMENT = "hpo-pipeline"
+# Options of each strategy, passed to its optimizer only when set (pipeline.search.make_optimizer).
+STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
+                    "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
+PRUNER_OPTIONS = ("pruner", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor",
+                  "min_early_stopping_rate")
 _MISSING = object()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SweepPlan:
     strategy: str
     space: SearchSpace
     fixed: list[str]
     n_trials: int
-    n_jobs: int
-    seed: int
-    direction: str
-    max_failure_rate: float
-    command: str
+    n_jobs: int = 1
+    seed: int = 0
+    direction: str = objective.MINIMIZE
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
+    command: str = ""
+    script: str = "train.py"
     uri: str | None = None
-    experiment: str = "hpo-pipeline"
+    experiment: str = DEFAULT_EXPERIMENT
     name: str = ""
     resume: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # the strategy options the user set
     batch_size: int | None = None
 
     def batch(self, remaining: int) -> int:
@@ -44,33 +61,43 @@ class SweepPlan:
         size = self.batch_size or (self.n_jobs if self.strategy in ADAPTIVE else BATCHES_PER_WORKER * self.n_jobs)
         return min(size, remaining)
 
+    def overrides(self, params: dict[str, Any]) -> list[str]:
+        """The fixed overrides, then the trial's parameters, as Hydra overrides."""
+        return list(self.fixed) + [f"{k}={format_value(v)}" for k, v in params.items()]
+
     def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str | None) -> list[str]:
         """The overrides one trial runs with: fixed ones, its parameters, and how to find its parent run."""
-        out = list(self.fixed) + [f"{k}={format_value(v)}" for k, v in params.items()]
+        out = self.overrides(params)
         if parent_run_id is not None:
             out += [f"tracking.parent_run_id='{parent_run_id}'", f"tracking.trial_number={number}"]
         return out
 
     def tags(self) -> dict[str, str]:
-        return {PARENT_TAG: self.strategy, "sweep.space": clip_json(self.space.to_grammar()),
+        return {SWEEP_TAG: self.strategy, "sweep.space": clip_json(self.space.to_grammar()),
                 "sweep.fixed": clip_json(self.fixed), "sweep.seed": str(self.seed),
                 "sweep.n_trials": str(self.n_trials), "sweep.direction": self.direction,
-                "sweep.options": clip_json(self.options), "sweep.command": self.command}
+                "sweep.options": clip_json(self.options), "sweep.command": self.command,
+                OBJECTIVE_KEY_TAG: objective.OBJECTIVE_KEY}
 
     def params(self) -> dict[str, Any]:
-        return {"sweep.strategy": self.strategy, "sweep.n_trials": self.n_trials, "sweep.n_jobs": self.n_jobs,
+        return {SWEEP_TAG: self.strategy, "sweep.n_trials": self.n_trials, "sweep.n_jobs": self.n_jobs,
                 "sweep.seed": self.seed, "sweep.direction": self.direction,
                 **{f"space.{k}": v for k, v in self.space.to_grammar().items()}}
 
-    def results(self, best: Any, progress: Any, parent_run_id: str | None, status: str) -> dict[str, Any]:
+    def optimizer_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if v is not None}
+
+    def best_command(self, params: dict[str, Any]) -> str:
+        """The one-line command that re-runs a trial with ``params`` on its own."""
+        return shlex.join(["python", self.script, *self.overrides(params)])
+
+    def results(self, best: Any, counts: dict[str, int], parent_run_id: str | None, status: str) -> dict[str, Any]:
         """The content of ``optimization_results.yaml``."""
         out: dict[str, Any] = {"name": "pipeline_sweeper", "strategy": self.strategy, "direction": self.direction,
-                               "status": status, "parent_run_id": parent_run_id,
-                               "n_trials": {s: progress.count(s) for s in ("complete", "pruned", "failed")}}
+                               "status": status, "parent_run_id": parent_run_id, "n_trials": counts}
         if best is not None:
-            best_overrides = list(self.fixed) + [f"{k}={format_value(v)}" for k, v in best.params.items()]
             out.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number,
-                       best_run_id=best.run_id, best_command="python train.py " + " ".join(best_overrides))
+                       best_run_id=best.run_id, best_command=self.best_command(best.params))
         return out
 
 
@@ -87,7 +114,7 @@ def parse_arguments(overrides: list[Any]) -> tuple[dict[str, str], list[str]]:
 
 
 def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, str], cli_fixed: list[str],
-               command: str) -> SweepPlan:
+               command: str, script: str) -> SweepPlan:
     """Command line wins over ``hydra.sweeper.params``; with neither, ``default_params`` is searched."""
     from pipeline.tracking import check_reachable, resolve_tracking_uri
 
@@ -95,24 +122,36 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
     if uri is not None:
         check_reachable(uri)
     if conf.get("resume"):
-        return _resumed_plan(conf, config, uri, command)
-    grammar = {**(conf.get("params") or {}), **cli_space} or dict(conf.get("default_params") or {})
+        return resumed_plan(conf, config, uri, command, script, cli_space)
+    strategy = _check_strategy(conf.get("strategy") or "random")
+    space, fixed = _space(conf, strategy, cli_space, cli_fixed)
+    return SweepPlan(strategy=strategy, space=space, fixed=fixed + _pruning(conf, config),
+                     n_trials=_positive("n_trials", _or(conf.get("n_trials"), DEFAULT_N_TRIALS)),
+                     n_jobs=_positive("n_jobs", _or(conf.get("n_jobs"), 1)), seed=_seed(conf.get("seed")),
+                     direction=_direction(conf.get("direction"), config),
+                     max_failure_rate=_rate(conf.get("max_failure_rate")), command=command, script=script, uri=uri,
+                     experiment=_experiment(config),
+                     name=conf.get("name") or f"{strategy}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                     options=_options(conf, strategy), batch_size=_batch_size(conf))
+
+
+def _space(conf: dict[str, Any], strategy: str, cli_space: dict[str, str], cli_fixed: list[str]
+           ) -> tuple[SearchSpace, list[str]]:
+    """The searched parameters, and the fixed overrides (the command line's, then the space's fixed values).
+
+    ``default_params`` apply when no parameter is named, except under grid, which needs an explicit grid.
+    """
+    declared = {**(conf.get("params") or {}), **cli_space}
+    grammar = declared or (dict(conf.get("default_params") or {}) if strategy != "grid" else {})
     fixed_keys = {f.split("=", 1)[0].lstrip("+~") for f in cli_fixed}
-    grammar = {k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys}
-    space = SearchSpace.from_grammar(grammar)
-    fixed = cli_fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()] + _pruning(conf, config)
-    space = SearchSpace(space.params)
-    strategy = _check_strategy(conf.get("strategy", "random"))
-    return SweepPlan(strategy, space, fixed, _positive("n_trials", conf.get("n_trials", 20)),
-                     _positive("n_jobs", conf.get("n_jobs", 1)), int(conf.get("seed", 0)),
-                     _direction(conf.get("direction", "auto"), config), _rate(conf.get("max_failure_rate", 0.5)),
-                     command, uri, _experiment(config), conf.get("name") or
-                     f"{strategy}-sweep-{time.strftime('%Y%m%d-%H%M%S')}", None, _options(conf, strategy),
-                     _batch_size(conf))
+    space = SearchSpace.from_grammar({k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys})
+    return SearchSpace(space.params), cli_fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()]
 
 
-def _resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, command: str) -> SweepPlan:
-    """Everything but ``n_jobs`` and ``batch_size`` comes from the interrupted sweep's parent run."""
+def resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, command: str, script: str,
+                 cli_space: dict[str, str]) -> SweepPlan:
+    """The interrupted sweep's plan, from its parent run; ``n_jobs``, ``batch_size`` and ``max_failure_rate``
+    may change. A setting given again on the resume command that contradicts the parent is an error."""
     from pipeline.tracking import get_client
 
     if uri is None:
@@ -122,13 +161,44 @@ def _resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, com
         tags = get_client(uri).get_run(run_id).data.tags
     except Exception as e:
         raise ValueError(f"hydra.sweeper.resume={run_id!r}: no such run in {uri} ({type(e).__name__})") from None
-    if PARENT_TAG not in tags or tags[PARENT_TAG] == "basic":
+    if SWEEP_TAG not in tags or tags[SWEEP_TAG] == "basic":
         raise ValueError(f"hydra.sweeper.resume={run_id!r} is not the parent run of a grid/random/bayes sweep")
-    space = SearchSpace.from_grammar(json.loads(tags["sweep.space"]))
-    return SweepPlan(tags[PARENT_TAG], space, json.loads(tags["sweep.fixed"]), int(tags["sweep.n_trials"]),
-                     _positive("n_jobs", conf.get("n_jobs", 1)), int(tags["sweep.seed"]), tags["sweep.direction"],
-                     _rate(conf.get("max_failure_rate", 0.5)), command, uri, _experiment(config), "",
-                     run_id, json.loads(tags.get("sweep.options", "{}")), _batch_size(conf))
+    plan = SweepPlan(strategy=tags[SWEEP_TAG], space=SearchSpace.from_grammar(json.loads(tags["sweep.space"])),
+                     fixed=json.loads(tags["sweep.fixed"]), n_trials=int(tags["sweep.n_trials"]),
+                     n_jobs=_positive("n_jobs", _or(conf.get("n_jobs"), 1)), seed=int(tags["sweep.seed"]),
+                     direction=tags["sweep.direction"], max_failure_rate=_rate(conf.get("max_failure_rate")),
+                     command=command, script=script, uri=uri, experiment=_experiment(config), resume=run_id,
+                     options=json.loads(tags.get("sweep.options", "{}")), batch_size=_batch_size(conf))
+    _check_consistent(plan, conf, config, cli_space)
+    return plan
+
+
+def _check_consistent(plan: SweepPlan, conf: dict[str, Any], config: DictConfig, cli_space: dict[str, str]) -> None:
+    """Raise ValueError naming both values when the resume command sets something the parent run decided."""
+    given = {"strategy": _chosen_strategy(conf, config), "n_trials": conf.get("n_trials"), "seed": conf.get("seed"),
+             "direction": None if conf.get("direction") in (None, "auto") else conf.get("direction")}
+    recorded = {"strategy": plan.strategy, "n_trials": plan.n_trials, "seed": plan.seed, "direction": plan.direction}
+    for key in STRATEGY_OPTIONS[plan.strategy]:
+        given[key], recorded[key] = conf.get(key), plan.options.get(key)
+    declared = {**(conf.get("params") or {}), **cli_space}
+    if declared:
+        given["params"] = SearchSpace.from_grammar(declared).to_grammar()
+        recorded["params"] = plan.space.to_grammar()
+    for key, value in given.items():
+        if value is not None and value != recorded[key]:
+            raise ValueError(f"hydra.sweeper.{key}={value!r} contradicts the resumed sweep {plan.resume}, which has "
+                             f"{key}={recorded[key]!r}; leave it out to resume (a resumed sweep keeps its settings)")
+
+
+def _chosen_strategy(conf: dict[str, Any], config: DictConfig) -> str | None:
+    """The strategy the command line chose explicitly (``hydra/sweeper=X`` or ``hydra.sweeper.strategy=X``).
+
+    The project's config selects a sweeper by default; that choice alone does not contradict a resume.
+    """
+    hydra_overrides = OmegaConf.select(config, "hydra.overrides.hydra", default=None) or []
+    explicit = any(o.split("=", 1)[0].lstrip("+~") in ("hydra/sweeper", "hydra.sweeper.strategy")
+                   for o in hydra_overrides)
+    return conf.get("strategy") if explicit else None
 
 
 def _batch_size(conf: dict[str, Any]) -> int | None:
@@ -165,10 +235,9 @@ class ConditionalParams:
 
 def _pruning(conf: dict[str, Any], config: DictConfig) -> list[str]:
     """The sweeper's pruning options, passed to every trial as overrides of its ``pruning`` section."""
-    from hydra_plugins.pipeline_sweeper.config import PRUNER_OPTIONS
-    from pipeline.pruning.reporter import PRUNERS
+    from pipeline.pruning.rules import PRUNERS
 
-    pruner = conf.get("pruner", "none")
+    pruner = conf.get("pruner") or "none"
     if pruner not in PRUNERS:
         raise ValueError(f"hydra.sweeper.pruner={pruner!r} is unknown; expected one of {PRUNERS}")
     if pruner == "none":
@@ -179,13 +248,12 @@ def _pruning(conf: dict[str, Any], config: DictConfig) -> list[str]:
 
 
 def _experiment(config: DictConfig) -> str:
-    return str(config.tracking.experiment) if "tracking" in config else "hpo-pipeline"
+    return str(config.tracking.experiment) if "tracking" in config else DEFAULT_EXPERIMENT
 
 
 def _options(conf: dict[str, Any], strategy: str) -> dict[str, Any]:
-    from hydra_plugins.pipeline_sweeper.config import STRATEGY_OPTIONS
-
-    return {k: conf[k] for k in STRATEGY_OPTIONS[strategy] if k in conf}
+    """The strategy's options the user set; unset ones keep the optimizer's defaults."""
+    return {k: conf[k] for k in STRATEGY_OPTIONS[strategy] if conf.get(k) is not None}
 
 
 def _check_strategy(strategy: str) -> str:
@@ -194,23 +262,38 @@ def _check_strategy(strategy: str) -> str:
     return strategy
 
 
-def _direction(direction: str, config: DictConfig) -> str:
-    """``auto``: maximize an accuracy-like ``cv.metric``, minimize a loss (or when there is no cv section)."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"hydra.sweeper.direction={direction!r} is invalid; expected one of {DIRECTIONS}")
-    if direction != "auto":
-        return direction
-    metric = str(OmegaConf.select(config, "cv.metric", default="loss"))
-    return "minimize" if "loss" in metric or "error" in metric else "maximize"
+def _direction(direction: str | None, config: DictConfig) -> str:
+    """Set by the user, else that of the task's ``cv.metric``, else minimize (see ``objective.resolve_direction``)."""
+    try:
+        return objective.resolve_direction(direction, OmegaConf.select(config, "cv.metric", default=None))
+    except ValueError as e:
+        raise ValueError(f"hydra.sweeper.{e}" if str(e).startswith("direction=") else str(e)) from None
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _seed(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"hydra.sweeper.seed={value!r} is invalid; expected an integer")
+    return value
 
 
 def _positive(name: str, value: Any) -> int:
-    if not isinstance(value, int) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"hydra.sweeper.{name}={value!r} is invalid; expected an integer >= 1")
     return value
 
 
 def _rate(value: Any) -> float:
-    if not 0.0 <= float(value) <= 1.0:
+    value = _or(value, DEFAULT_MAX_FAILURE_RATE)
+    try:
+        ok = 0.0 <= float(value) <= 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise ValueError(f"hydra.sweeper.max_failure_rate={value!r} is invalid; expected a number in [0, 1]")
     return float(value)

@@ -11,27 +11,26 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline import objective
+from pipeline import run_record as rr
+from pipeline.objective import OBJECTIVE_STD_KEY
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace
-from pipeline.tracking import get_client, iter_runs
+from pipeline.tracking import get_client
 
-OBJECTIVE_KEY = "cv_mean"        # the value every trial returns to the sweeper
-PRUNED_VALUE_KEY = "pruned_value"  # the last reported value of a pruned trial
 TOP_K = 5                        # learning curves are fetched for this many of the best trials
 LOG_SPAN = 100.0                 # basic sweeps: positive numbers spanning this ratio get log axes
-STATES = ("complete", "pruned", "failed", "interrupted", "running")
 _BOOKKEEPING = ("tracking.", "+tracking.", "hydra.", "~")  # overrides that are not searched parameters
 
 
 @dataclass
 class TrialRow:
-    """One trial: ``value`` is the objective (``cv_mean``; the last reported value when pruned)."""
+    """One trial: ``value`` is the objective (the last reported value when pruned), ``tests`` its held-out scores."""
 
     number: int
     state: str
@@ -39,8 +38,7 @@ class TrialRow:
     params: dict[str, Any]
     run_id: str = ""
     cv_std: float | None = None
-    test_accuracy: float | None = None
-    test_loss: float | None = None
+    tests: dict[str, float] = field(default_factory=dict)  # test_accuracy, test_loss, ...
     error: str = ""
     curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, cv/<metric>), top trials only
 
@@ -53,7 +51,7 @@ class SweepHistory:
     experiment_id: str
     strategy: str
     direction: str   # minimize | maximize
-    metric: str      # the per-epoch metric behind the objective: val_accuracy | val_loss
+    metric: str | None  # the per-epoch metric behind the objective (cv.metric); None for a foreign app
     space: SearchSpace
     trials: list[TrialRow]
     status: str = "FINISHED"
@@ -65,12 +63,17 @@ class SweepHistory:
         return 1.0 if self.direction == "minimize" else -1.0
 
     @property
-    def test_key(self) -> str:
-        """The held-out metric matching the objective: ``val_accuracy`` -> ``test_accuracy``."""
-        return "test_" + self.metric.removeprefix("val_")
+    def label(self) -> str:
+        """What the objective is, for axes and tables: ``cv val_accuracy``, or ``objective``."""
+        return f"cv {self.metric}" if self.metric else "objective"
+
+    @property
+    def test_key(self) -> str | None:
+        """The held-out metric matching the objective (``val_accuracy`` -> ``test_accuracy``), if any."""
+        return objective.metric(self.metric).test_key if self.metric in objective.METRICS else None
 
     def test_score(self, row: TrialRow) -> float | None:
-        return getattr(row, self.test_key, None)
+        return row.tests.get(self.test_key) if self.test_key else None
 
     def ranked(self) -> list[TrialRow]:
         """Complete trials with a finite value, best first (ties: the earlier trial first)."""
@@ -92,12 +95,13 @@ class SweepHistory:
 
     def counts(self) -> dict[str, int]:
         found = Counter(r.state for r in self.trials)
-        return {s: found.get(s, 0) for s in STATES}
+        return {s: found.get(s, 0) for s in rr.STATES}
 
     def rows(self) -> list[dict[str, Any]]:
         """The tidy table: one dict per trial, the searched parameters as columns."""
+        test = {self.test_key: None} if self.test_key else {}
         return [{"trial": r.number, "state": r.state, "value": r.value, "cv_std": r.cv_std,
-                 self.test_key: self.test_score(r), **{n: r.params.get(n) for n in self.space.names},
+                 **{k: self.test_score(r) for k in test}, **{n: r.params.get(n) for n in self.space.names},
                  "run_id": r.run_id, "error": r.error} for r in self.trials]
 
 
@@ -143,41 +147,32 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     client = get_client(uri)
     parent = client.get_run(parent_run_id)
     tags = parent.data.tags
-    children = sorted(iter_runs(client, [parent.info.experiment_id],
-                                f"tags.`mlflow.parentRunId` = '{parent_run_id}'"),
+    children = sorted(rr.child_runs(client, parent.info.experiment_id, parent_run_id),
                       key=lambda r: (r.info.start_time or 0, r.info.run_id))
-    numbers = [_int(r.data.tags.get("trial.number"), i) for i, r in enumerate(children)]
-    launched = _launched_params(tags)
+    numbers = [rr.trial_number(r, i) for i, r in enumerate(children)]
+    launched = rr.launched_params(tags)
     raw = [launched.get(n) or override_params(r) for n, r in zip(numbers, children)]
     space = _recorded_space(tags) or infer_space(raw)
-    trials = sorted((_row(r, n, p, space) for r, n, p in zip(children, numbers, raw)), key=lambda t: t.number)
-    metric = _objective_metric(children, tags.get("sweep.direction"))
-    history = SweepHistory(parent_run_id, parent.info.experiment_id, tags.get("sweep.strategy", "?"),
-                           _direction(tags.get("sweep.direction"), metric), metric, space, trials,
-                           parent.info.status, _int(tags.get("sweep.n_trials"), None))
-    for row in history.ranked()[:top_k]:
-        row.curve = sorted((m.step, m.value) for m in client.get_metric_history(row.run_id, f"cv/{metric}"))
+    key = rr.objective_key(tags)
+    trials = sorted((_row(r, n, p, space, key) for r, n, p in zip(children, numbers, raw)), key=lambda t: t.number)
+    metric = _objective_metric(children)
+    direction = objective.resolve_direction(tags.get("sweep.direction"),
+                                            metric if metric in objective.METRICS else None)
+    history = SweepHistory(parent_run_id, parent.info.experiment_id, tags.get(rr.SWEEP_TAG, "?"), direction, metric,
+                           space, trials, parent.info.status, _int_or(tags.get("sweep.n_trials"), None))
+    if metric in objective.METRICS:
+        curve = objective.metric(metric).curve_key
+        for row in history.ranked()[:top_k]:
+            row.curve = sorted((m.step, m.value) for m in client.get_metric_history(row.run_id, curve))
     return history
 
 
-def trial_state(run: Any) -> str:
-    """complete | pruned | failed | interrupted (killed, or launched and never ended) | running."""
-    tags, status = run.data.tags, run.info.status
-    if tags.get("trial.pruned") == "true" or tags.get("trial.state") == "pruned":
-        return "pruned"
-    if status == "FINISHED":
-        return "complete" if OBJECTIVE_KEY in run.data.metrics else "failed"
-    if status == "FAILED":
-        return "failed"
-    return "running" if status in ("RUNNING", "SCHEDULED") else "interrupted"
-
-
-def _row(run: Any, number: int, params: Mapping[str, Any], space: SearchSpace) -> TrialRow:
-    state, m = trial_state(run), run.data.metrics
-    value = m.get(PRUNED_VALUE_KEY, m.get(OBJECTIVE_KEY)) if state == "pruned" else m.get(OBJECTIVE_KEY)
-    return TrialRow(number, state, value if state in ("complete", "pruned") and _finite(value) else None,
-                    _typed(params, space), run.info.run_id, m.get("cv_std"), m.get("test_accuracy"),
-                    m.get("test_loss"), run.data.tags.get("error", ""))
+def _row(run: Any, number: int, params: Mapping[str, Any], space: SearchSpace, key: str) -> TrialRow:
+    state, m = rr.trial_state(run), run.data.metrics
+    value = rr.trial_value(run, state, key)
+    return TrialRow(number, state, value if _finite(value) else None, _typed(params, space), run.info.run_id,
+                    m.get(OBJECTIVE_STD_KEY), {k: v for k, v in m.items() if k.startswith("test_")},
+                    run.data.tags.get(rr.ERROR_TAG, ""))
 
 
 def _recorded_space(tags: Mapping[str, str]) -> SearchSpace | None:
@@ -215,7 +210,7 @@ def infer_space(points: Sequence[Mapping[str, Any]]) -> SearchSpace:
 def override_params(run: Any) -> dict[str, Any]:
     """``key=value`` overrides of a trial (its ``hydra.overrides`` tag) as typed values, bookkeeping left out."""
     try:
-        items = json.loads(run.data.tags.get("hydra.overrides") or "[]")
+        items = json.loads(run.data.tags.get(rr.OVERRIDES_TAG) or "[]")
     except ValueError:
         return {}
     out = {}
@@ -245,30 +240,13 @@ def _typed(params: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
     return out
 
 
-def _launched_params(tags: Mapping[str, str]) -> dict[int, dict[str, Any]]:
-    """What the sweeper proposed for each trial, from the parent's ``trial.<k>.params`` tags."""
-    out = {}
-    for key, value in tags.items():
-        match = re.fullmatch(r"trial\.(\d+)\.params", key)
-        with contextlib.suppress(ValueError, TypeError):
-            out.update({int(match[1]): dict(json.loads(value))} if match else {})
-    return out
+def _objective_metric(children: Sequence[Any]) -> str | None:
+    """The ``cv.metric`` the trials were judged on (their ``objective.metric`` tag), if they say."""
+    found = Counter(r.data.tags[rr.OBJECTIVE_METRIC_TAG] for r in children if rr.OBJECTIVE_METRIC_TAG in r.data.tags)
+    return found.most_common(1)[0][0] if found else None
 
 
-def _objective_metric(children: Sequence[Any], direction: str | None) -> str:
-    found = Counter(r.data.tags["objective.metric"] for r in children if "objective.metric" in r.data.tags)
-    if found:
-        return found.most_common(1)[0][0]
-    return "val_loss" if direction == "minimize" else "val_accuracy"
-
-
-def _direction(recorded: str | None, metric: str) -> str:
-    if recorded in ("minimize", "maximize"):
-        return recorded
-    return "minimize" if "loss" in metric or "error" in metric else "maximize"
-
-
-def _int(text: str | None, default: int | None) -> int | None:
+def _int_or(text: str | None, default: int | None) -> int | None:
     try:
         return int(text) if text is not None else default
     except ValueError:

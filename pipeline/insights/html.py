@@ -58,7 +58,7 @@ def _summary(history: SweepHistory) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in history.counts().items() if n) or "no trials"
     planned = f" of {history.n_planned} planned" if history.n_planned else ""
     rows = [("parent run", history.parent_run_id), ("status", history.status),
-            ("objective", f"cv {history.metric} ({history.direction})"), ("trials", counts + planned),
+            ("objective", f"{history.label} ({history.direction})"), ("trials", counts + planned),
             ("search space", json.dumps(history.space.to_grammar()))]
     return _table(None, rows)
 
@@ -69,8 +69,8 @@ def _best(history: SweepHistory) -> str:
         return "<p>No complete trial.</p>"
     std = f" +- {best.cv_std:.4g}" if best.cv_std is not None else ""
     test = history.test_score(best)
-    rows = [("trial", best.number), ("run", best.run_id), (f"cv {history.metric}", f"{best.value:.6g}{std}"),
-            (history.test_key, "not measured" if test is None else f"{test:.6g}"),
+    rows = [("trial", best.number), ("run", best.run_id), (history.label, f"{best.value:.6g}{std}"),
+            *([(history.test_key, "not measured" if test is None else f"{test:.6g}")] if history.test_key else []),
             *[(k, v) for k, v in sorted(best.params.items())]]
     return _table(None, rows)
 

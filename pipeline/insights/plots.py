@@ -27,7 +27,6 @@ SIZE = (7.0, 4.2)
 JITTER = 0.12   # horizontal spread of a categorical slice's points, in category widths
 MARKS = {"pruned": ("v", "tab:gray"), "failed": ("x", "tab:red"), "interrupted": ("|", "tab:purple"),
          "running": ("|", "tab:olive")}
-FIXED_NAMES = ("optimization_history.png", "parallel_coordinates.png", "importance.png", "learning_curves.png")
 
 
 def write_figures(history: SweepHistory, importance: Importance | None, folder: str | Path) -> dict[str, Path]:
@@ -68,7 +67,7 @@ def history_figure(history: SweepHistory) -> Figure:
         ax.scatter([best.number], [best.value], marker="*", s=160, color="tab:orange", zorder=3,
                    label=f"best: trial {best.number}")
     _mark_states(ax, history)
-    ax.set(xlabel="trial", ylabel=f"cv {history.metric} ({history.direction})")
+    ax.set(xlabel="trial", ylabel=f"{history.label} ({history.direction})")
     ax.set_title(f"Optimization history: {_counts_text(history)}", fontsize="medium")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small", loc="best")
@@ -97,7 +96,7 @@ def parallel_figure(history: SweepHistory) -> Figure:
     ax.text(len(params) + 0.04, 1, f"{values.max():.4g}", fontsize="x-small", va="center")
     for xi in x:
         ax.axvline(xi, color="0.4", lw=0.8)
-    ax.set_xticks(x, [p.name for p in params] + [f"cv {history.metric}"], rotation=15, fontsize="small")
+    ax.set_xticks(x, [p.name for p in params] + [history.label], rotation=15, fontsize="small")
     ax.set(xlim=(-0.3, len(params) + 0.5), ylim=(-0.05, 1.05), yticks=[],
            title=f"Parallel coordinates of {len(rows)} complete trials")
     bar = fig.colorbar(lines, ax=ax, ticks=[0, 1])
@@ -126,7 +125,7 @@ def slice_figure(history: SweepHistory, param: Param) -> Figure:
         ax.set_xscale("log")
         ax.minorticks_off()  # costly to lay out, and the major decades suffice
     ax.set(xlabel=param.name + (" (log scale)" if getattr(param, "log", False) else ""),
-           ylabel=f"cv {history.metric}", title=f"Slice: {param.name}")
+           ylabel=history.label, title=f"Slice: {param.name}")
     return fig
 
 
@@ -154,7 +153,7 @@ def curves_figure(history: SweepHistory, top_k: int = TOP_K) -> Figure:
     for rank, r in enumerate(rows):
         ax.plot([s for s, _ in r.curve], [v for _, v in r.curve], marker="o", ms=3, lw=2.2 if rank == 0 else 1.2,
                 label=f"trial {r.number}: {r.value:.4g}")
-    ax.set(xlabel="epoch", ylabel=f"cv/{history.metric} (mean over folds)",
+    ax.set(xlabel="epoch", ylabel=f"{history.label} per epoch (mean over folds)",
            title=f"Learning curves of the top {len(rows)} trials")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")

@@ -15,16 +15,14 @@ import logging
 import time
 from typing import Any
 
-from pipeline.loop import MAXIMIZED
-from pipeline.pruning.rules import Curve, asha_promotable, median_prune, rung_step
-from pipeline.tracking import Tracker, iter_runs
+from pipeline import objective
+from pipeline import run_record as rr
+from pipeline.pruning.rules import PRUNERS, Curve, asha_promotable, median_prune, rung_step
+from pipeline.tracking import Tracker
 
 log = logging.getLogger("pipeline")
 
-INTERMEDIATE = "intermediate/objective"
-RUNG_TAG = "pruning.rung_{}"
 REFRESH_SECONDS = 2.0  # how stale the view of completed siblings may be (one search call per refresh)
-PRUNERS = ("none", "median", "asha")
 
 
 class TrialPruned(Exception):
@@ -48,11 +46,10 @@ class Siblings:
     def refresh(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._fetched < REFRESH_SECONDS:
             return
-        self.runs = [r for r in iter_runs(self.client, [self.experiment], f"tags.`mlflow.parentRunId` = '{self.parent}'")
-                     if r.info.run_id != self.own]
+        self.runs = [r for r in rr.child_runs(self.client, self.experiment, self.parent) if r.info.run_id != self.own]
         for r in self.runs:
-            if r.data.tags.get("trial.state") == "complete" and r.info.run_id not in self.curves:
-                history = self.client.get_metric_history(r.info.run_id, INTERMEDIATE)
+            if r.data.tags.get(rr.TRIAL_STATE_TAG) == "complete" and r.info.run_id not in self.curves:
+                history = self.client.get_metric_history(r.info.run_id, rr.INTERMEDIATE)
                 self.curves[r.info.run_id] = {m.step: m.value for m in history}
         self._fetched = time.monotonic()
 
@@ -62,7 +59,7 @@ class Siblings:
 
     def at_rung(self, rung: int) -> list[float]:
         self.refresh(force=True)
-        key = RUNG_TAG.format(rung)
+        key = rr.RUNG_TAG.format(rung)
         return [float(r.data.tags[key]) for r in self.runs if key in r.data.tags]
 
 
@@ -72,7 +69,7 @@ class PruningReporter:
     def __init__(self, cfg: Any, tracker: Tracker, siblings: Siblings) -> None:
         self.opts, self.tracker, self.siblings = cfg.pruning, tracker, siblings
         self.metric, self.epochs = cfg.cv.metric, int(cfg.trainer.epochs)
-        self.maximize = MAXIMIZED[self.metric]
+        self.maximize = objective.metric(self.metric).maximize
         self.fold_scores: list[float] = []
         self.best_in_fold: float | None = None
         self.rung = 0
@@ -83,7 +80,7 @@ class PruningReporter:
             self.best_in_fold = score
         step = fold * self.epochs + epoch
         value = (sum(self.fold_scores) + self.best_in_fold) / (len(self.fold_scores) + 1)
-        self.tracker.log_metrics({INTERMEDIATE: value}, step=step)
+        self.tracker.log_metrics({rr.INTERMEDIATE: value}, step=step)
         if self.should_prune(step, value):
             self.tracker.flush()
             raise TrialPruned(step, value, fold, epoch)
@@ -99,7 +96,7 @@ class PruningReporter:
                                 int(o.n_warmup_steps))
         while step >= rung_step(self.rung, int(o.min_resource), int(o.reduction_factor),
                                 int(o.min_early_stopping_rate)):
-            self.tracker.set_tags({RUNG_TAG.format(self.rung): repr(value)})
+            self.tracker.set_tags({rr.RUNG_TAG.format(self.rung): repr(value)})
             competing = [*self.siblings.at_rung(self.rung), value]
             if not asha_promotable(value, competing, int(o.reduction_factor), self.maximize):
                 return True

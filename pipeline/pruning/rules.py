@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 Curve = Mapping[int, float]
+PRUNERS = ("none", "median", "asha")  # pruning.pruner / hydra.sweeper.pruner
 
 
 def value_at(curve: Curve, step: int) -> float | None:

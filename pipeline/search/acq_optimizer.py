@@ -6,15 +6,13 @@
    independent run per start, preconditioned by the GP lengthscales), discrete columns
    (integers, stepped floats, categoricals) by coordinate-wise search over their values; alternate.
 3. Small finite spaces are searched exhaustively instead.
-Integer columns with more than ``MAX_LEVELS`` values are refined like continuous ones and snapped.
+Integer columns with more than ``columns.MAX_LEVELS`` values are refined like continuous ones and snapped.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize as so
@@ -22,11 +20,9 @@ import torch
 from scipy.stats import qmc
 
 from pipeline.search.acquisition import AcqFn
-from pipeline.search.space import IntParam, SearchSpace
+from pipeline.search.columns import Columns, nearest
 
-MAX_LEVELS = 100_000  # integer columns with more values are refined continuously, then snapped
 ENUM_LEVELS = 64  # coordinate search tries every value of columns up to this size, else a subset
-EXHAUSTIVE_MAX = 4096  # finite spaces up to this size are scored point by point
 LOCAL_MAXITER = 200  # L-BFGS-B iterations per start and continuous refinement
 LOCAL_GTOL = 1e-2  # projected-gradient tolerance on the preconditioned scale (Optuna: sqrt(1e-4))
 ALTERNATIONS = 3  # continuous / discrete refinement rounds
@@ -35,59 +31,7 @@ EVAL_CHUNK = 4096  # candidates scored per torch call
 BOLTZMANN_ETA = 1.0  # start selection: P(candidate) ~ exp(eta * standardized acquisition)
 
 
-@dataclass(frozen=True)
-class Columns:
-    """How each column is optimized: ``levels[j]`` holds the sorted encodings of a discrete column,
-    ``None`` for a column refined continuously (floats, and integers with too many values)."""
-
-    levels: tuple[np.ndarray | None, ...]
-    is_cat: np.ndarray
-
-    @classmethod
-    def from_space(cls, space: SearchSpace) -> Columns:
-        return cls(tuple(_levels(p, n) for p, n in zip(space.params, space.n_values)), space.is_categorical)
-
-    @property
-    def dim(self) -> int:
-        return len(self.levels)
-
-    @property
-    def cont(self) -> np.ndarray:
-        return np.array([lv is None for lv in self.levels], dtype=bool)
-
-    def cardinality(self) -> float:
-        return math.inf if self.cont.any() else float(np.prod([len(lv) for lv in self.levels]))
-
-    def snap(self, X: np.ndarray) -> np.ndarray:
-        """Move each discrete coordinate of ``X (m, d)`` to its nearest level."""
-        X = np.array(X, dtype=np.float64)
-        for j, lv in enumerate(self.levels):
-            if lv is not None:
-                X[:, j] = lv[_nearest(lv, X[:, j])]
-        return X
-
-
-def _levels(param: object, n_values: int) -> np.ndarray | None:
-    """Sorted encodings of every value of a discrete column (see ``space``'s cell layout)."""
-    if n_values == 0 or n_values > MAX_LEVELS:
-        return None
-    if isinstance(param, IntParam):  # same formula as IntParam.to_unit, vectorized
-        v = np.arange(param.low, param.high + 1, param.step, dtype=np.float64)
-        if param.log:
-            lo, hi = math.log(param.low - 0.5), math.log(param.high + 0.5)
-            return (np.log(v) - lo) / (hi - lo)
-        lo, hi = param.low - 0.5 * param.step, param.high + 0.5 * param.step
-        return (v - lo) / (hi - lo)
-    return (np.arange(n_values, dtype=np.float64) + 0.5) / n_values
-
-
-def _nearest(levels: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Index of the level nearest to each ``u`` (``levels`` sorted ascending)."""
-    idx = np.clip(np.searchsorted(levels, u), 1, len(levels) - 1)
-    return np.where(np.abs(u - levels[idx - 1]) <= np.abs(levels[idx] - u), idx - 1, idx)
-
-
-def evaluate(acq: AcqFn, X: np.ndarray) -> np.ndarray:
+def acq_values(acq: AcqFn, X: np.ndarray) -> np.ndarray:
     """Acquisition values ``(m,)`` of ``X (m, d)`` without gradients, in chunks."""
     out = []
     with torch.no_grad():
@@ -95,11 +39,6 @@ def evaluate(acq: AcqFn, X: np.ndarray) -> np.ndarray:
             out.append(acq(torch.as_tensor(X[s:s + EVAL_CHUNK])).numpy())
     vals = np.concatenate(out) if out else np.zeros(0)
     return np.where(np.isfinite(vals), vals, -np.inf)
-
-
-def enumerate_points(cols: Columns) -> np.ndarray:
-    """Every point of a finite space, ``(cardinality, d)``; only call when it is small."""
-    return np.array(list(itertools.product(*cols.levels)), dtype=np.float64).reshape(-1, cols.dim)
 
 
 def candidates(cols: Columns, rng: np.random.Generator, n: int, best_X: np.ndarray) -> np.ndarray:
@@ -187,7 +126,7 @@ def refine_discrete(acq: AcqFn, X: np.ndarray, vals: np.ndarray, cols: Columns,
         tries = _level_subset(lv, X[:, j])  # (s, t)
         trial = np.repeat(X[:, None, :], tries.shape[1], axis=1)
         trial[:, :, j] = tries
-        tv = evaluate(acq, trial.reshape(-1, cols.dim)).reshape(tries.shape)
+        tv = acq_values(acq, trial.reshape(-1, cols.dim)).reshape(tries.shape)
         k = np.argmax(tv, axis=1)
         better = tv[np.arange(len(X)), k] > vals + 1e-12
         X[better, j] = tries[better, k[better]]
@@ -203,7 +142,7 @@ def _level_subset(levels: np.ndarray, current: np.ndarray) -> np.ndarray:
     n = len(levels)
     grid = np.linspace(0, n - 1, ENUM_LEVELS // 2).round().astype(int)
     steps = 2 ** np.arange(int(math.log2(n)) + 1)
-    idx = _nearest(levels, current)[:, None] + np.concatenate([-steps, steps])[None, :]
+    idx = nearest(levels, current)[:, None] + np.concatenate([-steps, steps])[None, :]
     idx = np.concatenate([np.broadcast_to(grid, (len(current), len(grid))), np.clip(idx, 0, n - 1)], axis=1)
     return levels[idx]
 
@@ -215,11 +154,11 @@ def local_search(acq: AcqFn, starts: np.ndarray, cols: Columns, rng: np.random.G
     ``scale`` (d,): per-column preconditioning of the continuous search (see ``refine_continuous``).
     """
     X = cols.snap(starts)
-    vals = evaluate(acq, X)
+    vals = acq_values(acq, X)
     has_disc = not cols.cont.all()
     for _ in range(ALTERNATIONS):
         X_new = refine_continuous(acq, X, cols.cont, scale)
-        v_new = evaluate(acq, X_new)
+        v_new = acq_values(acq, X_new)
         keep = v_new >= vals
         X[keep], vals[keep] = X_new[keep], v_new[keep]
         if not has_disc:

@@ -11,15 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.search.acq_optimizer import (
-    EXHAUSTIVE_MAX,
-    Columns,
-    candidates,
-    enumerate_points,
-    evaluate,
-    local_search,
-    select_starts,
-)
+from pipeline.search.acq_optimizer import acq_values, candidates, local_search, select_starts
 from pipeline.search.acquisition import (
     ACQUISITIONS,
     DEFAULT_UCB_BETA,
@@ -29,6 +21,7 @@ from pipeline.search.acquisition import (
     make_acquisition,
 )
 from pipeline.search.base import Optimizer
+from pipeline.search.columns import EXHAUSTIVE_MAX, Columns, enumerate_points
 from pipeline.search.gp import GP, fit_gp
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
 from pipeline.search.space import SearchSpace
@@ -164,9 +157,9 @@ class BayesOptimizer(Optimizer):
             if self._grid is None:
                 self._grid = self.space.snap(enumerate_points(self.cols))
             pool = self._grid[novel(self._grid, exclude)]
-            return pool[[int(np.argmax(evaluate(acq, pool)))]] if len(pool) else None
+            return pool[[int(np.argmax(acq_values(acq, pool)))]] if len(pool) else None
         cand = candidates(self.cols, rng, self.n_candidates, best_X)
-        vals = evaluate(acq, cand)
+        vals = acq_values(acq, cand)
         top = np.argsort(-vals, kind="stable")
         starts = np.vstack([cand[select_starts(vals, self.n_restarts, rng)], best_X])
         Xr, vr = local_search(acq, starts, self.cols, rng, scale)

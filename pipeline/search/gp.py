@@ -165,9 +165,8 @@ def neg_log_posterior(theta: np.ndarray, D2: torch.Tensor, y: torch.Tensor,
     grad[:d] = w * torch.einsum("ab,abj->j", W * dK_dR2, D2)  # dR2/dtheta_j = -2 w_j D2_j
     grad[d] = -0.5 * float((W * (K - noise * torch.eye(n, dtype=DTYPE))).sum())
     grad[d + 1] = -0.5 * float(noise * W.diagonal().sum())
-    loc, var = prior.loc(), prior.var()
-    nlp = 0.5 * float((((theta - loc) ** 2) / var).sum())
-    return nll + nlp, grad.numpy() + (theta - loc) / var
+    nlp, nlp_grad = prior.neg_log_prob(theta)
+    return nll + nlp, grad.numpy() + nlp_grad
 
 
 def _map_from(theta0: np.ndarray, D2: torch.Tensor, y: torch.Tensor, prior: HyperPrior) -> tuple[np.ndarray, float]:

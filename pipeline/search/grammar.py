@@ -19,7 +19,7 @@ import numbers
 import re
 from typing import Any
 
-from pipeline.search.space import CategoricalParam, FloatParam, IntParam, Param
+from pipeline.search.params import CategoricalParam, FloatParam, IntParam, Param
 
 
 def parse_param(name: str, expr: Any) -> Param | Any:

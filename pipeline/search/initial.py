@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy.stats import qmc
 
-from pipeline.search.acq_optimizer import EXHAUSTIVE_MAX, Columns, enumerate_points
+from pipeline.search.columns import EXHAUSTIVE_MAX, Columns, enumerate_points
 from pipeline.search.space import SearchSpace
 
 # Initial design size: INITIAL_PER_DIM * (d + 1), clipped to [INITIAL_MIN, INITIAL_MAX].

@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 # Location log(sqrt(d)) + LENGTHSCALE_LOC_OFFSET, variance 3 on the log lengthscale (see above).
 LENGTHSCALE_LOC_OFFSET = -0.5
@@ -74,13 +73,12 @@ class HyperPrior:
         lo, hi = np.array(self.bounds()).T
         return np.clip(theta, lo, hi)
 
-    def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
-        """Unnormalized log density of ``theta`` (shape ``(dim + 2,)``), differentiable."""
-        loc = torch.as_tensor(self.loc(), dtype=theta.dtype)
-        var = torch.as_tensor(self.var(), dtype=theta.dtype)
-        return -0.5 * (((theta - loc) ** 2) / var).sum()
+    def neg_log_prob(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """``-log p(theta)`` up to a constant, and its gradient, for ``theta`` of shape ``(dim + 2,)``.
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` draws of ``theta`` from the prior, clipped to the box: restart points for the fit."""
-        draws = rng.normal(self.loc(), np.sqrt(self.var()), size=(n, self.n_params))
-        return self.clip(draws)
+        The prior is Gaussian on ``theta``: ``sum((theta - loc)^2 / var) / 2``; its gradient is
+        ``(theta - loc) / var``. Zero at the prior's mode.
+        """
+        diff = np.asarray(theta, dtype=np.float64) - self.loc()
+        var = self.var()
+        return 0.5 * float((diff ** 2 / var).sum()), diff / var

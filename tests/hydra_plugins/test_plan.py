@@ -10,8 +10,8 @@ from pipeline.search import SearchSpace
 
 def plan(strategy: str, n_jobs: int, batch_size: int | None = None) -> SweepPlan:
     space = SearchSpace.from_grammar({"optimizer.lr": "interval(0.001, 0.1)"})
-    return SweepPlan(strategy, space, [], 20, n_jobs, 0, "maximize", 0.5, "python train.py -m",
-                     batch_size=batch_size)
+    return SweepPlan(strategy=strategy, space=space, fixed=[], n_trials=20, n_jobs=n_jobs, direction="maximize",
+                     command="python train.py -m", batch_size=batch_size)
 
 
 @pytest.mark.parametrize("strategy,n_jobs,remaining,expected", [

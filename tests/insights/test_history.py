@@ -85,13 +85,13 @@ def write_trial(uri: str, parent: SweepRun, number: int, spec: dict[str, Any], e
     else:  # running: the sweep was killed while this trial ran
         child.flush()
     if state != "running":
-        best = best_record([record], -1.0)
+        best = best_record([record], "maximize")
         parent.log_trial(record, best and best.value, {"complete": int(state == "complete")})
     return record
 
 
 def end_sweep(parent: SweepRun, records: list[TrialRecord], status: str = "FINISHED") -> None:
-    best = best_record(records, -1.0)
+    best = best_record(records, "maximize")
     parent.finish(records, best, {"status": status}, status=status)
 
 
@@ -119,7 +119,7 @@ def build_basic_sweep(uri: str, folder: Any) -> str:
             parent_run_id=parent_id)
         child.log_metrics({"cv_mean": value, "cv_std": 0.02}, flush=True)
         child.finish()
-        summarise_basic_parent(uri, parent_id, sign=-1.0)
+        summarise_basic_parent(uri, parent_id, "maximize")
     return parent_id
 
 
@@ -174,7 +174,7 @@ def test_gap_for_a_minimized_loss_is_test_minus_cv():
     from pipeline.insights.history import SweepHistory
     from pipeline.search.space import SearchSpace
 
-    rows = [TrialRow(0, "complete", 0.30, {}, test_loss=0.35), TrialRow(1, "complete", 0.40, {}, test_loss=0.38)]
+    rows = [TrialRow(0, "complete", 0.30, {}, tests={"test_loss": 0.35}), TrialRow(1, "complete", 0.40, {}, tests={"test_loss": 0.38})]
     history = SweepHistory("p", "0", "grid", "minimize", "val_loss", SearchSpace(()), rows)
     gap = selection_gap(history)
     assert gap.trial == 0 and gap.gap == pytest.approx(0.05) and gap.median_gap == pytest.approx(0.015)

@@ -9,7 +9,6 @@ import pytest
 from pipeline.insights.history import SweepHistory, TrialRow
 from pipeline.insights.importance import sweep_importance
 from pipeline.insights.plots import (
-    FIXED_NAMES,
     curves_figure,
     history_figure,
     parallel_figure,
@@ -22,6 +21,8 @@ from pipeline.search.space import SearchSpace
 SPACE = SearchSpace.from_grammar({"optimizer.lr": "tag(log,interval(0.0001,0.1))", "model.name": "mlp,cnn",
                                   "model.hidden_dim": "int(interval(16,64))"})
 PNG = b"\x89PNG\r\n\x1a\n"
+# The figures every report has, whatever its space (one slice per parameter comes on top).
+FIXED_NAMES = ("optimization_history.png", "parallel_coordinates.png", "importance.png", "learning_curves.png")
 
 
 def history(states: list[str]) -> SweepHistory:

@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.pruning import TrialPruned, make_reporter
-from pipeline.pruning.reporter import INTERMEDIATE
+from pipeline.run_record import INTERMEDIATE
 from pipeline.tracking import Tracker
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.search.acq_optimizer import Columns, candidates, enumerate_points, local_search
+from pipeline.search.acq_optimizer import candidates, local_search
+from pipeline.search.columns import Columns, enumerate_points
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 
 SPACE = SearchSpace((FloatParam("x", 0.0, 1.0), IntParam("n", 1, 100, log=True),

@@ -1,0 +1,91 @@
+"""The objective a trial is judged on: the metrics a trial can report, which way each is better, and
+the keys under which the objective is logged.
+
+This is the one owner of those facts. The trial, the sweeper, the pruner, the report and the registry
+ask here; nothing guesses a direction from a metric's name. It imports nothing heavy (no torch, no
+MLflow), so the sweeper can use it without touching the trial's training code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.errors import ConfigError
+
+MINIMIZE, MAXIMIZE = "minimize", "maximize"
+DIRECTIONS = (MINIMIZE, MAXIMIZE)
+
+# Summary metrics of a trial's run: the objective (mean over folds of ``cv.metric`` at each fold's best
+# epoch), its standard deviation over folds, and the last intermediate value of a pruned trial.
+OBJECTIVE_KEY = "cv_mean"
+OBJECTIVE_STD_KEY = "cv_std"
+PRUNED_VALUE_KEY = "pruned_value"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-epoch validation metric a trial can be judged on."""
+
+    name: str
+    direction: str  # minimize | maximize
+    description: str
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == MAXIMIZE
+
+    @property
+    def sign(self) -> float:
+        """+1 to minimize, -1 to maximize: ``sign * value`` is smaller for better values."""
+        return sign(self.direction)
+
+    @property
+    def test_key(self) -> str:
+        """The summary metric of the same quantity on the held-out test split: ``val_x`` -> ``test_x``."""
+        return "test_" + self.name.removeprefix("val_")
+
+    @property
+    def curve_key(self) -> str:
+        """The fold-averaged per-epoch curve of this metric."""
+        return f"cv/{self.name}"
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("val_accuracy", MAXIMIZE, "share of validation samples classified correctly"),
+    Metric("val_loss", MINIMIZE, "mean cross-entropy on the validation samples (no label smoothing)"),
+)}
+
+
+def metric(name: str) -> Metric:
+    """The metric called ``name``; a ``ConfigError`` naming the known ones when there is none."""
+    try:
+        return METRICS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"cv.metric={name!r} is unknown; expected one of {tuple(METRICS)}") from None
+
+
+def direction(name: str) -> str:
+    """``minimize`` or ``maximize`` for the metric called ``name``."""
+    return metric(name).direction
+
+
+def resolve_direction(direction: str | None, metric_name: str | None) -> str:
+    """A sweep's direction: ``direction`` when set (``auto`` and None are unset), else the direction of
+    ``metric_name`` when given, else minimize (what Hydra's own sweepers do by default)."""
+    if direction not in (None, "auto"):
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"direction={direction!r} is invalid; expected auto or one of {DIRECTIONS}")
+        return direction
+    return MINIMIZE if metric_name is None else metric(metric_name).direction
+
+
+def sign(direction: str) -> float:
+    """+1 for ``minimize``, -1 for ``maximize``: ``sign * value`` is smaller for better values."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r} is invalid; expected one of {DIRECTIONS}")
+    return 1.0 if direction == MINIMIZE else -1.0
+
+
+def is_better(value: float, than: float | None, direction: str) -> bool:
+    """Whether ``value`` beats ``than`` (None: nothing to beat) in ``direction``."""
+    return than is None or sign(direction) * value < sign(direction) * than
