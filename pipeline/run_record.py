@@ -60,11 +60,11 @@ def child_filter(parent_run_id: str) -> str:
     return f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
 
 
-def child_runs(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:
+def child_runs(client: Any, experiment_id: str, parent_run_id: str, page_size: int | None = None) -> list[Any]:
     """Every child run of ``parent_run_id`` (all pages of the search)."""
-    from pipeline.tracking import iter_runs
+    from pipeline.tracking import SEARCH_PAGE_SIZE, iter_runs
 
-    return iter_runs(client, [experiment_id], child_filter(parent_run_id))
+    return iter_runs(client, [experiment_id], child_filter(parent_run_id), page_size or SEARCH_PAGE_SIZE)
 
 
 def trial_state(run: Any) -> str:

@@ -35,6 +35,7 @@ FLUSH_SECONDS = 10.0         # buffered epoch metrics are sent at most this ofte
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAG_LENGTH = 5000
+SEARCH_PAGE_SIZE = 1000       # runs per search_runs call (MLflow's server caps a page at 50000)
 LOCK_RETRIES = 10             # ~1 min of backoff in all before a "database is locked" error is raised
 LOCK_BACKOFF_SECONDS = 0.05
 _SECRETS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/\s@:]+(:[^/\s@]*)?@|"
@@ -351,11 +352,12 @@ def _clip(value: str) -> str:
     return value if len(value) <= MAX_TAG_LENGTH else value[:MAX_TAG_LENGTH - 3] + "..."
 
 
-def iter_runs(client: Any, experiment_ids: Iterable[str], filter_string: str) -> list[Any]:
-    """All runs matching ``filter_string`` (follows MLflow's pagination)."""
+def iter_runs(client: Any, experiment_ids: Iterable[str], filter_string: str,
+              page_size: int = SEARCH_PAGE_SIZE) -> list[Any]:
+    """All runs matching ``filter_string``, one ``search_runs`` call per ``page_size`` runs."""
     runs, token = [], None
     while True:
-        page = client.search_runs(list(experiment_ids), filter_string, max_results=1000, page_token=token)
+        page = client.search_runs(list(experiment_ids), filter_string, max_results=page_size, page_token=token)
         runs += list(page)
         token = page.token
         if not token:

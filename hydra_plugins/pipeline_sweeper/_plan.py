@@ -186,8 +186,9 @@ def _check_consistent(plan: SweepPlan, conf: dict[str, Any], config: DictConfig,
         recorded["params"] = plan.space.to_grammar()
     for key, value in given.items():
         if value is not None and value != recorded[key]:
+            had = f"{key}={recorded[key]!r}" if recorded[key] is not None else f"{key} unset (the default)"
             raise ValueError(f"hydra.sweeper.{key}={value!r} contradicts the resumed sweep {plan.resume}, which has "
-                             f"{key}={recorded[key]!r}; leave it out to resume (a resumed sweep keeps its settings)")
+                             f"{had}; leave it out to resume (a resumed sweep keeps its settings)")
 
 
 def _chosen_strategy(conf: dict[str, Any], config: DictConfig) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hydra_plugins.pipeline_sweeper._plan import SweepPlan, _batch_size
+from hydra_plugins.pipeline_sweeper._plan import SweepPlan, _batch_size, build_plan
 from pipeline.search import SearchSpace
 
 
@@ -29,3 +29,104 @@ def test_batch_size_option_wins_and_is_checked():
     for bad in (0, -1, 2.5, "4"):
         with pytest.raises(ValueError, match=r"hydra.sweeper.batch_size=.* expected an integer >= 1"):
             _batch_size({"batch_size": bad})
+
+
+# -- building a plan, and resuming one ------------------------------------------------------------------
+def task_config(hydra_overrides: list[str] = (), metric: str | None = "val_accuracy", uri: str | None = None):
+    from omegaconf import OmegaConf
+
+    cfg = {"hydra": {"overrides": {"hydra": list(hydra_overrides)}}}
+    if metric is not None:
+        cfg["cv"] = {"metric": metric}
+    if uri is not None:
+        cfg["tracking"] = {"uri": uri, "experiment": "plans"}
+    return OmegaConf.create(cfg)
+
+
+def test_the_optimizers_defaults_apply_unless_the_user_sets_a_value():
+    from pipeline.search import make_optimizer
+    from pipeline.search.acquisition import DEFAULT_UCB_BETA
+
+    unset = build_plan({"strategy": "bayes"}, task_config(), {"x": "interval(0, 1)"}, [], "cmd", "app.py")
+    assert unset.options == {} and unset.n_trials == 20 and unset.seed == 0 and unset.max_failure_rate == 0.5
+    assert make_optimizer("bayes", unset.space, **unset.optimizer_options()).ucb_beta == DEFAULT_UCB_BETA
+    given = build_plan({"strategy": "bayes", "ucb_beta": 1.5, "acquisition": None}, task_config(),
+                       {"x": "interval(0, 1)"}, [], "cmd", "app.py")
+    assert given.options == {"ucb_beta": 1.5}
+    assert make_optimizer("bayes", given.space, **given.optimizer_options()).ucb_beta == 1.5
+
+
+@pytest.mark.parametrize("direction, metric, expected", [(None, "val_accuracy", "maximize"), ("auto", "val_loss", "minimize"),
+                                                         ("minimize", "val_accuracy", "minimize"), (None, None, "minimize")])
+def test_direction_comes_from_the_objective(direction, metric, expected):
+    plan = build_plan({"strategy": "random", "direction": direction}, task_config(metric=metric), {"x": "1,2"}, [],
+                      "cmd", "app.py")
+    assert plan.direction == expected
+
+
+def test_unknown_metric_or_direction_is_refused_before_anything_runs():
+    with pytest.raises(ValueError, match="cv.metric='val_auc'"):
+        build_plan({"strategy": "random"}, task_config(metric="val_auc"), {"x": "1,2"}, [], "cmd", "app.py")
+    with pytest.raises(ValueError, match="hydra.sweeper.direction='up'"):
+        build_plan({"strategy": "random", "direction": "up"}, task_config(), {"x": "1,2"}, [], "cmd", "app.py")
+
+
+def test_best_command_is_shell_quoted():
+    p = plan("random", 1)
+    p.fixed = ["data.root=/my data"]
+    cmd = p.best_command({"model.activation": "relu", "tag": "a b"})
+    assert cmd == "python train.py 'data.root=/my data' model.activation=relu 'tag='\"'\"'a b'\"'\"''"
+
+
+@pytest.fixture
+def parent(tracking_uri):
+    """A bayes sweep's parent run as the sweeper records it: seed 3, 7 trials, ucb_beta set."""
+    from pipeline.sweep_tracking import SweepRun
+
+    recorded = build_plan({"strategy": "bayes", "seed": 3, "n_trials": 7, "ucb_beta": 1.5},
+                          task_config(uri=tracking_uri), {"x": "interval(0, 1)", "k": "a,b"}, ["trainer.epochs=2"],
+                          "cmd", "train.py")
+    run = SweepRun.create(tracking_uri, "plans", "bayes-sweep", recorded.tags(), recorded.params())
+    return tracking_uri, run.run_id
+
+
+def resume(parent, conf=None, hydra_overrides=(), cli_space=None):
+    uri, run_id = parent
+    return build_plan({"strategy": "bayes", "resume": run_id, **(conf or {})}, task_config(hydra_overrides, uri=uri),
+                      cli_space or {}, [], "cmd", "train.py")
+
+
+def test_a_resumed_sweep_takes_its_settings_from_the_parent(parent):
+    p = resume(parent, {"n_jobs": 2, "batch_size": 4, "max_failure_rate": 0.9})
+    assert (p.strategy, p.seed, p.n_trials, p.direction, p.options) == ("bayes", 3, 7, "maximize", {"ucb_beta": 1.5})
+    assert p.fixed == ["trainer.epochs=2"] and p.space.names == ["x", "k"] and p.resume == parent[1]
+    assert (p.n_jobs, p.batch_size, p.max_failure_rate) == (2, 4, 0.9)
+    # the same values given again, and the default sweeper's strategy, are no contradiction
+    assert resume(parent, {"seed": 3, "n_trials": 7, "ucb_beta": 1.5, "strategy": "random"},
+                  cli_space={"k": "a,b", "x": "interval(0,1)"}).seed == 3
+
+
+@pytest.mark.parametrize("conf, hydra_overrides, cli_space, named", [
+    ({"seed": 4}, [], None, ["hydra.sweeper.seed=4", "seed=3"]),
+    ({"n_trials": 9}, [], None, ["hydra.sweeper.n_trials=9", "n_trials=7"]),
+    ({"ucb_beta": 2.0}, [], None, ["hydra.sweeper.ucb_beta=2.0", "ucb_beta=1.5"]),
+    ({"acquisition": "ucb"}, [], None, ["hydra.sweeper.acquisition='ucb'", "acquisition unset"]),
+    ({"direction": "minimize"}, [], None, ["direction='minimize'", "direction='maximize'"]),
+    ({"strategy": "random"}, ["hydra/sweeper=random"], None, ["hydra.sweeper.strategy='random'", "strategy='bayes'"]),
+    ({}, [], {"x": "interval(0, 2)"}, ["hydra.sweeper.params", "interval(0.0,2.0)", "interval(0.0,1.0)"]),
+])
+def test_a_contradicting_setting_on_resume_names_both_values(parent, conf, hydra_overrides, cli_space, named):
+    with pytest.raises(ValueError) as e:
+        resume(parent, conf, hydra_overrides, cli_space)
+    assert all(n in str(e.value) for n in named), str(e.value)
+
+
+def test_resume_of_a_run_that_is_no_sweep_is_refused(tracking_uri):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    run_id = client.create_run(client.create_experiment("x")).info.run_id
+    with pytest.raises(ValueError, match="is not the parent run"):
+        build_plan({"resume": run_id}, task_config(uri=tracking_uri), {}, [], "cmd", "train.py")
+    with pytest.raises(ValueError, match="no such run"):
+        build_plan({"resume": "0" * 32}, task_config(uri=tracking_uri), {}, [], "cmd", "train.py")
