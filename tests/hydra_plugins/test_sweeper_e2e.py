@@ -157,3 +157,23 @@ def test_max_failure_rate_stops_the_sweep(tmp_path, store_template, capfd):
     assert "max_failure_rate=0.25" in out
     parent, children = sweep_runs(uri)
     assert parent.info.status == "FAILED" and len(children) == 2
+
+
+def test_sweep_end_registers_the_best_model_and_writes_the_report(tmp_path, store_template, capfd):
+    """The whole end of a sweep as ``make sweep`` runs it: the best trial's model is logged and registered
+    (by ``python -m pipeline.registry`` in a process of its own) and the report reaches the parent."""
+    keep = [a for a in SWEEP_FAST if a.split("=")[0] not in ("cv.refit", "tracking.log_checkpoints", "tracking.log_model",
+                                                              "hydra.sweeper.report", "hydra.sweeper.register_model")]
+    uri = fresh_store(store_template, tmp_path / "store")
+    code, out = run_train_in_process(["-m", *keep, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                      "hydra/sweeper=grid", "optimizer.lr=0.01,0.003", "hydra.sweeper.model_name=e2e"],
+                                     capfd)
+    assert code == 0, out[-3000:]
+    parent, children = sweep_runs(uri)
+    client = mlflow.MlflowClient(uri)
+    assert "registered as e2e" in out, out[-3000:]
+    version = client.get_model_version_by_alias("e2e", "champion")
+    assert version.run_id == parent.data.tags["best.run_id"] in {c.info.run_id for c in children}
+    assert parent.data.tags["registered_model.version"] == str(version.version)
+    assert "report/report.html" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert (tmp_path / "sweep" / "report" / "report.html").exists()
