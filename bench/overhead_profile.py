@@ -15,6 +15,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+import pipeline.callbacks  # noqa: E402
 import pipeline.config  # noqa: E402
 import pipeline.cv  # noqa: E402
 import pipeline.loop  # noqa: E402
@@ -86,14 +87,17 @@ def instrument() -> None:
     pipeline.trial.check_reachable = w("check_reachable", pipeline.trial.check_reachable)
     pipeline.trial.git_commit = w("git rev-parse (subprocess, in _tags)", pipeline.trial.git_commit)
     pipeline.trial.summary_metrics = w("summary_metrics/cv_curves", pipeline.trial.summary_metrics)
-    pipeline.trial._to_bytes = w("checkpoints: torch.save to bytes", pipeline.trial._to_bytes)
+    pipeline.trial.to_bytes = w("checkpoints: torch.save to bytes", pipeline.trial.to_bytes)
+    pipeline.callbacks.to_bytes = w("checkpoints: torch.save to bytes", pipeline.callbacks.to_bytes)
+    for cls in (pipeline.callbacks.CurveLogger, pipeline.callbacks.CheckpointLogger):
+        for hook in ("on_epoch_end", "on_fold_end"):
+            setattr(cls, hook, w(f"{cls.__name__}.{hook}", getattr(cls, hook)))
     pipeline.trial._print_summary = w("_print_summary", pipeline.trial._print_summary)
     pipeline.progress.Progress.on_epoch_end = w("Progress.on_epoch_end", pipeline.progress.Progress.on_epoch_end)
     pipeline.progress.Progress.on_fold_end = w("Progress.on_fold_end", pipeline.progress.Progress.on_fold_end)
     # Tracker (self time = Python-side work; MLflow client calls are broken out below)
     Tracker.start = staticmethod(w("Tracker.start (client, experiment)", Tracker.start))
-    for name in ("log_params", "log_metrics", "flush", "on_epoch_end", "on_fold_end", "log_files", "log_model",
-                 "finish"):
+    for name in ("log_params", "log_metrics", "flush", "log_files", "log_model", "finish"):
         setattr(Tracker, name, w(f"Tracker.{name}", getattr(Tracker, name)))
     # MLflow client round trips (DB writes, artifact copies); nested calls inside log_model count here too
     for name in ("log_batch", "create_run", "set_terminated", "log_artifacts", "get_experiment_by_name",

@@ -75,7 +75,7 @@ def report(args: argparse.Namespace, cfg: Any, times: dict[str, list[float]], cp
     def inclusive(prof: dict, name: str) -> float:
         return prof[name][1] if name in prof else 0.0
 
-    extra_names = ("Tracker.on_epoch_end", "Tracker.on_fold_end", "Progress.on_epoch_end", "Progress.on_fold_end",
+    extra_names = ("CurveLogger.on_epoch_end", "CheckpointLogger.on_fold_end", "Progress.on_epoch_end", "Progress.on_fold_end",
                    "copy.deepcopy(state_dict) in fit")
     within = []
     for t, prof in zip(times["trial"], profiles["trial"]):
@@ -146,7 +146,7 @@ def breakdown(p: Callable[[str], None], times: dict[str, list[float]], profiles:
         return f"{med(vals) * 1e3:.3f} ms" if vals else "-"
 
     p("Per-call costs (median over repeats of mean self time per call):")
-    for name in (TRAIN_EPOCH, EVALUATE, "copy.deepcopy(state_dict) in fit", "Tracker.on_epoch_end",
+    for name in (TRAIN_EPOCH, EVALUATE, "copy.deepcopy(state_dict) in fit", "CurveLogger.on_epoch_end",
                  "Tracker.log_metrics", "Tracker.flush", "MlflowClient.log_batch", "Progress.on_epoch_end"):
         p(f"  {name:<36} " + "  ".join(f"{v}: {per_call(v, name):>10}" for v in VARIANTS))
     p("")
@@ -161,7 +161,7 @@ def tracking_detail(p: Callable[[str], None], profiles: dict[str, list[dict]]) -
 
     p("Where the tracking time goes (trial, inclusive time, median over repeats):")
     tracking = ["Tracker.start (client, experiment)", "git rev-parse (subprocess, in _tags)", "Tracker.log_params",
-                "Tracker.on_epoch_end", "Tracker.on_fold_end", "Tracker.log_metrics", "Tracker.flush",
+                "CurveLogger.on_epoch_end", "CheckpointLogger.on_fold_end", "Tracker.log_metrics", "Tracker.flush",
                 "checkpoints: torch.save to bytes", "Tracker.log_files", "Tracker.log_model", "Tracker.finish",
                 "Progress.on_epoch_end", "Progress.on_fold_end", "summary_metrics/cv_curves", "check_reachable",
                 "config checks", "_print_summary"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
+SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/\w+' is validated against ConfigStore schema"
 HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
                           "--package", "-p", "--info", "-i", "--experimental-rerun"}
 
@@ -36,6 +38,13 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
             if bad and not override.is_delete():
                 _fail(f"The override {arg!r} gives config group {group!r} the value {bad[0]!r}; expected the name "
                       f"of an option, e.g. {group}={_first_option(conf_dir / group)}")
+
+
+def ignore_schema_match_warning() -> None:
+    """conf/hydra/sweeper/{bayes,random}.yaml extend the sweeper plugin's nodes of the same names on purpose
+    (they add the project's default search space); Hydra warns, at every start, that it matches them against
+    those nodes' schemas."""
+    warnings.filterwarnings("ignore", message=SCHEMA_MATCH_WARNING, category=UserWarning)
 
 
 def _first_option(folder: Path) -> str:

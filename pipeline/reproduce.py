@@ -12,8 +12,9 @@ import math
 import sys
 from typing import Any
 
+from pipeline.run_record import without_sweeper_keys
 from pipeline.tracking import PROJECT_ROOT, get_client, resolve_tracking_uri
-from pipeline.trial import INTERNAL_OVERRIDES, run_trial
+from pipeline.trial import run_trial
 
 TIMING_METRICS = ("train_seconds",)  # wall-clock figures are not expected to repeat
 
@@ -23,8 +24,7 @@ def recorded_overrides(run: Any) -> list[str]:
     raw = run.data.tags.get("hydra.overrides")
     if raw is None:
         raise SystemExit(f"run {run.info.run_id} has no 'hydra.overrides' tag: it was not logged by train.py")
-    return [o for o in json.loads(raw) if o.split("=", 1)[0] not in INTERNAL_OVERRIDES
-            and not o.startswith("tracking.uri=")]
+    return without_sweeper_keys(json.loads(raw))
 
 
 def compose(overrides: list[str]) -> Any:
@@ -32,6 +32,9 @@ def compose(overrides: list[str]) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from pipeline.cli import ignore_schema_match_warning
+
+    ignore_schema_match_warning()
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         return hydra_compose("config", overrides=overrides)
 

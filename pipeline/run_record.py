@@ -28,6 +28,12 @@ from typing import Any
 
 from pipeline.objective import OBJECTIVE_KEY, PRUNED_VALUE_KEY
 
+# -- the trial protocol: config keys of a task that records its own run, set by the sweeper per trial --
+URI_KEY = "tracking.uri"                    # the store, decided once by the sweeper
+PARENT_KEY = "tracking.parent_run_id"       # the sweep's parent run
+NUMBER_KEY = "tracking.trial_number"        # the trial's job number
+SWEEPER_KEYS = (URI_KEY, PARENT_KEY, NUMBER_KEY)
+
 # -- tags ------------------------------------------------------------------------------------------
 PARENT_RUN_TAG = "mlflow.parentRunId"      # on a child: its sweep's parent run
 SWEEP_TAG = "sweep.strategy"                # on every sweep's parent run (``basic`` for Hydra's sweeper)
@@ -53,6 +59,16 @@ STATES = ("complete", "pruned", "failed", "interrupted", "running")
 ENDED = ("complete", "pruned", "failed")
 _LAUNCHED = re.compile(r"trial\.(\d+)\.params")
 _RERUN = re.compile(r"trial\.(\d+)\.rerun_as")
+
+
+def override_key(override: str) -> str:
+    """The config key an override sets: ``+tracking.uri=x`` -> ``tracking.uri``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def without_sweeper_keys(overrides: Iterable[str]) -> list[str]:
+    """``overrides`` without those the sweeper sets for each trial (what a user re-runs)."""
+    return [o for o in overrides if override_key(o) not in SWEEPER_KEYS]
 
 
 def child_filter(parent_run_id: str) -> str:

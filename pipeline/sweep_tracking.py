@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import io
 import json
 import math
@@ -35,6 +36,7 @@ class TrialRecord:
     seconds: float = 0.0
     run_id: str = ""
     error: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # numbers the task returned besides its value
 
 
 @dataclass
@@ -55,6 +57,10 @@ class SweepRun:
     @property
     def run_id(self) -> str:
         return self.tracker.run_id
+
+    @functools.cached_property
+    def experiment_id(self) -> str:
+        return self.tracker.client.get_run(self.run_id).info.experiment_id
 
     @classmethod
     def create(cls, uri: str, experiment: str, name: str, tags: Mapping[str, str],

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from pipeline.errors import TrackingError
 from pipeline.run_record import ERROR_TAG, PARENT_RUN_TAG, TRIAL_STATE_TAG
@@ -58,6 +58,22 @@ def resolve_tracking_uri(uri: str | None) -> str:
         raise TrackingError(f"tracking.uri={uri!r} is a file store, which MLflow 3 keeps only in maintenance "
                             "mode; use sqlite:///ABSOLUTE/PATH.db or http://HOST:PORT")
     return uri
+
+
+def split_credentials(uri: str) -> tuple[str, dict[str, str]]:
+    """``http://user:pw@host`` -> ``("http://host", {MLFLOW_TRACKING_USERNAME: user, ...PASSWORD: pw})``.
+
+    What travels to a sweep's trials (their overrides are printed and written to their job folders) is
+    the URI without credentials; MLflow's client reads these variables for basic authentication.
+    """
+    parts = urlparse(uri)
+    if parts.username is None:
+        return uri, {}
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    env = {"MLFLOW_TRACKING_USERNAME": unquote(parts.username)}
+    if parts.password is not None:
+        env["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    return parts._replace(netloc=host).geturl(), env
 
 
 def artifact_root(uri: str) -> str | None:

@@ -27,11 +27,6 @@ from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, r
 
 log = logging.getLogger("pipeline")
 
-# Overrides the sweeper adds for its own bookkeeping: not part of what a user re-runs.
-INTERNAL_OVERRIDES = ("tracking.parent_run_id", "tracking.trial_number", "+tracking.parent_run_id",
-                      "+tracking.trial_number")
-
-
 SERVER_WAIT_SECONDS = 120.0  # a trial of a sweep waits this long for a restarting tracking server
 
 
@@ -167,8 +162,7 @@ def resolve_device(name: str) -> torch.device:
 
 def reproduce_command(overrides: list[str]) -> str:
     """The one-line command that re-runs this trial on its own."""
-    kept = [o for o in overrides if o.split("=", 1)[0] not in INTERNAL_OVERRIDES]
-    return shlex.join(["python", "train.py", *kept])
+    return shlex.join(["python", "train.py", *rr.without_sweeper_keys(overrides)])
 
 
 def git_commit() -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shlex
 import signal
@@ -18,12 +17,19 @@ from typing import Any
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.pipeline_sweeper._plan import ConditionalParams, SweepPlan, build_plan, parse_arguments
+from hydra_plugins.pipeline_sweeper._plan import (
+    ADAPTIVE,
+    ConditionalParams,
+    SweepPlan,
+    build_plan,
+    parse_arguments,
+)
+from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record_runs
 from pipeline import run_record as rr
 from pipeline.search import make_optimizer
 from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, child_runs, load_state
@@ -60,6 +66,7 @@ class SweeperImpl:
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
+        self._warned_no_value = False
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -84,10 +91,7 @@ class SweeperImpl:
         script = Path(sys.argv[0]).name
         command = shlex.join(["python", script, *sys.argv[1:]])
         plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command, script)
-        optimizer = make_optimizer(plan.strategy, plan.space, seed=plan.seed, direction=plan.direction,
-                                   **plan.optimizer_options())
-        if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
-            plan.n_trials = min(plan.n_trials, optimizer.n_total)
+        optimizer = make_sweep_optimizer(plan)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -102,14 +106,14 @@ class SweeperImpl:
             status = "KILLED"
             raise
         finally:
-            self._finish(plan, parent, progress, sweep_dir, status)
+            lost = self._finish(plan, parent, progress, sweep_dir, status)
+        if lost:
+            raise SweepFailed(lost)
         return returns
 
-    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun | None, SweepProgress, list[TrialRecord]]:
+    def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun, SweepProgress, list[TrialRecord]]:
         """Create the parent run, or reopen it and tell the optimizer what it already holds."""
         progress = SweepProgress()
-        if plan.uri is None:
-            return None, progress, []
         if not plan.resume:
             return SweepRun.create(plan.uri, plan.experiment, plan.name, plan.tags(), plan.params()), progress, []
         state = load_state(plan.uri, plan.resume)
@@ -120,7 +124,7 @@ class SweeperImpl:
                  len(state.ended), len(state.interrupted), state.next_number)
         return SweepRun.reopen(plan.uri, plan.resume), progress, list(state.interrupted)
 
-    def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: SweepProgress,
+    def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun, progress: SweepProgress,
               reruns: list[TrialRecord], returns: list[Sequence[JobReturn]]) -> None:
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
         while progress.ended < plan.n_trials:
@@ -136,48 +140,61 @@ class SweeperImpl:
                 return
             numbers = list(range(progress.next_number, progress.next_number + len(batch)))
             progress.next_number += len(batch)
-            if parent is not None:  # recorded before launch: what a resumed sweep re-runs
-                parent.tracker.set_tags({**rr.launched_tags(numbers, batch),
-                                         **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
-            overrides = [plan.trial_overrides(conditional.active(p), k, parent and parent.run_id)
-                         for p, k in zip(batch, numbers)]
-            started = time.monotonic()
+            # recorded before launch: what a resumed sweep re-runs
+            parent.tracker.set_tags({**rr.launched_tags(numbers, batch),
+                                     **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
+            overrides = [plan.trial_overrides(conditional.active(p), k, parent.run_id) for p, k in zip(batch, numbers)]
+            started, started_ms = time.monotonic(), int(time.time() * 1000)
             results = self.launcher.launch(overrides, initial_job_idx=numbers[0])
             returns.append(results)
-            for params, number, ret in zip(batch, numbers, results):
-                self._tell(plan, optimizer, parent, progress, _record(ret, params, number, started))
+            records = [outcome(ret, p, k, started, plan.objective) for p, k, ret in zip(batch, numbers, results)]
+            if not plan.records_itself:
+                record_runs(parent.tracker.client, parent.experiment_id, parent.run_id, records, overrides,
+                            plan.objective_key, started_ms)
+            for record in records:
+                self._tell(plan, optimizer, parent, progress, record)
             _check_failures(plan, progress)
 
-    def _tell(self, plan: SweepPlan, optimizer: Any, parent: SweepRun | None, progress: SweepProgress,
+    def _tell(self, plan: SweepPlan, optimizer: Any, parent: SweepRun, progress: SweepProgress,
               record: TrialRecord) -> None:
         optimizer.tell(record.params, record.value, state=record.state)
         progress.records.append(record)
         best = best_record(progress.records, plan.direction)
-        if parent is not None:
-            parent.log_trial(record, best and best.value, progress.counts())
-        value = "failed: " + record.error[:200] if record.state == "failed" else f"{record.value:.6g}"
-        if record.state == "pruned":
-            value = f"pruned at {record.value:.6g}"
+        parent.log_trial(record, best and best.value, progress.counts())
+        if record.state == "complete" and record.value is None and plan.strategy in ADAPTIVE and plan.space.dim:
+            self._warn_no_value(record.number)
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - progress.started))
         log.info("trial %d/%d (job %d): %s | best %s | elapsed %s", progress.ended, plan.n_trials, record.number,
-                 value, "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
+                 _result_text(record), "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
 
-    def _finish(self, plan: SweepPlan, parent: SweepRun | None, progress: SweepProgress, sweep_dir: Path,
-                status: str) -> None:
-        """Write ``optimization_results.yaml`` and end the parent run with ``status``."""
-        if parent is not None:
-            run_ids = {rr.trial_number(r): r.info.run_id for r in child_runs(plan.uri, parent.run_id)}
-            for r in progress.records:
-                r.run_id = run_ids.get(r.number, r.run_id)
+    def _warn_no_value(self, number: int) -> None:
+        if not self._warned_no_value:
+            log.warning("trial %d returned no value: the Bayesian optimizer has nothing to learn from, so the sweep "
+                        "goes on as a space-filling search (return a number, or set hydra.sweeper.objective to "
+                        "a key of the mapping the task returns)", number)
+            self._warned_no_value = True
+
+    def _finish(self, plan: SweepPlan, parent: SweepRun, progress: SweepProgress, sweep_dir: Path,
+                status: str) -> str | None:
+        """Write ``optimization_results.yaml`` and end the parent run with ``status``; FAILED, with the reason
+        returned, when trials ran but their runs are not in the sweep's store."""
+        found = {rr.trial_number(r): r.info.run_id for r in child_runs(plan.uri, parent.run_id)}
+        for r in progress.records:
+            r.run_id = found.get(r.number, r.run_id)
+        lost = _lost_runs_message(plan, parent.run_id, progress.records, found) if status == "FINISHED" else None
+        status = "FAILED" if lost else status
         best = best_record(progress.records, plan.direction)
-        results = plan.results(best, progress.counts(), parent and parent.run_id, status)
+        results = plan.results(best, progress.counts(), parent.run_id, status)
         (sweep_dir / "optimization_results.yaml").write_text(yaml.safe_dump(results, sort_keys=False))
         if best is not None:
-            log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, "value", best.value,
+            log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, plan.objective_key, best.value,
                      results["best_command"])
-        if parent is not None:
-            parent.finish(progress.records, best, results, status=status)
+        elif progress.count("complete"):
+            log.info("No trial returned a value: no best trial")
+        parent.finish(progress.records, best, results, status=status)
+        if not lost:
             self._insights(plan, parent.run_id, best, sweep_dir)
+        return lost
 
     def _insights(self, plan: SweepPlan, parent_run_id: str, best: TrialRecord | None, sweep_dir: Path) -> None:
         """Log (and register) the best model, and write the report; a failure here never loses the sweep."""
@@ -195,6 +212,41 @@ class SweeperImpl:
                 log.info("Report: %s", sweep_dir / "report" / "report.html")
             except Exception as e:  # noqa: BLE001
                 log.warning("Could not write the sweep report: %s", e)
+
+
+def make_sweep_optimizer(plan: SweepPlan) -> Any:
+    """The plan's optimizer. A finite space no larger than the budget is run whole, in the grid's order
+    (Hydra's basic sweeper's), whatever the strategy: every point gets evaluated anyway."""
+    strategy, options = plan.strategy, plan.optimizer_options()
+    if strategy != "grid" and plan.space.dim and plan.space.cardinality() <= plan.n_trials:
+        log.info("The space holds %d points, no more than n_trials=%d: every point is run, in grid order",
+                 int(plan.space.cardinality()), plan.n_trials)
+        strategy, options = "grid", {}
+    optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+    if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
+        plan.n_trials = min(plan.n_trials, optimizer.n_total)
+    return optimizer
+
+
+def _result_text(record: TrialRecord) -> str:
+    if record.state == "failed":
+        return "failed: " + record.error[:200]
+    if record.value is None:
+        return "complete, no value"
+    return f"pruned at {record.value:.6g}" if record.state == "pruned" else f"{record.value:.6g}"
+
+
+def _lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[TrialRecord],
+                       found: dict[int, str]) -> str | None:
+    from pipeline.tracking import redact
+
+    missing = missing_runs(records, found)
+    if not missing:
+        return None
+    ran = sum(r.state != "failed" for r in records)
+    return (f"{len(missing)} of {ran} trials that ran have no run in the sweep's store {redact(plan.uri)}: it holds "
+            f"{len(found)} child runs of sweep {parent_run_id} (missing: trials {missing[:10]}); a worker wrote "
+            f"elsewhere although {rr.URI_KEY} was passed to every trial. The sweep is marked FAILED.")
 
 
 def publish_best_model(uri: str, parent_run_id: str, best_run_id: str, register: bool, name: str,
@@ -229,29 +281,6 @@ def _is_user_error(e: BaseException) -> bool:
     from pipeline.errors import TrackingError
 
     return isinstance(e, (ValueError, TrackingError, SweepFailed, HydraException))
-
-
-def _record(ret: JobReturn, params: dict[str, Any], number: int, started: float) -> TrialRecord:
-    """Turn a launcher's ``JobReturn`` into a trial record; non-finite or non-numeric values fail."""
-    record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
-    if ret.status != JobStatus.COMPLETED:
-        err = ret._return_value
-        record.state, record.error = "failed", f"{type(err).__name__}: {err}"
-        return record
-    value = ret.return_value
-    pruned = isinstance(value, dict) and value.get("pruned")
-    if pruned:
-        value = value.get("value")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        record.state, record.error = "failed", f"the task returned {value!r}, expected a number"
-        return record
-    if not math.isfinite(value):
-        record.state, record.error = "failed", f"the task returned {value}"
-        return record
-    record.state, record.value = ("pruned" if pruned else "complete"), value
-    return record
 
 
 def _check_failures(plan: SweepPlan, progress: SweepProgress) -> None:

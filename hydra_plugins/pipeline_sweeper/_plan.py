@@ -9,6 +9,7 @@ optimizers' own defaults apply unless the user sets a value.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -17,16 +18,19 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import objective
+from pipeline import run_record as rr
 from pipeline.run_record import OBJECTIVE_KEY_TAG, SWEEP_TAG
 from pipeline.search import STRATEGIES, SearchSpace
 from pipeline.search.grammar import format_value
 from pipeline.sweep_tracking import clip_json
 
+log = logging.getLogger(__name__)
 ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
 BATCHES_PER_WORKER = 4  # non-adaptive strategies launch this many trials per worker at a time
 DEFAULT_N_TRIALS = 20
 DEFAULT_MAX_FAILURE_RATE = 0.5
 DEFAULT_EXPERIMENT = "hpo-pipeline"
+VALUE_KEY = "value"  # the child metric holding a foreign app's returned value (unless hydra.sweeper.objective)
 # Options of each strategy, passed to its optimizer only when set (pipeline.search.make_optimizer).
 STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
                     "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
@@ -47,7 +51,9 @@ class SweepPlan:
     max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
     command: str = ""
     script: str = "train.py"
-    uri: str | None = None
+    uri: str = ""                  # the store, absolute, decided once for every trial
+    records_itself: bool = False   # the task logs its own child run (the trial protocol, pipeline.trial)
+    objective: str | None = None   # the key of the objective in a mapping the task returns
     experiment: str = DEFAULT_EXPERIMENT
     name: str = ""
     resume: str | None = None
@@ -65,19 +71,25 @@ class SweepPlan:
         """The fixed overrides, then the trial's parameters, as Hydra overrides."""
         return list(self.fixed) + [f"{k}={format_value(v)}" for k, v in params.items()]
 
-    def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str | None) -> list[str]:
-        """The overrides one trial runs with: fixed ones, its parameters, and how to find its parent run."""
-        out = self.overrides(params)
-        if parent_run_id is not None:
-            out += [f"tracking.parent_run_id='{parent_run_id}'", f"tracking.trial_number={number}"]
-        return out
+    @property
+    def objective_key(self) -> str:
+        """The child-run metric holding each trial's value."""
+        return objective.OBJECTIVE_KEY if self.records_itself else (self.objective or VALUE_KEY)
+
+    def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str) -> list[str]:
+        """The overrides one trial runs with: fixed ones, its parameters and, for a task that records itself,
+        the store and its parent run. A foreign app gets its own overrides only, as under Hydra's sweeper."""
+        if not self.records_itself:
+            return self.overrides(params)
+        return rr.without_sweeper_keys(self.overrides(params)) + [
+            f"{rr.URI_KEY}={format_value(self.uri)}", f"{rr.PARENT_KEY}='{parent_run_id}'", f"{rr.NUMBER_KEY}={number}"]
 
     def tags(self) -> dict[str, str]:
         return {SWEEP_TAG: self.strategy, "sweep.space": clip_json(self.space.to_grammar()),
                 "sweep.fixed": clip_json(self.fixed), "sweep.seed": str(self.seed),
                 "sweep.n_trials": str(self.n_trials), "sweep.direction": self.direction,
                 "sweep.options": clip_json(self.options), "sweep.command": self.command,
-                OBJECTIVE_KEY_TAG: objective.OBJECTIVE_KEY}
+                OBJECTIVE_KEY_TAG: self.objective_key}
 
     def params(self) -> dict[str, Any]:
         return {SWEEP_TAG: self.strategy, "sweep.n_trials": self.n_trials, "sweep.n_jobs": self.n_jobs,
@@ -116,11 +128,7 @@ def parse_arguments(overrides: list[Any]) -> tuple[dict[str, str], list[str]]:
 def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, str], cli_fixed: list[str],
                command: str, script: str) -> SweepPlan:
     """Command line wins over ``hydra.sweeper.params``; with neither, ``default_params`` is searched."""
-    from pipeline.tracking import check_reachable, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(config.tracking.uri) if "tracking" in config else None
-    if uri is not None:
-        check_reachable(uri)
+    uri = tracking_uri(conf, config)
     if conf.get("resume"):
         return resumed_plan(conf, config, uri, command, script, cli_space)
     strategy = _check_strategy(conf.get("strategy") or "random")
@@ -130,7 +138,8 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
                      n_jobs=_positive("n_jobs", _or(conf.get("n_jobs"), 1)), seed=_seed(conf.get("seed")),
                      direction=_direction(conf.get("direction"), config),
                      max_failure_rate=_rate(conf.get("max_failure_rate")), command=command, script=script, uri=uri,
-                     experiment=_experiment(config),
+                     records_itself=records_itself(config), objective=conf.get("objective"),
+                     experiment=_experiment(conf, config),
                      name=conf.get("name") or f"{strategy}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
                      options=_options(conf, strategy), batch_size=_batch_size(conf))
 
@@ -154,8 +163,6 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, comm
     may change. A setting given again on the resume command that contradicts the parent is an error."""
     from pipeline.tracking import get_client
 
-    if uri is None:
-        raise ValueError("hydra.sweeper.resume needs MLflow tracking (a 'tracking' section in the config)")
     run_id = str(conf["resume"])
     try:
         tags = get_client(uri).get_run(run_id).data.tags
@@ -167,7 +174,8 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, comm
                      fixed=json.loads(tags["sweep.fixed"]), n_trials=int(tags["sweep.n_trials"]),
                      n_jobs=_positive("n_jobs", _or(conf.get("n_jobs"), 1)), seed=int(tags["sweep.seed"]),
                      direction=tags["sweep.direction"], max_failure_rate=_rate(conf.get("max_failure_rate")),
-                     command=command, script=script, uri=uri, experiment=_experiment(config), resume=run_id,
+                     command=command, script=script, uri=uri, records_itself=records_itself(config),
+                     objective=conf.get("objective"), experiment=_experiment(conf, config), resume=run_id,
                      options=json.loads(tags.get("sweep.options", "{}")), batch_size=_batch_size(conf))
     _check_consistent(plan, conf, config, cli_space)
     return plan
@@ -248,8 +256,35 @@ def _pruning(conf: dict[str, Any], config: DictConfig) -> list[str]:
     return [f"pruning.{k}={conf[k]}" for k in PRUNER_OPTIONS if conf.get(k) is not None]
 
 
-def _experiment(config: DictConfig) -> str:
-    return str(config.tracking.experiment) if "tracking" in config else DEFAULT_EXPERIMENT
+def tracking_uri(conf: dict[str, Any], config: DictConfig) -> str:
+    """The sweep's store, decided once here and passed to every trial: the task's ``tracking.uri`` (resolved
+    in the sweeper's environment), else ``hydra.sweeper.tracking_uri``, else ``MLFLOW_TRACKING_URI``, else
+    the project's SQLite store; made absolute, and checked before anything runs."""
+    import os
+
+    from pipeline.tracking import check_reachable, resolve_tracking_uri, split_credentials
+
+    uri = resolve_tracking_uri(OmegaConf.select(config, rr.URI_KEY, default=None) or conf.get("tracking_uri"))
+    check_reachable(uri)
+    uri, credentials = split_credentials(uri)
+    if credentials:  # this process and the workers it starts authenticate from the environment
+        for key, value in credentials.items():
+            os.environ.setdefault(key, value)
+        log.info("The tracking URI's credentials go to trials as MLFLOW_TRACKING_USERNAME/PASSWORD in the "
+                 "environment of this process; workers on other machines need them in theirs")
+    return uri
+
+
+def records_itself(config: DictConfig) -> bool:
+    """Whether the task follows the trial protocol (it has ``tracking.parent_run_id`` and ``tracking.trial_number``)
+    and so logs its own child run; for any other app the sweeper writes each trial's run itself."""
+    return all(OmegaConf.select(config, k, default=_MISSING) is not _MISSING for k in (rr.PARENT_KEY, rr.NUMBER_KEY))
+
+
+def _experiment(conf: dict[str, Any], config: DictConfig) -> str:
+    """``hydra.sweeper.experiment``, else the task's ``tracking.experiment``, else the Hydra job's name."""
+    found = conf.get("experiment") or OmegaConf.select(config, "tracking.experiment", default=None)
+    return str(found or OmegaConf.select(config, "hydra.job.name", default=None) or DEFAULT_EXPERIMENT)
 
 
 def _options(conf: dict[str, Any], strategy: str) -> dict[str, Any]:

@@ -4,21 +4,10 @@ No `from __future__ import annotations` here: OmegaConf reads these type hints a
 """
 
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-
-# Used when neither the command line nor hydra.sweeper.params names a parameter:
-# `python train.py -m` alone then searches model, optimizer and regularization settings.
-DEFAULT_SPACE: dict[str, str] = {
-    "optimizer": "choice(adam,adamw,sgd)",
-    "optimizer.lr": "tag(log, interval(1e-4, 1e-1))",
-    "model.hidden_dim": "tag(log, int(interval(32, 512)))",
-    "model.num_layers": "int(interval(1, 3))",
-    "regularization.dropout": "interval(0.0, 0.5)",
-    "regularization.weight_decay": "tag(log, interval(1e-6, 1e-2))",
-}
 
 
 @dataclass
@@ -40,7 +29,13 @@ class SweeperConf:
     resume: str | None = None  # parent run id of an interrupted sweep
     name: str | None = None    # parent run name; default "<strategy>-sweep-<time>"
     params: dict[str, Any] | None = None
-    default_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SPACE))
+    # Searched by random and bayes when neither the command line nor `params` names a parameter; an app sets
+    # its own (this project: conf/hydra/sweeper/bayes.yaml). Without one, a sweep runs what Hydra's basic
+    # sweeper would: the command line's overrides, once.
+    default_params: dict[str, Any] | None = None
+    objective: str | None = None       # the key of the objective when the task returns a mapping
+    tracking_uri: str | None = None    # the store when the task has no tracking.uri; default MLFLOW_TRACKING_URI
+    experiment: str | None = None      # default: the task's tracking.experiment, else the Hydra job's name
     # At the end: the report on the parent run, and the best trial's model in the Model Registry.
     report: bool = True
     register_model: bool = True
@@ -64,6 +59,9 @@ class SweeperConf:
 
 
 # One node per strategy, all of the same shape, so that a preset can switch with `hydra.sweeper.strategy`.
+# Each is also stored as `<name>_base`, for an app whose conf/hydra/sweeper/<name>.yaml extends the node
+# (a file named like a node replaces it, so it cannot list that node in its own defaults).
 cs = ConfigStore.instance()
 for _name in ("grid", "random", "bayes"):
-    cs.store(group="hydra/sweeper", name=_name, node=SweeperConf(strategy=_name), provider="pipeline_sweeper")
+    for _node_name in (_name, f"{_name}_base"):
+        cs.store(group="hydra/sweeper", name=_node_name, node=SweeperConf(strategy=_name), provider="pipeline_sweeper")

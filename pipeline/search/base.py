@@ -61,14 +61,16 @@ class Optimizer(ABC):
     def tell(self, params: Mapping[str, Any], value: float | None, state: State | None = None) -> None:
         """Record a result. ``value=None`` (or NaN/inf) marks the trial failed; ``state`` may say pruned.
 
-        Told points need not have been asked: a resumed sweep re-tells finished trials.
+        ``state="complete"`` with ``value=None`` is a trial that ended normally without reporting a value:
+        its point is used, but there is nothing to learn from it. Told points need not have been asked: a
+        resumed sweep re-tells finished trials.
         """
         if state not in (None, "complete", "failed", "pruned"):
             raise ValueError(f"state={state!r} must be 'complete', 'failed' or 'pruned'")
         params = self.space.validate(params)
         finite = value is not None and math.isfinite(float(value))
-        if state == "complete" and not finite:
-            raise ValueError(f"state='complete' needs a finite value, got {value!r}")
+        if state in ("complete", "pruned") and value is not None and not finite:
+            raise ValueError(f"state={state!r} needs a finite value or None, got {value!r}")
         self._drop_pending(params)
         self.trials.append(Trial(params, float(value) if finite else None, state or ("complete" if finite else "failed")))
         self._on_tell(self.trials[-1])

@@ -47,8 +47,8 @@ def test_pending_is_matched_despite_float_noise() -> None:
 
 @pytest.mark.parametrize(("value", "state", "match"), [
     (1.0, "done", r"state='done' must be 'complete', 'failed' or 'pruned'"),
-    (None, "complete", r"state='complete' needs a finite value, got None"),
-    (float("nan"), "complete", r"state='complete' needs a finite value, got nan"),
+    (float("nan"), "complete", r"state='complete' needs a finite value or None, got nan"),
+    (float("inf"), "pruned", r"state='pruned' needs a finite value or None, got inf"),
 ])
 def test_invalid_states(value, state: str, match: str) -> None:
     o = opt()
@@ -69,6 +69,16 @@ def test_states_and_observed_losses() -> None:
     assert X.shape == (1, 2) and y.tolist() == [-2.0]  # losses: maximized values negated
     X, y = o.observed(states=("complete", "pruned"))
     assert y.tolist() == [-2.0, -0.5]
+
+
+def test_complete_without_a_value_uses_the_point_but_teaches_nothing() -> None:
+    o = opt()
+    a, b = o.ask(2)
+    o.tell(a, None, state="complete")
+    o.tell(b, 3.0)
+    assert [(t.state, t.value) for t in o.trials] == [("complete", None), ("complete", 3.0)]
+    assert o.observed()[1].tolist() == [3.0] and o.best() == (b, 3.0) and len(o.all_X) == 2
+    assert not any(np.allclose(x, o.space.encode([a])[0]) for x in o.space.encode(o.ask(8)))
 
 
 def test_tell_rejects_points_outside_the_space() -> None:

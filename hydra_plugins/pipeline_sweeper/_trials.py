@@ -1,0 +1,110 @@
+"""What the sweeper learns from each launched trial, and what it writes to MLflow for apps that write nothing.
+
+A task's return value becomes a trial record (``outcome``): a number is the objective; a mapping gives it
+under ``hydra.sweeper.objective``; ``None`` is a trial that completed without a value; a mapping
+``{"pruned": True, "value": v}`` is a trial the pruner stopped (the trial protocol of ``pipeline.trial``).
+A foreign Hydra app logs nothing itself, so the sweeper writes one child run per trial (``record_runs``):
+its overrides as params, its value as a metric, its state. At the end, every launched trial must have
+its child run in the sweep's store (``missing_runs``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+
+from pipeline import run_record as rr
+from pipeline.sweep_tracking import TrialRecord
+
+PRUNED_KEY, PRUNED_VALUE = "pruned", "value"  # {"pruned": True, "value": v}: returned by a pruned trial
+
+
+def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, objective: str | None
+            ) -> TrialRecord:
+    """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial."""
+    record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
+    if ret.status != JobStatus.COMPLETED:
+        err = ret._return_value
+        record.state, record.error = "failed", f"{type(err).__name__}: {err}"
+        return record
+    value, pruned = ret.return_value, False
+    if isinstance(value, Mapping):
+        record.metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
+        pruned = bool(value.get(PRUNED_KEY))
+        key = PRUNED_VALUE if pruned else objective
+        if key not in value:
+            keys = sorted(map(str, value))
+            record.state, record.error = "failed", (
+                f"the task returned a mapping (keys {keys}); set hydra.sweeper.objective to the one to optimize"
+                if key is None else f"the task returned a mapping without {key!r}; its keys: {keys}")
+            return record
+        value = value[key]
+    elif objective is not None and value is not None:
+        record.state, record.error = "failed", (f"hydra.sweeper.objective={objective!r} but the task returned "
+                                                f"{value!r}, not a mapping")
+        return record
+    if value is None and not pruned:
+        record.state = "complete"  # completed without a value: nothing to learn, no best claimed
+        return record
+    if not _is_number(value) or not math.isfinite(float(value)):
+        record.state, record.error = "failed", f"the task returned {value!r}, expected a finite number or None"
+        return record
+    record.state, record.value = ("pruned" if pruned else "complete"), float(value)
+    return record
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Sequence[TrialRecord],
+                overrides: Sequence[Sequence[str]], objective_key: str, started_ms: int) -> None:
+    """One child run per trial of a foreign app, written by the sweeper: 3 round trips each."""
+    from mlflow.entities import Metric, Param
+
+    from pipeline.tracking import MAX_PARAMS_PER_BATCH, param_text, redact
+
+    now = int(time.time() * 1000)
+    for record, trial_overrides in zip(records, overrides):
+        tags = {rr.PARENT_RUN_TAG: parent_run_id, rr.TRIAL_NUMBER_TAG: str(record.number),
+                rr.TRIAL_STATE_TAG: record.state, rr.OVERRIDES_TAG: redact(_json(trial_overrides))}
+        if record.error:
+            tags[rr.ERROR_TAG] = record.error[:1000]
+        run = client.create_run(experiment_id, start_time=started_ms, run_name=f"trial-{record.number:03d}",
+                                tags=tags)
+        params = [Param(k, param_text(v)) for k, v in _override_params(trial_overrides).items()]
+        metrics = {**record.metrics, **({objective_key: record.value} if record.value is not None else {})}
+        client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()
+                                                   if math.isfinite(v)], params=params[:MAX_PARAMS_PER_BATCH])
+        client.set_terminated(run.info.run_id, "FAILED" if record.state == "failed" else "FINISHED", end_time=now)
+        record.run_id = run.info.run_id
+
+
+def _override_params(overrides: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        if sep and not key.startswith("~"):
+            out[key.lstrip("+")] = value
+    return out
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(list(obj))
+
+
+def missing_runs(records: Sequence[TrialRecord], found: Mapping[int, str]) -> list[int]:
+    """Trials that ran (not failed before they could log) but have no child run among ``found`` (number -> run id)."""
+    return [r.number for r in records if r.number not in found and r.state != "failed"]
