@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 HOST ?= 127.0.0.1
 PORT ?= 5000
 ARGS ?=
@@ -18,6 +19,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e ".[dev]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
+# The tests also run sweeps on a real local Ray cluster and through submitit: `make test` adds the `ray` and
+# `slurm` extras to the same venv (about 30 packages; joblib/cloudpickle pinned for hydra-ray-launcher), so
+# `make sweep` on a fresh machine stays lean.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -e ".[dev,ray,slurm]" --config-settings editable_mode=compat
+	touch $(TEST_STAMP)
+
 install: $(STAMP)
 
 train: $(STAMP)
@@ -30,14 +38,15 @@ sweep: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri "$(STORE)" --default-artifact-root "$(ARTIFACTS)" --host $(HOST) --port $(PORT)
 
-# A tracking server for workers on other processes or machines (artifacts served through it).
+# A tracking server for workers on other processes or machines (artifacts served through it), without
+# MLflow's job runner (a pool of worker processes for features this project does not use).
 server: $(STAMP)
-	$(BIN)/mlflow server --backend-store-uri "$(STORE)" --artifacts-destination "$(ARTIFACTS)" --serve-artifacts --host $(HOST) --port $(PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri "$(STORE)" --artifacts-destination "$(ARTIFACTS)" --serve-artifacts --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 bench: $(STAMP)

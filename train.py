@@ -10,12 +10,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pipeline.cli import check_overrides, ignore_schema_match_warning
+from pipeline.cli import check_overrides, ignore_schema_match_warning, register_resolvers
 from pipeline.errors import ConfigError, DataError, TrackingError
 from pipeline.trial import run_trial
 
 log = logging.getLogger("pipeline")
 ignore_schema_match_warning()
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -40,6 +40,23 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
                       f"of an option, e.g. {group}={_first_option(conf_dir / group)}")
 
 
+def register_resolvers() -> None:
+    """Resolvers the project's config uses: ``${activate_env:}`` (conf/hydra/launcher/slurm.yaml)."""
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("activate_env", activate_env, replace=True)
+
+
+def activate_env() -> str:
+    """The shell line that activates the virtual environment this process runs in, for jobs started elsewhere
+    (a SLURM job's ``setup``); a no-op line outside a virtual environment."""
+    import shlex
+
+    if sys.prefix == sys.base_prefix:
+        return ": no virtual environment to activate"
+    return f"source {shlex.quote(str(Path(sys.prefix) / 'bin' / 'activate'))}"
+
+
 def ignore_schema_match_warning() -> None:
     """conf/hydra/sweeper/{bayes,random}.yaml extend the sweeper plugin's nodes of the same names on purpose
     (they add the project's default search space); Hydra warns, at every start, that it matches them against

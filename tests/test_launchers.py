@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SWEEP_FAST, fresh_store, run_train, sweep_runs
+from tests.conftest import ROOT, SWEEP_FAST, fresh_store, mlflow_runs, run_train, sweep_runs
 
 PRESETS = ROOT / "conf" / "hydra" / "launcher"
 PLUGIN_CONFIGS = {"basic", "joblib", "ray", "ray_aws", "submitit_local", "submitit_slurm"}
@@ -121,12 +121,54 @@ def test_local_parallel_sweep(tmp_path, store_template):
     assert second.start_time < first.end_time, "the two trials of the batch should run at the same time"
 
 
+@pytest.fixture
+def ray_cluster(tmp_path, store_template):
+    """A real local Ray cluster (``ray start --head`` on 127.0.0.1), started with an environment of its own:
+    its workers see MLFLOW_TRACKING_URI pointing at another store than the sweeper's. Stopped afterwards."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import _free_port
+
+    other = fresh_store(store_template, tmp_path / "cluster-store")
+    ray = str(Path(sys.executable).parent / "ray")
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": other, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                            "--include-dashboard=false", "--disable-usage-stats"], env=env, capture_output=True,
+                           text=True, timeout=180)
+    assert start.returncode == 0, start.stdout[-2000:] + start.stderr[-2000:]
+    try:
+        yield f"127.0.0.1:{port}", other
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+
+
 @pytest.mark.slow
 @needs_ray
-def test_ray_local_sweep(tmp_path, store_template):
-    """Starts a local Ray (about 20-30 s on 2 cores), runs both trials as Ray tasks, shuts it down."""
-    uri = two_trial_sweep(store_template, tmp_path, "hydra/launcher=ray_cluster")
-    assert_two_finished_trials(uri)
+def test_ray_cluster_sweep_lands_in_the_sweepers_store(tmp_path, ray_cluster, mlflow_server):
+    """The cluster's workers have another MLFLOW_TRACKING_URI than the sweeper's shell; every trial still lands
+    in the sweeper's store (a real ``mlflow server``), as a child of one parent, because the sweeper decides the
+    store once and passes it in each trial's overrides."""
+    from mlflow.tracking import MlflowClient
+
+    address, other = ray_cluster
+    experiment = f"ray-{tmp_path.name}"
+    proc = run_train(["-m", *SWEEP_FAST, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"tracking.experiment={experiment}",
+                      "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}",
+                      "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "optimizer.lr=tag(log, interval(1e-3, 1e-1))"],
+                     cwd=tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    [parent] = [r for r in runs if "sweep.strategy" in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED" and len(runs) == 5
+    assert sorted(int(c.data.tags["trial.number"]) for c in children) == [0, 1, 2, 3]
+    assert all(c.info.status == "FINISHED" and "cv_mean" in c.data.metrics for c in children)
+    assert mlflow_runs(other) == []  # nothing went to the store of the cluster's environment
 
 
 @pytest.mark.slow
@@ -136,3 +178,53 @@ def test_submitit_local_sweep(tmp_path, store_template):
     uri = two_trial_sweep(store_template, tmp_path, "hydra/launcher=submitit_local",
                           "hydra.launcher.timeout_min=10")
     assert_two_finished_trials(uri)
+
+
+@pytest.mark.slow
+@needs_submitit
+def test_slurm_preset_submits_the_expected_job_script(tmp_path, store_template, monkeypatch, capfd):
+    """No SLURM here: submitit is told that ``srun`` exists and its submission is caught where it would call
+    ``sbatch``; the script it wrote for the sweep's first batch is what a SLURM cluster would receive."""
+    import sys
+
+    import submitit.slurm.slurm as slurm
+
+    from tests.conftest import run_train_in_process
+
+    scripts: list[str] = []
+
+    class Submitted(Exception):
+        pass
+
+    def capture(self, command):
+        scripts.append(self._make_submission_file_text(command, "uid"))
+        raise Submitted
+
+    monkeypatch.setattr(slurm.SlurmExecutor, "affinity", classmethod(lambda cls: 2))
+    monkeypatch.setattr(slurm.SlurmExecutor, "_submit_command", capture)
+    uri = fresh_store(store_template, tmp_path / "store")
+    code, out = run_train_in_process(["-m", *SWEEP_FAST, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                      "hydra/launcher=slurm", "hydra.launcher.partition=cpu",
+                                      "hydra.launcher.gpus_per_node=1", "hydra.launcher.timeout_min=30",
+                                      "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3",
+                                      "optimizer.lr=tag(log, interval(1e-3, 1e-1))"], capfd)
+    assert code != 0 and len(scripts) == 1, out[-3000:]
+    script = scripts[0]
+    for line in ("#SBATCH --partition=cpu", "#SBATCH --time=30", "#SBATCH --cpus-per-task=1",
+                 "#SBATCH --gpus-per-node=1", "#SBATCH --mem=4GB", "#SBATCH --array=0-2%3",
+                 "#SBATCH --signal=USR2@120"):
+        assert line in script.splitlines(), (line, script)
+    activate = f"source {Path(sys.prefix) / 'bin' / 'activate'}"
+    lines = script.splitlines()
+    srun = next(i for i, line in enumerate(lines) if line.startswith("srun"))
+    assert activate in lines[:srun], script  # the environment is activated before the trial starts
+    assert sys.executable in lines[srun] and "submitit.core._submit" in lines[srun]
+
+
+def test_make_test_installs_the_ray_and_slurm_extras():
+    """``make test`` installs them (see the Makefile): in its venv, the Ray and SLURM tests must not skip."""
+    import sys
+
+    if not (Path(sys.prefix) / ".installed-test").exists():
+        pytest.skip("not the venv `make test` installs")
+    assert HAS_RAY and HAS_SUBMITIT
