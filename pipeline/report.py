@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import logging
-import re
 import shutil
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pipeline.insights.html import gap_text, render_html
 from pipeline.insights.importance import Importance, sweep_importance
 from pipeline.insights.plots import write_figures
 from pipeline.run_record import SWEEP_TAG
-from pipeline.tracking import Tracker, get_client, resolve_tracking_uri
+from pipeline.tracking import Tracker, get_client, resolve_tracking_uri, safe_key
 
 log = logging.getLogger(__name__)
 REPORT_DIR = "report"  # artifact folder on the parent run
@@ -79,7 +78,7 @@ def write_report_files(history: SweepHistory, importance: Importance | None, gap
 
 def report_metrics(importance: Importance | None, gap: SelectionGap | None) -> dict[str, float]:
     """Metrics for the parent run: one ``importance/<param>`` each, and the selection gap's figures."""
-    out = {f"importance/{metric_safe(n)}": v for n, v in (importance.as_dict() if importance else {}).items()}
+    out = {f"importance/{safe_key(n)}": v for n, v in (importance.as_dict() if importance else {}).items()}
     if gap is not None:
         out.update(selection_gap=gap.gap, best_cv_score=gap.cv_score, best_test_score=gap.test_score)
         if gap.optimism is not None:
@@ -105,11 +104,6 @@ def summary_text(history: SweepHistory, importance: Importance | None, gap: Sele
     lines.append("Selection gap: " + gap_text(gap))
     lines.append(f"Report: artifact {REPORT_DIR}/{HTML_NAME} of run {history.parent_run_id}")
     return "\n".join(lines)
-
-
-def metric_safe(name: str) -> str:
-    """``name`` with characters MLflow refuses in metric names replaced by ``_`` (``+model.x`` -> ``_model.x``)."""
-    return re.sub(r"[^\w\-. :/]", "_", name)
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

@@ -38,6 +38,7 @@ MAX_TAG_LENGTH = 5000
 SEARCH_PAGE_SIZE = 1000       # runs per search_runs call (MLflow's server caps a page at 50000)
 LOCK_RETRIES = 10             # ~1 min of backoff in all before a "database is locked" error is raised
 LOCK_BACKOFF_SECONDS = 0.05
+_UNSAFE_KEY = re.compile(r"[^\w\-. :/]")
 _SECRETS = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/\s@:]+(:[^/\s@]*)?@|"
                       r"(?P<key>(password|passwd|secret|token|api[_-]?key|access[_-]?key)=)[^&\s'\",]+",
                       re.IGNORECASE)
@@ -182,6 +183,12 @@ def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def safe_key(name: str) -> str:
+    """``name`` with the characters MLflow refuses in param and metric names replaced by ``_``
+    (``+model.x`` -> ``_model.x``)."""
+    return _UNSAFE_KEY.sub("_", name)
+
+
 def param_text(value: Any) -> str:
     """Params are strings in MLflow; numbers are written plainly so the UI can plot them as numbers."""
     if value is None:
@@ -248,7 +255,7 @@ class Tracker:
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, param_text(v)) for k, v in params.items()]
+        items = [Param(safe_key(k), param_text(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self._write(self.client.log_batch, self.run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
 

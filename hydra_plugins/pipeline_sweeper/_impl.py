@@ -33,6 +33,7 @@ from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record
 from pipeline import run_record as rr
 from pipeline.search import make_optimizer
 from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, child_runs, load_state
+from pipeline.tracking import redact
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class SweeperImpl:
         optimizer = make_sweep_optimizer(plan)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        (sweep_dir / "multirun.yaml").write_text(redact(OmegaConf.to_yaml(self.config)))
         parent, progress, reruns = self._open(plan, optimizer)
         returns: list[Sequence[JobReturn]] = []
         status = "FAILED"
@@ -185,7 +186,7 @@ class SweeperImpl:
         status = "FAILED" if lost else status
         best = best_record(progress.records, plan.direction)
         results = plan.results(best, progress.counts(), parent.run_id, status)
-        (sweep_dir / "optimization_results.yaml").write_text(yaml.safe_dump(results, sort_keys=False))
+        (sweep_dir / "optimization_results.yaml").write_text(redact(yaml.safe_dump(results, sort_keys=False)))
         if best is not None:
             log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, plan.objective_key, best.value,
                      results["best_command"])
@@ -238,8 +239,6 @@ def _result_text(record: TrialRecord) -> str:
 
 def _lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[TrialRecord],
                        found: dict[int, str]) -> str | None:
-    from pipeline.tracking import redact
-
     missing = missing_runs(records, found)
     if not missing:
         return None

@@ -100,8 +100,10 @@ class SweepPlan:
         return {k: v for k, v in self.options.items() if v is not None}
 
     def best_command(self, params: dict[str, Any]) -> str:
-        """The one-line command that re-runs a trial with ``params`` on its own."""
-        return shlex.join(["python", self.script, *self.overrides(params)])
+        """The one-line command that re-runs a trial with ``params`` on its own (credentials masked)."""
+        from pipeline.tracking import redact
+
+        return redact(shlex.join(["python", self.script, *self.overrides(params)]))
 
     def results(self, best: Any, counts: dict[str, int], parent_run_id: str | None, status: str) -> dict[str, Any]:
         """The content of ``optimization_results.yaml``."""

@@ -72,7 +72,7 @@ def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Se
     """One child run per trial of a foreign app, written by the sweeper: 3 round trips each."""
     from mlflow.entities import Metric, Param
 
-    from pipeline.tracking import MAX_PARAMS_PER_BATCH, param_text, redact
+    from pipeline.tracking import MAX_PARAMS_PER_BATCH, param_text, redact, safe_key
 
     now = int(time.time() * 1000)
     for record, trial_overrides in zip(records, overrides):
@@ -82,9 +82,9 @@ def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Se
             tags[rr.ERROR_TAG] = record.error[:1000]
         run = client.create_run(experiment_id, start_time=started_ms, run_name=f"trial-{record.number:03d}",
                                 tags=tags)
-        params = [Param(k, param_text(v)) for k, v in _override_params(trial_overrides).items()]
+        params = [Param(safe_key(k), param_text(v)) for k, v in _override_params(trial_overrides).items()]
         metrics = {**record.metrics, **({objective_key: record.value} if record.value is not None else {})}
-        client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()
+        client.log_batch(run.info.run_id, metrics=[Metric(safe_key(k), v, now, 0) for k, v in metrics.items()
                                                    if math.isfinite(v)], params=params[:MAX_PARAMS_PER_BATCH])
         client.set_terminated(run.info.run_id, "FAILED" if record.state == "failed" else "FINISHED", end_time=now)
         record.run_id = run.info.run_id
