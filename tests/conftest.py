@@ -16,6 +16,16 @@ TINY = ["trainer.epochs=3", "cv.folds=2", "data.subset=400", "trainer.batch_size
         "regularization.early_stopping.patience=0"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hydra_plugins_discovered() -> None:
+    """Discover Hydra's plugins (each registers its config nodes once, on import) before any test saves and
+    restores Hydra's singletons (``hydra_restore_singletons``): a restore to a state saved before discovery
+    would leave the plugins imported but their nodes gone for every later test."""
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+
+
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory) -> Path:
     """An empty SQLite store with MLflow's schema, made once: its migrations take seconds per new store."""
