@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pipeline.cli import check_overrides, ignore_schema_match_warning, register_resolvers
+from pipeline.cli import absolute_searchpath, check_overrides, ignore_schema_match_warning, register_resolvers
 from pipeline.errors import ConfigError, DataError, TrackingError
 from pipeline.trial import run_trial
 
@@ -25,6 +26,8 @@ def main(cfg: DictConfig) -> float | dict:
     hc = HydraConfig.get()
     multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
     job = {"name": hc.job.name, "num": hc.job.get("num", 0)}
+    if hc.searchpath:  # your config folders (hydra.searchpath): a reproduction composes with them too
+        job["searchpath"] = json.dumps(absolute_searchpath(hc.searchpath, hc.runtime.cwd))
     if multirun:  # lets trials of Hydra's basic sweeper find their common parent run
         job["sweep_dir"] = hc.sweep.dir
     try:

@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from pipeline import run_record as rr
-from pipeline.models import as_served, build_model
+from pipeline.served import log_served, served_from_checkpoint
 from pipeline.tracking import Tracker, get_client
 
 log = logging.getLogger(__name__)
@@ -50,15 +50,10 @@ def ensure_logged_model(client: Any, uri: str, experiment_id: str, run_id: str) 
         except (MlflowException, OSError) as e:
             log.info("Run %s has no refit checkpoint to build a model from (%s)", run_id, type(e).__name__)
             return None
-    if "num_classes" not in ckpt:
+    if "num_outputs" not in ckpt:
         log.info("Run %s has a refit checkpoint from an older version (no shapes); no model logged", run_id)
         return None
-    shape = tuple(int(v) for v in ckpt["input_shape"])
-    model = build_model(cfg.model, shape, int(ckpt["num_classes"]), float(cfg.regularization.dropout))
-    model.load_state_dict(ckpt["state_dict"])
-    fmt = cfg.tracking.get("model_format", "pickle")
-    return Tracker(client, run_id, uri).log_model(as_served(model, ckpt["mean"], ckpt["std"]),
-                                                  example=torch.zeros(2, *shape).numpy(), fmt=fmt)
+    return log_served(Tracker(client, run_id, uri), served_from_checkpoint(cfg, ckpt), cfg, ckpt["input_shape"])
 
 
 def log_best_model(uri: str, parent_run_id: str) -> str | None:

@@ -6,11 +6,9 @@ training: the curves every epoch (buffered, sent in batches), each fold's best w
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import torch
-
+from pipeline.served import to_bytes
 from pipeline.tracking import Tracker
 
 
@@ -39,10 +37,3 @@ class CheckpointLogger:
     def on_fold_end(self, fold: int, result: Any) -> None:
         self.tracker.log_files({f"checkpoints/fold_{fold}.pt": to_bytes({"state_dict": result.best_state,
                                                                           "best_epoch": result.best_epoch})})
-
-
-def to_bytes(obj: Any) -> bytes:
-    """A checkpoint of tensors and plain values only, loadable with ``torch.load(weights_only=True)``."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()

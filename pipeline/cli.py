@@ -40,6 +40,19 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
                       f"of an option, e.g. {group}={_first_option(conf_dir / group)}")
 
 
+def absolute_searchpath(entries: list[str], cwd: str) -> list[str]:
+    """``hydra.searchpath`` entries with relative ``file://`` folders made absolute (from ``cwd``)."""
+    out = []
+    for entry in entries:
+        scheme, sep, path = str(entry).partition("://")
+        if sep and scheme == "file" and not Path(path).is_absolute():
+            entry = f"file://{(Path(cwd) / path).resolve()}"
+        elif not sep and not Path(entry).is_absolute():
+            entry = str((Path(cwd) / entry).resolve())
+        out.append(entry)
+    return out
+
+
 def register_resolvers() -> None:
     """Resolvers the project's config uses: ``${activate_env:}`` (conf/hydra/launcher/slurm.yaml)."""
     from omegaconf import OmegaConf

@@ -1,35 +1,42 @@
-"""Checks on a composed configuration, run before any data is loaded or any run is created."""
+"""Checks on a composed configuration, run before any run is created: on the config alone (``validate``),
+then against the loaded data (``validate_for_data``): the metric the task reports, the folds the classes
+allow, and a model that takes the data's samples."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from pipeline import objective
+from pipeline.builders import check_model
+from pipeline.contract import DataSplit
 from pipeline.errors import ConfigError
-from pipeline.models import ACTIVATIONS, MODELS
-from pipeline.optim import OPTIMIZERS, SCHEDULERS
+from pipeline.loop import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def validate(cfg: Any) -> None:
     """Raise ``ConfigError`` naming the first invalid value and what was expected."""
-    _check(cfg.optimizer.name in OPTIMIZERS, f"optimizer.name={cfg.optimizer.name!r}", f"one of {OPTIMIZERS}")
-    _check(cfg.model.name in MODELS, f"model.name={cfg.model.name!r}", f"one of {MODELS}")
-    _check(cfg.model.get("activation", "relu") in ACTIVATIONS, f"model.activation={cfg.model.get('activation')!r}",
-           f"one of {sorted(ACTIVATIONS)}")
-    _check(_num(cfg.optimizer.lr) > 0, f"optimizer.lr={cfg.optimizer.lr}", "a number > 0")
-    _check(cfg.optimizer.scheduler in SCHEDULERS, f"optimizer.scheduler={cfg.optimizer.scheduler!r}",
-           f"one of {SCHEDULERS}")
+    for key in ("data", "model", "optimizer"):
+        _check(bool(cfg.get(key)) and bool(cfg[key].get("_target_")), f"{key}={_plain(cfg.get(key))}",
+               f"a config entry with a _target_ (conf/{key}/*.yaml)")
+    if "lr" in cfg.optimizer:
+        _check(_num(cfg.optimizer.lr) > 0, f"optimizer.lr={cfg.optimizer.lr}", "a number > 0")
     _check(_as_int(cfg.trainer.batch_size) >= 1, f"trainer.batch_size={cfg.trainer.batch_size}", "an integer >= 1")
     _check(_as_int(cfg.trainer.epochs) >= 1, f"trainer.epochs={cfg.trainer.epochs}", "an integer >= 1")
     _check(cfg.trainer.device in DEVICES, f"trainer.device={cfg.trainer.device!r}", f"one of {DEVICES}")
+    precision = cfg.trainer.get("precision", 32)
+    _check(str(precision) in PRECISIONS, f"trainer.precision={precision!r}", f"one of {tuple(PRECISIONS)}")
+    _check(_as_int(cfg.trainer.get("num_workers", 0)) >= 0, f"trainer.num_workers={cfg.trainer.get('num_workers')}",
+           "an integer >= 0")
     _check(_as_int(cfg.cv.folds) >= 2, f"cv.folds={cfg.cv.folds}", "an integer >= 2")
+    objective.metric(cfg.cv.metric)
     _check(cfg.tracking.log_model in (True, False, "auto"), f"tracking.log_model={cfg.tracking.log_model!r}",
            "true, false or auto")
     _check(cfg.tracking.model_format in ("pickle", "pt2"), f"tracking.model_format={cfg.tracking.model_format!r}",
            "pickle or pt2")
-    objective.metric(cfg.cv.metric)
     reg = cfg.regularization
     _check(0 <= _num(reg.dropout) < 1, f"regularization.dropout={reg.dropout}", "a number in [0, 1)")
     _check(_num(reg.weight_decay) >= 0, f"regularization.weight_decay={reg.weight_decay}", "a number >= 0")
@@ -40,16 +47,38 @@ def validate(cfg: Any) -> None:
            f"{reg.early_stopping.patience}", "an integer >= 0 (0 = off)")
 
 
-def validate_folds(folds: int, min_class_count: int) -> None:
-    """Stratified k-fold needs every class in every fold."""
-    if folds > min_class_count:
-        raise ConfigError(f"cv.folds={folds} is larger than the smallest class of the training data "
-                          f"({min_class_count} samples); expected 2 <= cv.folds <= {min_class_count}")
+def validate_for_data(cfg: Any, data: DataSplit) -> None:
+    """What only the data can tell: ``cv.metric`` is one its task reports, ``cv.folds`` fits its classes, and
+    the model factory takes its samples and gives its number of outputs."""
+    objective.task_metric(data.task, cfg.cv.metric)
+    check_folds(int(cfg.cv.folds), data)
+    check_model(cfg, data.input_shape, data.num_outputs)
+
+
+def check_folds(folds: int, data: DataSplit) -> None:
+    """Stratified k-fold needs every class in every fold; any k-fold needs ``k`` training samples."""
+    n = len(data.train)
+    if folds > n:
+        raise ConfigError(f"cv.folds={folds} is larger than the {n} training samples; expected 2 <= cv.folds <= {n}")
+    if data.task == "classification":
+        counts = torch.bincount(data.targets, minlength=int(data.num_outputs))
+        smallest = int(counts[counts > 0].min())
+        if folds > smallest:
+            label = int(torch.nonzero(counts == smallest)[0])
+            raise ConfigError(f"cv.folds={folds} is larger than the smallest class of the training data (class "
+                              f"{label}: {smallest} samples); expected 2 <= cv.folds <= {smallest}, or more samples "
+                              "of that class")
 
 
 def _check(ok: bool, what: str, expected: str) -> None:
     if not ok:
         raise ConfigError(f"{what} is invalid: expected {expected}")
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
 
 
 def _num(value: Any) -> float:

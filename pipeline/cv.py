@@ -1,4 +1,5 @@
-"""Stratified k-fold cross-validation and the refit on the whole training part."""
+"""k-fold cross-validation (stratified for classification, shuffled for regression) and the refit on the
+whole training part, scored once on the held-out test part."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
-from pipeline.data import Dataset, fold_stats
-from pipeline.loop import FitResult, evaluate, fit
-from pipeline.models import build_model, count_params
+from pipeline.batches import Scaling, batches, fold_scaling
+from pipeline.builders import build_model
+from pipeline.contract import DataSplit
+from pipeline.loop import FitResult, Task, evaluate, fit
+from pipeline.models import count_params
 
 
 class FoldCallback(Protocol):
@@ -53,56 +56,67 @@ class CVResult:
 
 @dataclass
 class RefitResult:
-    """The model retrained on the whole training part and its held-out test scores."""
+    """The model retrained on the whole training part, its held-out test scores (``test_<metric>``), and what
+    rebuilds and serves it."""
 
     model: torch.nn.Module
     epochs: int
-    test_loss: float
-    test_accuracy: float
-    mean: torch.Tensor
-    std: torch.Tensor
-    input_shape: tuple[int, int, int]
-    num_classes: int
+    test: dict[str, float]
+    scaling: Scaling
+    input_shape: tuple[int, ...]
+    num_outputs: int
+    task: str
 
 
-def cross_validate(cfg: Any, data: Dataset, device: torch.device,
+def fold_indices(data: DataSplit, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train, validation)`` indices into ``data.train`` for each fold."""
+    n = len(data.train)
+    if data.task == "classification":
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(n), data.targets.numpy()))
+    return list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(n)))
+
+
+def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
                    callbacks: tuple[FoldCallback, ...] = ()) -> CVResult:
-    """Train one model per stratified fold; normalisation statistics come from each fold's training part."""
-    splitter = StratifiedKFold(n_splits=int(cfg.cv.folds), shuffle=True, random_state=int(cfg.trainer.seed))
-    X, y = data.X_train, data.y_train
+    """Train one model per fold; scaling statistics come from each fold's training part."""
     result = CVResult()
-    for k, (tr, va) in enumerate(splitter.split(np.zeros(len(y)), y.numpy())):
-        tr, va = torch.from_numpy(tr), torch.from_numpy(va)
-        mean, std = fold_stats(X[tr])
-        seed = int(cfg.trainer.seed) + k
+    t = cfg.trainer
+    for k, (tr, va) in enumerate(fold_indices(data, int(cfg.cv.folds), int(t.seed))):
+        scaling = fold_scaling(data.train, tr, data.task, bool(t.get("normalize", True)), int(t.get("num_workers", 0)))
+        train = batches(data.train, tr, scaling, device, int(t.batch_size), data.train_transform,
+                        int(t.get("num_workers", 0)))
+        val = batches(data.train, va, scaling, device, int(t.batch_size), None, int(t.get("num_workers", 0)))
+        seed = int(t.seed) + k
         torch.manual_seed(seed)
-        model = build_model(cfg.model, data.input_shape, data.num_classes, float(cfg.regularization.dropout))
-        model.to(device)
+        model = build_model(cfg, data.input_shape, data.num_outputs).to(device)
         result.n_params = count_params(model)
 
         def on_epoch(epoch: int, record: dict[str, float], k: int = k) -> None:
             for cb in callbacks:
                 cb.on_epoch_end(k, epoch, record)
 
-        fold = fit(model, cfg, _prep(X[tr], mean, std, device), y[tr].to(device),
-                   _prep(X[va], mean, std, device), y[va].to(device), seed=seed, on_epoch=on_epoch)
+        fold = fit(model, cfg, Task(data.task, data.num_outputs, scaling.to(device)), train, val, seed=seed,
+                   on_epoch=on_epoch)
         result.folds.append(fold)
         for cb in callbacks:
             cb.on_fold_end(k, fold)
     return result
 
 
-def refit(cfg: Any, data: Dataset, epochs: int, device: torch.device) -> RefitResult:
-    """Retrain on the whole training part for ``epochs`` and score once on the held-out test split."""
-    mean, std = fold_stats(data.X_train)
-    seed = int(cfg.trainer.seed) + int(cfg.cv.folds)
+def refit(cfg: Any, data: DataSplit, epochs: int, device: torch.device) -> RefitResult:
+    """Retrain on the whole training part for ``epochs`` and score once on the held-out test part."""
+    t = cfg.trainer
+    everything = np.arange(len(data.train))
+    scaling = fold_scaling(data.train, everything, data.task, bool(t.get("normalize", True)),
+                           int(t.get("num_workers", 0)))
+    train = batches(data.train, None, scaling, device, int(t.batch_size), data.train_transform,
+                    int(t.get("num_workers", 0)))
+    test = batches(data.test, None, scaling, device, int(t.batch_size), None, int(t.get("num_workers", 0)))
+    seed = int(t.seed) + int(cfg.cv.folds)
     torch.manual_seed(seed)
-    model = build_model(cfg.model, data.input_shape, data.num_classes, float(cfg.regularization.dropout))
-    model.to(device)
-    fit(model, cfg, _prep(data.X_train, mean, std, device), data.y_train.to(device), epochs=epochs, seed=seed)
-    test_loss, test_acc = evaluate(model, _prep(data.X_test, mean, std, device), data.y_test.to(device))
-    return RefitResult(model, epochs, test_loss, test_acc, mean, std, data.input_shape, data.num_classes)
-
-
-def _prep(X: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return ((X - mean) / std).to(device)
+    model = build_model(cfg, data.input_shape, data.num_outputs).to(device)
+    task = Task(data.task, data.num_outputs, scaling.to(device))
+    fit(model, cfg, task, train, epochs=epochs, seed=seed)
+    scores = {f"test_{k}": v for k, v in evaluate(model, test, task).items()}
+    return RefitResult(model, epochs, scores, scaling, tuple(data.input_shape), int(data.num_outputs), data.task)

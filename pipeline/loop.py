@@ -1,28 +1,38 @@
 """The training loop: one place where epochs run, for a fold or for the refit.
 
-No I/O happens here; each epoch's record goes to ``on_epoch`` (tracking, progress display and
-pruning hook in there). Data are in-memory tensors, batched by index to keep per-batch
-Python overhead small.
+No I/O happens here; each epoch's record goes to ``on_epoch`` (tracking, progress display and pruning hook
+in there). Batches come from ``pipeline.batches`` (in-memory tensors or a ``DataLoader``); the optimizer,
+scheduler and loss are built from the config (``pipeline.builders``).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from pipeline import objective
+from pipeline.batches import Scaling
+from pipeline.builders import build_loss, build_optimizer, build_scheduler
 from pipeline.errors import NonFiniteLossError
-from pipeline.optim import build_optimizer, lr_factor, set_lr
-
-EVAL_CHUNK = 4096  # samples per forward pass when evaluating
+from pipeline.metrics import accumulator
 
 EpochHook = Callable[[int, dict[str, float]], None]
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}  # trainer.precision -> autocast dtype
+
+
+class Batches(Protocol):
+    """What ``pipeline.batches`` provides: scaled ``(inputs, targets)`` batches, shuffled with a generator."""
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 @dataclass
@@ -35,85 +45,120 @@ class FitResult:
     best_state: dict[str, torch.Tensor] | None = None
 
 
-def fit(model: nn.Module, cfg: Any, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor | None = None,
-        y_val: torch.Tensor | None = None, epochs: int | None = None, seed: int = 0,
-        on_epoch: EpochHook | None = None) -> FitResult:
-    """Train ``model`` on ``(X, y)`` for up to ``epochs`` (default ``cfg.trainer.epochs``).
+@dataclass
+class Task:
+    """What the loop needs to know of the data: the task, its output count, and the fold's scaling."""
 
-    With validation data, each epoch is scored by ``cfg.cv.metric``; early stopping follows
-    ``cfg.regularization.early_stopping`` and the best epoch's weights are kept. Without it, all
-    epochs run and the last weights are kept (the refit).
+    kind: str  # classification | regression
+    num_outputs: int
+    scaling: Scaling = field(default_factory=Scaling)
+
+
+def fit(model: nn.Module, cfg: Any, task: Task, train: Batches, val: Batches | None = None,
+        epochs: int | None = None, seed: int = 0, on_epoch: EpochHook | None = None) -> FitResult:
+    """Train ``model`` on ``train`` for up to ``epochs`` (default ``cfg.trainer.epochs``).
+
+    With ``val``, each epoch is scored by ``cfg.cv.metric``; early stopping follows
+    ``cfg.regularization.early_stopping`` and the best epoch's weights are kept. Without it, all epochs
+    run and the last weights are kept (the refit).
     """
     epochs = int(epochs if epochs is not None else cfg.trainer.epochs)
-    opt_cfg, reg = cfg.optimizer, cfg.regularization
-    optimizer = build_optimizer(opt_cfg, model.parameters(), float(reg.weight_decay))
-    criterion = nn.CrossEntropyLoss(label_smoothing=float(reg.label_smoothing))
-    l1_weights = [p for p in model.parameters() if p.dim() > 1] if reg.l1 > 0 else []
-    stopper = EarlyStopping(objective.metric(cfg.cv.metric).maximize, int(reg.early_stopping.patience),
-                            float(reg.early_stopping.min_delta))
+    reg, metric = cfg.regularization, objective.metric(cfg.cv.metric)
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer)
+    criterion = build_loss(cfg, task.kind)
+    step = TrainStep(model, optimizer, criterion, task, cfg.trainer.get("precision", 32), float(reg.l1))
+    stopper = EarlyStopping(metric.maximize, int(reg.early_stopping.patience), float(reg.early_stopping.min_delta))
     gen = torch.Generator().manual_seed(seed)
     result = FitResult()
     for epoch in range(epochs):
-        # schedule: the learning rate is a pure function of the epoch
-        set_lr(optimizer, float(opt_cfg.lr) * lr_factor(epoch, epochs, opt_cfg.scheduler,
-                                                         int(opt_cfg.step_size), float(opt_cfg.gamma)))
         # train one epoch
-        train_loss = _train_epoch(model, optimizer, criterion, X, y, int(cfg.trainer.batch_size), gen,
-                                  float(reg.l1), l1_weights)
+        train_loss = step.epoch(train, gen)
         if not math.isfinite(train_loss):
+            lr = cfg.optimizer.get("lr", "?")
             raise NonFiniteLossError(f"training loss became {train_loss} at epoch {epoch + 1}; "
-                                     f"try a smaller optimizer.lr (now {opt_cfg.lr})")
+                                     f"try a smaller optimizer.lr (now {lr})")
         record = {"train_loss": train_loss}
         # evaluate and keep the best weights
-        if X_val is not None:
-            record["val_loss"], record["val_accuracy"] = evaluate(model, X_val, y_val)
-            if stopper.update(record[cfg.cv.metric]):
-                result.best_epoch, result.best_score = epoch + 1, record[cfg.cv.metric]
+        if val is not None:
+            record.update({f"val_{k}": v for k, v in evaluate(model, val, task, step.autocast).items()})
+            if stopper.update(record[metric.name]):
+                result.best_epoch, result.best_score = epoch + 1, record[metric.name]
                 result.best_state = copy.deepcopy(model.state_dict())
         result.history.append(record)
+        # schedule: once per epoch (ReduceLROnPlateau on the validation metric)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(record.get(metric.name, train_loss))
+        elif scheduler is not None:
+            scheduler.step()
         # report: tracking, progress and pruning decisions live behind this hook
         if on_epoch is not None:
             on_epoch(epoch + 1, record)
         if stopper.should_stop:
             break
-    if X_val is None:
+    if val is None:
         result.best_epoch, result.best_state = len(result.history), copy.deepcopy(model.state_dict())
     return result
 
 
-def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, X: torch.Tensor,
-                 y: torch.Tensor, batch_size: int, gen: torch.Generator, l1: float,
-                 l1_weights: list[torch.Tensor]) -> float:
-    """One pass over ``(X, y)`` in shuffled mini-batches; returns the mean training loss."""
-    model.train()
-    n = len(y)
-    perm = torch.randperm(n, generator=gen).to(X.device)
-    total = torch.zeros((), device=X.device)
-    for start in range(0, n, batch_size):
-        idx = perm[start:start + batch_size]
-        if len(idx) < 2 and n > 1:  # batch norm cannot train on a single sample
-            continue
-        loss = criterion(model(X[idx]), y[idx])
-        if l1_weights:
-            loss = loss + l1 * sum(w.abs().sum() for w in l1_weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(idx)
-    return float(total) / n
+class TrainStep:
+    """One optimisation step per batch, in ``precision`` (32, bf16 or 16-mixed, with a gradient scaler)."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, task: Task,
+                 precision: Any, l1: float) -> None:
+        self.model, self.optimizer, self.criterion, self.task = model, optimizer, criterion, task
+        self.device = next(model.parameters()).device
+        self.dtype = PRECISIONS[str(precision)]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+        self.l1 = l1
+        self.l1_weights = [p for p in model.parameters() if p.dim() > 1] if l1 > 0 else []
+
+    def autocast(self) -> Any:
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def epoch(self, train: Batches, gen: torch.Generator) -> float:
+        """One pass over ``train`` in shuffled mini-batches; returns the mean training loss."""
+        self.model.train()
+        total, n = torch.zeros((), device=self.device), 0
+        for xb, yb in train.epoch(gen):
+            target = self.task.scaling.targets(yb.float()) if self.task.kind == "regression" else yb
+            with self.autocast():
+                out = self.model(xb)
+                loss = self.criterion(_shaped(out, target, self.task.kind).float(), target)
+            if self.l1_weights:
+                loss = loss + self.l1 * sum(w.abs().sum() for w in self.l1_weights)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += loss.detach() * len(yb)
+            n += len(yb)
+        return float(total) / max(n, 1)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy (no label smoothing) and accuracy of ``model`` on ``(X, y)``."""
+def evaluate(model: nn.Module, data: Batches, task: Task, autocast: Callable[[], Any] = nullcontext
+             ) -> dict[str, float]:
+    """The task's metrics (``pipeline.metrics``) of ``model`` on ``data``, in the targets' units."""
     model.eval()
-    loss, correct = 0.0, 0
-    for start in range(0, len(y), EVAL_CHUNK):
-        logits = model(X[start:start + EVAL_CHUNK])
-        target = y[start:start + EVAL_CHUNK]
-        loss += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
-        correct += int((logits.argmax(1) == target).sum())
-    return loss / len(y), correct / len(y)
+    acc = accumulator(task.kind, task.num_outputs)
+    for xb, yb in data.epoch():
+        with autocast():
+            out = model(xb)
+        out = out.float()
+        if task.kind == "regression":
+            out = task.scaling.outputs(_shaped(out, yb, task.kind).reshape(len(yb), -1)).reshape(yb.shape)
+        acc.update(out, yb)
+    return acc.compute()
+
+
+def _shaped(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """A regression model's ``(B, 1)`` output for ``(B,)`` targets, reshaped to match them."""
+    if kind == "regression" and out.shape != target.shape and out.numel() == target.numel():
+        return out.reshape(target.shape)
+    return out
 
 
 class EarlyStopping:
@@ -128,6 +173,9 @@ class EarlyStopping:
 
     def update(self, score: float) -> bool:
         """Record ``score``; return True when it is a new best."""
+        if math.isnan(score):
+            self.bad_epochs += 1
+            return False
         gain = math.inf if self.best is None else (score - self.best if self.maximize else self.best - score)
         if gain > self.min_delta:
             self.best, self.bad_epochs = score, 0

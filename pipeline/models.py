@@ -1,8 +1,10 @@
-"""Model builders: an MLP and a small CNN that adapt to the input shape and class count."""
+"""Built-in model factories (``conf/model/mlp.yaml``, ``cnn.yaml``): ordinary entries of the plug-in
+contract (``pipeline.contract``), called as ``factory(input_shape=..., num_outputs=...)``; and the wrapper
+that makes a trained model take raw inputs (``as_served``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -11,52 +13,52 @@ from pipeline.errors import ConfigError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
                "leaky_relu": nn.LeakyReLU}
-MODELS = ("mlp", "cnn")
 
 
-def build_model(cfg: Any, input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.0) -> nn.Module:
-    """Build ``cfg.name`` for inputs of shape ``(C, H, W)`` and ``num_classes`` outputs."""
-    if cfg.name == "mlp":
-        return mlp(input_shape, num_classes, int(cfg.num_layers), int(cfg.hidden_dim),
-                   _activation(cfg.activation), bool(cfg.batch_norm), dropout)
-    if cfg.name == "cnn":
-        return cnn(input_shape, num_classes, int(cfg.num_conv_layers), int(cfg.channels), int(cfg.kernel_size),
-                   int(cfg.hidden_dim), _activation(cfg.get("activation", "relu")), dropout)
-    raise ConfigError(f"model.name={cfg.name!r} is not a known model; expected one of {MODELS}")
+def mlp(input_shape: Sequence[int], num_outputs: int, num_layers: int = 2, hidden_dim: int = 128,
+        activation: str = "relu", batch_norm: bool = False, dropout: float = 0.0) -> nn.Sequential:
+    """Flatten, then ``num_layers`` blocks of linear (-> batch norm) -> activation -> dropout, then a linear head.
 
-
-def mlp(input_shape: tuple[int, int, int], num_classes: int, num_layers: int, hidden_dim: int,
-        act: type[nn.Module], batch_norm: bool, dropout: float) -> nn.Sequential:
-    """Flatten, then ``num_layers`` blocks of linear (-> batch norm) -> activation -> dropout."""
-    _positive(model_num_layers=num_layers, model_hidden_dim=hidden_dim, allow_zero=("model_num_layers",))
+    Takes samples of any shape (images ``(C, H, W)``, tables ``(F,)``).
+    """
+    _positive(model_num_layers=int(num_layers), model_hidden_dim=int(hidden_dim), allow_zero=("model_num_layers",))
+    act = _activation(activation)
     layers: list[nn.Module] = [nn.Flatten()]
-    width = input_shape[0] * input_shape[1] * input_shape[2]
-    for _ in range(num_layers):
-        layers.append(nn.Linear(width, hidden_dim))
+    width = 1
+    for d in input_shape:
+        width *= int(d)
+    for _ in range(int(num_layers)):
+        layers.append(nn.Linear(width, int(hidden_dim)))
         if batch_norm:
-            layers.append(nn.BatchNorm1d(hidden_dim))
-        layers += [act(), nn.Dropout(dropout)]
-        width = hidden_dim
-    layers.append(nn.Linear(width, num_classes))
+            layers.append(nn.BatchNorm1d(int(hidden_dim)))
+        layers += [act(), nn.Dropout(float(dropout))]
+        width = int(hidden_dim)
+    layers.append(nn.Linear(width, int(num_outputs)))
     return nn.Sequential(*layers)
 
 
-def cnn(input_shape: tuple[int, int, int], num_classes: int, num_conv_layers: int, channels: int,
-        kernel_size: int, hidden_dim: int, act: type[nn.Module], dropout: float) -> nn.Sequential:
-    """Conv blocks (conv -> batch norm -> activation -> 2x2 max-pool while the map is >= 2x2), then an MLP head."""
-    _positive(model_num_conv_layers=num_conv_layers, model_channels=channels, model_kernel_size=kernel_size,
-              model_hidden_dim=hidden_dim)
-    c, h, w = input_shape
+def cnn(input_shape: Sequence[int], num_outputs: int, num_conv_layers: int = 2, channels: int = 32,
+        kernel_size: int = 3, hidden_dim: int = 128, activation: str = "relu", dropout: float = 0.0) -> nn.Sequential:
+    """Conv blocks (conv -> batch norm -> activation -> 2x2 max-pool while the map is >= 2x2), then an MLP head.
+
+    Needs image samples ``(C, H, W)``.
+    """
+    if len(input_shape) != 3:
+        raise ConfigError(f"model=cnn needs image samples (C, H, W); the data's samples have shape {tuple(input_shape)}")
+    _positive(model_num_conv_layers=int(num_conv_layers), model_channels=int(channels),
+              model_kernel_size=int(kernel_size), model_hidden_dim=int(hidden_dim))
+    act = _activation(activation)
+    c, h, w = (int(d) for d in input_shape)
     layers: list[nn.Module] = []
-    for i in range(num_conv_layers):
-        out = channels * 2**i
-        layers += [nn.Conv2d(c, out, kernel_size, padding="same"), nn.BatchNorm2d(out), act()]
+    for i in range(int(num_conv_layers)):
+        out = int(channels) * 2**i
+        layers += [nn.Conv2d(c, out, int(kernel_size), padding="same"), nn.BatchNorm2d(out), act()]
         if min(h, w) >= 2:
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
         c = out
-    layers += [nn.Flatten(), nn.Linear(c * h * w, hidden_dim), act(), nn.Dropout(dropout),
-               nn.Linear(hidden_dim, num_classes)]
+    layers += [nn.Flatten(), nn.Linear(c * h * w, int(hidden_dim)), act(), nn.Dropout(float(dropout)),
+               nn.Linear(int(hidden_dim), int(num_outputs))]
     return nn.Sequential(*layers)
 
 
@@ -78,17 +80,24 @@ def _positive(allow_zero: tuple[str, ...] = (), **values: int) -> None:
 
 
 class Normalize(nn.Module):
-    """Per-channel standardisation with fixed statistics, so a logged model takes raw [0, 1] pixels."""
+    """Standardisation with fixed statistics: ``(x - mean) / std`` (inputs), or its inverse (outputs)."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, inverse: bool = False) -> None:
         super().__init__()
-        self.register_buffer("mean", mean.detach().clone())
-        self.register_buffer("std", std.detach().clone())
+        self.register_buffer("mean", mean.detach().clone().float())
+        self.register_buffer("std", std.detach().clone().float())
+        self.inverse = inverse
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return x * self.std + self.mean if self.inverse else (x - self.mean) / self.std
 
 
-def as_served(model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
-    """The model a user loads from MLflow: raw inputs in, normalised inside, on CPU, in eval mode."""
-    return nn.Sequential(Normalize(mean, std), model).cpu().eval()
+def as_served(model: nn.Module, x_mean: torch.Tensor | None = None, x_std: torch.Tensor | None = None,
+              y_mean: torch.Tensor | None = None, y_std: torch.Tensor | None = None) -> nn.Module:
+    """The model a user loads from MLflow: raw inputs in, normalised inside, outputs in the targets' units
+    (regression), on CPU, in eval mode."""
+    parts: list[nn.Module] = [] if x_mean is None else [Normalize(x_mean, x_std)]
+    parts.append(model)
+    if y_mean is not None:
+        parts.append(Normalize(y_mean, y_std, inverse=True))
+    return nn.Sequential(*parts).cpu().eval()

@@ -20,6 +20,8 @@ DIRECTIONS = (MINIMIZE, MAXIMIZE)
 OBJECTIVE_KEY = "cv_mean"
 OBJECTIVE_STD_KEY = "cv_std"
 PRUNED_VALUE_KEY = "pruned_value"
+# What a pruned trial returns to the sweeper: {"pruned": True, "value": <last intermediate value>}.
+RETURN_PRUNED, RETURN_VALUE = "pruned", "value"
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,19 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("val_loss", MINIMIZE, "classification: mean cross-entropy (no label smoothing); regression: mean "
+                                 "squared error, in the targets' units"),
     Metric("val_accuracy", MAXIMIZE, "share of validation samples classified correctly"),
-    Metric("val_loss", MINIMIZE, "mean cross-entropy on the validation samples (no label smoothing)"),
+    Metric("val_f1_macro", MAXIMIZE, "F1 score averaged over classes, each class counting the same"),
+    Metric("val_rmse", MINIMIZE, "root mean squared error, in the targets' units"),
+    Metric("val_mae", MINIMIZE, "mean absolute error, in the targets' units"),
+    Metric("val_r2", MAXIMIZE, "coefficient of determination (1 - SSE / SST), averaged over targets"),
 )}
+# What each task reports every epoch (and, as test_*, once on the held-out split).
+TASKS: dict[str, tuple[str, ...]] = {
+    "classification": ("val_loss", "val_accuracy", "val_f1_macro"),
+    "regression": ("val_loss", "val_rmse", "val_mae", "val_r2"),
+}
 
 
 def metric(name: str) -> Metric:
@@ -62,6 +74,16 @@ def metric(name: str) -> Metric:
         return METRICS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"cv.metric={name!r} is unknown; expected one of {tuple(METRICS)}") from None
+
+
+def task_metric(task: str, name: str) -> Metric:
+    """``metric(name)``, checked to be one that ``task`` reports."""
+    if task not in TASKS:
+        raise ConfigError(f"task={task!r} is unknown; expected one of {tuple(TASKS)}")
+    found = metric(name)
+    if name not in TASKS[task]:
+        raise ConfigError(f"cv.metric={name!r} is not reported by a {task} task; expected one of {TASKS[task]}")
+    return found
 
 
 def direction(name: str) -> str:

@@ -19,9 +19,9 @@ class Progress:
 
     def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
         if self.live:
-            self.stream.write(f"\rfold {fold + 1}/{self.folds}  epoch {epoch:>3}/{self.epochs}  "
-                              f"train_loss {record['train_loss']:.4f}  val_loss {record['val_loss']:.4f}  "
-                              f"val_accuracy {record['val_accuracy']:.4f}")
+            shown = ["train_loss", *dict.fromkeys(["val_loss", self.metric])]
+            values = "  ".join(f"{k} {record[k]:.4f}" for k in shown if k in record)
+            self.stream.write(f"\rfold {fold + 1}/{self.folds}  epoch {epoch:>3}/{self.epochs}  {values}")
             self.stream.flush()
 
     def on_fold_end(self, fold: int, result: Any) -> None:

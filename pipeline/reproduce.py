@@ -17,6 +17,7 @@ from pipeline.tracking import PROJECT_ROOT, get_client, resolve_tracking_uri
 from pipeline.trial import run_trial
 
 TIMING_METRICS = ("train_seconds",)  # wall-clock figures are not expected to repeat
+SEARCHPATH_TAG = "hydra.job.searchpath"  # the config folders the run was composed with (train.py's job record)
 
 
 def recorded_overrides(run: Any) -> list[str]:
@@ -27,8 +28,9 @@ def recorded_overrides(run: Any) -> list[str]:
     return without_sweeper_keys(json.loads(raw))
 
 
-def compose(overrides: list[str]) -> Any:
-    """Compose the project's config with ``overrides``, as ``train.py`` does."""
+def compose(overrides: list[str], searchpath: list[str] | None = None) -> Any:
+    """Compose the project's config with ``overrides`` (and the config folders of ``searchpath``), as
+    ``train.py`` does."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -36,7 +38,8 @@ def compose(overrides: list[str]) -> Any:
 
     ignore_schema_match_warning()
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+        extra = [f"hydra.searchpath=[{','.join(searchpath)}]"] if searchpath else []
+        return hydra_compose("config", overrides=[*overrides, *extra])
 
 
 def compare(original: dict[str, float], new: dict[str, float]) -> list[tuple[str, float, float, bool]]:
@@ -60,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     run = get_client(uri).get_run(args.run_id)
     overrides = recorded_overrides(run) + [f"tracking.uri={uri}", f"+tracking.reproduces={args.run_id}"]
-    result = run_trial(compose(overrides), overrides[:-2], job={"name": "reproduce"})
+    searchpath = json.loads(run.data.tags.get(SEARCHPATH_TAG, "[]"))
+    job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {})}
+    result = run_trial(compose(overrides, searchpath), overrides[:-2], job=job)
     rows = compare(run.data.metrics, result.metrics)
     width = max(len(r[0]) for r in rows)
     for key, a, b, ok in rows:

@@ -295,10 +295,12 @@ class Tracker:
         self.wait()
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
-    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model") -> str:
-        """Log a PyTorch model with MLflow 3's ``name=`` API into this run (requirements pinned, not inferred);
-        returns the logged model's id.
+    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model",
+                  code_paths: list[str] | None = None) -> str:
+        """Log a PyTorch model with MLflow 3's ``name=`` API into this run (requirements pinned, not inferred),
+        with a signature and ``example`` (a numpy input batch) as its input example; returns the logged model's id.
 
+        ``code_paths``: packages shipped with the model, so that it loads where they are not installed.
         ``fmt="pt2"`` (torch.export, no pickle on load) costs seconds per trial; ``pickle`` ~0.1 s.
         Works on a run that has already ended, without reopening it.
         """
@@ -306,19 +308,22 @@ class Tracker:
 
         import mlflow
         import torch
-        from mlflow.models import Model
+        from mlflow.models import Model, infer_signature
 
         self.wait()
         reqs = [f"torch=={torch.__version__.split('+')[0]}"]
+        with torch.no_grad():
+            signature = infer_signature(example, model(torch.as_tensor(example)).numpy())
         mlflow.set_tracking_uri(self.uri)
         # the model belongs to (and stores its artifacts under) the run's experiment, not the active one
         mlflow.set_experiment(experiment_id=self.client.get_run(self.run_id).info.experiment_id)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle notice, once per trial
+            logging.getLogger("mlflow.models.model").setLevel(logging.ERROR)
             info = Model.log(artifact_path=None, name=name, flavor=mlflow.pytorch, pytorch_model=model,
                              run_id=self.run_id, pip_requirements=reqs, serialization_format=fmt,
-                             input_example=example if fmt == "pt2" else None)
+                             signature=signature, input_example=example, code_paths=code_paths or None)
         return info.model_id
 
     # -- end of run -------------------------------------------------------------------------------

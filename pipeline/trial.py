@@ -16,12 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import config as config_checks
 from pipeline import objective
 from pipeline import run_record as rr
-from pipeline.callbacks import CheckpointLogger, CurveLogger, to_bytes
+from pipeline.builders import name_of
+from pipeline.callbacks import CheckpointLogger, CurveLogger
+from pipeline.contract import DataSplit
 from pipeline.cv import CVResult, RefitResult, cross_validate, refit
-from pipeline.data import load_dataset
-from pipeline.models import as_served
+from pipeline.data import load_data
 from pipeline.progress import Progress
 from pipeline.pruning import TrialPruned, make_reporter
+from pipeline.served import log_served, refit_checkpoint, served_from_fitted
 from pipeline.sweep_tracking import basic_sweep_parent, summarise_basic_parent
 from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, resolve_tracking_uri
 
@@ -41,14 +43,14 @@ class TrialResult:
 
     def for_sweeper(self) -> float | dict[str, Any]:
         """What the task returns to Hydra: the objective, or a pruned marker with the last intermediate value."""
-        return {"pruned": True, "value": self.objective} if self.pruned else self.objective
+        return {objective.RETURN_PRUNED: True, objective.RETURN_VALUE: self.objective} if self.pruned else self.objective
 
 
 def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str, Any] | None = None) -> TrialResult:
     """Run one trial of ``cfg``; ``overrides`` and ``job`` (Hydra job name/num) are recorded as tags."""
     config_checks.validate(cfg)
-    data = load_dataset(cfg.data)
-    config_checks.validate_folds(int(cfg.cv.folds), data.min_class_count())
+    data = load_data(cfg.data)
+    config_checks.validate_for_data(cfg, data)
     uri = resolve_tracking_uri(cfg.tracking.uri)
     check_reachable(uri, wait=SERVER_WAIT_SECONDS if cfg.tracking.parent_run_id else 0.0)
     device = resolve_device(cfg.trainer.device)
@@ -58,7 +60,7 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     overrides = list(overrides or [])
     log_model = log_model_now(cfg)  # before a basic sweep's parent is joined: it has no end to log the best at
     basic_parent = _join_basic_sweep(cfg, uri, job)
-    tracker = Tracker.start(uri, cfg.tracking.experiment, run_name(cfg), _tags(cfg, overrides, job),
+    tracker = Tracker.start(uri, cfg.tracking.experiment, run_name(cfg, data), _tags(cfg, data, overrides, job),
                             parent_run_id=cfg.tracking.parent_run_id, background=True)
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -81,7 +83,7 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     return result
 
 
-def _train_and_log(cfg: DictConfig, data: Any, device: torch.device, tracker: Tracker,
+def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, tracker: Tracker,
                    log_model: bool) -> TrialResult:
     progress = Progress(int(cfg.cv.folds), int(cfg.trainer.epochs), cfg.cv.metric)
     pruner = make_reporter(cfg, tracker)
@@ -128,7 +130,7 @@ def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, s
         m[f"fold_{k}/score"] = fold.best_score
         m[f"fold_{k}/best_epoch"] = float(fold.best_epoch)
     if fitted is not None:
-        m.update(test_accuracy=fitted.test_accuracy, test_loss=fitted.test_loss, refit_epochs=float(fitted.epochs))
+        m.update(fitted.test, refit_epochs=float(fitted.epochs))
     return m
 
 
@@ -142,13 +144,17 @@ def cv_curves(cv: CVResult) -> list[dict[str, float]]:
     return curves
 
 
-def run_name(cfg: DictConfig) -> str:
+def run_name(cfg: DictConfig, data: DataSplit) -> str:
     """A name a person can read in the run list: ``trial-007`` in a sweep, ``digits-mlp`` alone."""
     if cfg.tracking.run_name:
         return str(cfg.tracking.run_name)
     if cfg.tracking.trial_number is not None:
         return f"trial-{int(cfg.tracking.trial_number):03d}"
-    return f"{cfg.data.name}-{cfg.model.name}"
+    return f"{data_name(cfg, data)}-{name_of(cfg.model, 'model')}"
+
+
+def data_name(cfg: DictConfig, data: DataSplit) -> str:
+    return data.name or name_of(cfg.data, "data")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -174,10 +180,10 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _tags(cfg: DictConfig, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
+def _tags(cfg: DictConfig, data: DataSplit, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
     tags = {rr.OVERRIDES_TAG: json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
-            rr.OBJECTIVE_METRIC_TAG: cfg.cv.metric, "data": cfg.data.name, "model": cfg.model.name,
-            "mlflow.source.name": "train.py"}
+            rr.OBJECTIVE_METRIC_TAG: cfg.cv.metric, "data": data_name(cfg, data), "model": name_of(cfg.model),
+            "task": data.task, "mlflow.source.name": "train.py"}
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -198,8 +204,7 @@ def _log_refit(cfg: DictConfig, tracker: Tracker, fitted: RefitResult | None, lo
         tracker.log_files({rr.REFIT_CHECKPOINT: refit_checkpoint(fitted)})
         tracker.set_tags({rr.REFIT_CHECKPOINT_TAG: rr.REFIT_CHECKPOINT})
     if log_model:
-        tracker.log_model(as_served(fitted.model, fitted.mean, fitted.std), example=data_example(fitted),
-                          fmt=cfg.tracking.model_format)
+        log_served(tracker, served_from_fitted(fitted), cfg, fitted.input_shape)
 
 
 def log_model_now(cfg: DictConfig) -> bool:
@@ -210,23 +215,12 @@ def log_model_now(cfg: DictConfig) -> bool:
     return bool(value)
 
 
-def refit_checkpoint(fitted: RefitResult) -> bytes:
-    """Weights, normalisation and shapes: with config.yaml, all ``pipeline.best_model`` needs to rebuild it."""
-    return to_bytes({"state_dict": fitted.model.state_dict(), "mean": fitted.mean, "std": fitted.std,
-                      "epochs": fitted.epochs, "input_shape": list(fitted.input_shape),
-                      "num_classes": fitted.num_classes})
-
-
-def data_example(fitted: RefitResult) -> Any:
-    """A small raw input batch for the pt2 export of the logged model."""
-    return torch.zeros(2, *fitted.input_shape).numpy()
-
-
 def _print_summary(cfg: DictConfig, result: TrialResult, uri: str) -> None:
     m = result.metrics
     folds = ", ".join(f"{m[f'fold_{k}/score']:.4f}" for k in range(int(cfg.cv.folds)))
     log.info("folds [%s]  cv %s %.4f +- %.4f", folds, cfg.cv.metric, m[objective.OBJECTIVE_KEY],
              m[objective.OBJECTIVE_STD_KEY])
-    if "test_accuracy" in m:
-        log.info("held-out test: accuracy %.4f  loss %.4f", m["test_accuracy"], m["test_loss"])
+    tests = "  ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in m.items() if k.startswith("test_"))
+    if tests:
+        log.info("held-out test: %s", tests)
     log.info("MLflow run %s in %s; open the UI with: make ui", result.run_id, uri)

@@ -204,3 +204,16 @@ def stop_server(proc: subprocess.Popen) -> None:
 
     _end_group(proc, signal.SIGKILL)
     proc.wait()
+
+
+def score_served(model, data_cfg) -> dict:
+    """The task's metrics of a served model (raw inputs in) on the held-out part of the data entry ``data_cfg``."""
+    import torch
+
+    from pipeline.batches import Scaling, batches
+    from pipeline.data import load_data
+    from pipeline.loop import Task, evaluate
+
+    data = load_data(data_cfg)
+    return evaluate(model, batches(data.test, None, Scaling(), torch.device("cpu"), 256),
+                    Task(data.task, data.num_outputs))

@@ -7,12 +7,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.best_model import ensure_logged_model, log_best_model, logged_model_id
-from pipeline.data import load_dataset
-from pipeline.loop import evaluate
 from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record
 from pipeline.tracking import get_client
 from pipeline.trial import run_trial
-from tests.conftest import TINY
+from tests.conftest import TINY, score_served
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +50,8 @@ def test_the_model_rebuilt_from_the_checkpoint_scores_as_logged(sweep):
     assert ensure_logged_model(get_client(uri), uri, exp, records[0].run_id) == model_id  # not logged twice
     mlflow.set_tracking_uri(uri)
     model = mlflow.pytorch.load_model(f"models:/{model_id}")
-    data = load_dataset(cfg.data)
-    _, acc = evaluate(model, data.X_test, data.y_test)  # raw pixels in: normalisation is inside the model
-    assert acc == pytest.approx(client.get_run(records[0].run_id).data.metrics["test_accuracy"], abs=1e-9)
+    scores = score_served(model, cfg.data)  # raw pixels in: normalisation is inside the model
+    assert scores["accuracy"] == pytest.approx(client.get_run(records[0].run_id).data.metrics["test_accuracy"], abs=1e-9)
 
 
 def test_no_model_when_the_config_says_so(sweep):

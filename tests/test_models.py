@@ -1,36 +1,53 @@
+"""The built-in model factories, called as any plugged-in factory is (``pipeline.contract``)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from pipeline.errors import ConfigError
-from pipeline.models import ACTIVATIONS, build_model
+from pipeline.models import ACTIVATIONS, as_served, cnn, mlp
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
-MLP = {"name": "mlp", "num_layers": 2, "hidden_dim": 16, "activation": "relu", "batch_norm": True}
-CNN = {"name": "cnn", "num_conv_layers": 3, "channels": 4, "kernel_size": 3, "hidden_dim": 16, "activation": "relu"}
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("spec", [MLP, CNN], ids=["mlp", "cnn"])
-def test_models_adapt_to_input_shape_and_classes(spec, shape):
-    model = build_model(OmegaConf.create(spec), shape, num_classes=7, dropout=0.2)
-    out = model(torch.rand(5, *shape))
-    assert out.shape == (5, 7)
+@pytest.mark.parametrize("factory", [mlp, cnn], ids=["mlp", "cnn"])
+def test_models_adapt_to_input_shape_and_outputs(factory, shape):
+    model = factory(input_shape=shape, num_outputs=7, hidden_dim=16, dropout=0.2)
+    assert model(torch.rand(5, *shape)).shape == (5, 7)
+
+
+def test_mlp_takes_tables_and_cnn_refuses_them():
+    assert mlp(input_shape=(10,), num_outputs=1, batch_norm=True)(torch.rand(4, 10)).shape == (4, 1)
+    with pytest.raises(ConfigError, match=r"model=cnn needs image samples \(C, H, W\); .* shape \(10,\)"):
+        cnn(input_shape=(10,), num_outputs=2)
 
 
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
 def test_every_activation_builds(act):
-    model = build_model(OmegaConf.create({**MLP, "activation": act}), (1, 8, 8), 10)
+    model = mlp((1, 8, 8), 10, activation=act)
     assert any(isinstance(m, ACTIVATIONS[act]) for m in model.modules())
 
 
-def test_unknown_activation_names_the_value():
+def test_unknown_activation_and_bad_sizes_name_the_value():
     with pytest.raises(ConfigError, match="'swish'"):
-        build_model(OmegaConf.create({**MLP, "activation": "swish"}), (1, 8, 8), 10)
+        mlp((1, 8, 8), 10, activation="swish")
+    with pytest.raises(ConfigError, match="model.hidden_dim=0"):
+        mlp((1, 8, 8), 10, hidden_dim=0)
 
 
 def test_zero_hidden_layers_is_logistic_regression():
-    model = build_model(OmegaConf.create({**MLP, "num_layers": 0}), (1, 8, 8), 10)
+    model = mlp((1, 8, 8), 10, num_layers=0)
     assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 1
+
+
+def test_served_model_takes_raw_inputs_and_answers_in_the_targets_units():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 1)
+    x_mean, x_std = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[2.0, 2.0, 2.0]])
+    y_mean, y_std = torch.tensor([100.0]), torch.tensor([10.0])
+    served = as_served(net, x_mean, x_std, y_mean, y_std)
+    x = torch.rand(4, 3)
+    assert torch.allclose(served(x), net((x - x_mean) / x_std) * 10.0 + 100.0)
+    assert not served.training and torch.equal(as_served(net)(x), net(x))

@@ -56,7 +56,7 @@ def test_quiet_off_a_terminal_but_one_log_line_per_fold(caplog):
 
 def test_live_line_on_a_terminal(caplog):
     stream = Terminal()
-    progress = Progress(folds=5, epochs=20, metric="val_loss", stream=stream)
+    progress = Progress(folds=5, epochs=20, metric="val_accuracy", stream=stream)
     assert progress.live
     with caplog.at_level(logging.INFO, logger="pipeline"):
         progress.on_epoch_end(1, 7, RECORD)
@@ -71,7 +71,14 @@ def test_live_line_on_a_terminal(caplog):
         progress.on_fold_end(1, result(best_epoch=8, best_score=0.2, epochs=8))
     assert stream.getvalue().endswith("\r\033[K")  # the live line is cleared for what comes next
     assert "\n" not in stream.getvalue()
-    assert fold_lines(caplog) == ["fold 2/5: val_loss 0.2000 at epoch 8 of 8"]
+    assert fold_lines(caplog) == ["fold 2/5: val_accuracy 0.2000 at epoch 8 of 8"]
+
+
+def test_live_line_shows_the_loss_and_the_metric_optimized():
+    stream = Terminal()
+    Progress(folds=1, epochs=2, metric="val_rmse", stream=stream).on_epoch_end(0, 1, {"train_loss": 1.0, "val_loss": 4.0,
+                                                                                  "val_rmse": 2.0, "val_r2": 0.5})
+    assert stream.getvalue() == "\rfold 1/1  epoch   1/2  train_loss 1.0000  val_loss 4.0000  val_rmse 2.0000"
 
 
 def test_defaults_to_stderr(capsys):

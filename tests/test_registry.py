@@ -58,9 +58,8 @@ def sweep(tmp_path_factory, store_template):
 
 
 def test_champion_loads_back_and_reproduces_its_test_score(sweep):
-    from pipeline.data import load_dataset
-    from pipeline.loop import evaluate
     from pipeline.reproduce import compose, recorded_overrides
+    from tests.conftest import score_served
 
     uri, pid, version = sweep
     client = MlflowClient(uri)
@@ -68,10 +67,10 @@ def test_champion_loads_back_and_reproduces_its_test_score(sweep):
     assert version == str(mv.version) == "1" and mv.run_id == client.get_run(pid).data.tags["best.run_id"]
     mlflow.set_tracking_uri(uri)
     model = mlflow.pytorch.load_model(f"models:/{NAME}@champion")
-    data = load_dataset(compose(recorded_overrides(client.get_run(mv.run_id))).data)
-    loss, accuracy = evaluate(model, data.X_test, data.y_test)
-    assert accuracy == float(mv.tags["test_accuracy"])
-    assert loss == pytest.approx(float(mv.tags["test_loss"]), rel=1e-6)
+    scores = score_served(model, compose(recorded_overrides(client.get_run(mv.run_id))).data)
+    assert scores["accuracy"] == float(mv.tags["test_accuracy"])
+    assert scores["loss"] == pytest.approx(float(mv.tags["test_loss"]), rel=1e-6)
+    assert scores["f1_macro"] == pytest.approx(float(mv.tags["test_f1_macro"]), rel=1e-6)
 
 
 def test_only_the_best_trial_gets_a_logged_model(sweep):

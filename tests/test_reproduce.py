@@ -36,4 +36,18 @@ def test_compare_every_summary_metric_but_timings():
 
 def test_compose_applies_the_recorded_overrides_to_the_project_config():
     cfg = compose(["model=cnn", "optimizer.lr=0.02", "cv.folds=3"])
-    assert cfg.model.name == "cnn" and cfg.optimizer.lr == 0.02 and cfg.cv.folds == 3
+    assert cfg.model._target_ == "pipeline.models.cnn" and cfg.optimizer.lr == 0.02 and cfg.cv.folds == 3
+
+
+def test_compose_with_a_users_config_folder(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mine.yaml").write_text("_target_: my_pkg.net\n_partial_: true\nwidth: 3\n")
+    cfg = compose(["model=mine"], [f"file://{tmp_path}"])
+    assert cfg.model._target_ == "my_pkg.net" and cfg.model.width == 3
+
+
+def test_relative_config_folders_are_recorded_absolute(tmp_path):
+    from pipeline.cli import absolute_searchpath
+
+    assert absolute_searchpath(["file://conf", "pkg://my_pkg.conf", f"file://{tmp_path}"], str(tmp_path)) == [
+        f"file://{tmp_path / 'conf'}", "pkg://my_pkg.conf", f"file://{tmp_path}"]

@@ -31,14 +31,16 @@ def runs_in(db: Path) -> int:
     ("optimizer.lr=-1", "optimizer.lr=-1 is invalid: expected a number > 0"),
     ("trainer.batch_size=0", "trainer.batch_size=0 is invalid"),
     ("cv.folds=1", "cv.folds=1 is invalid: expected an integer >= 2"),
-    ("cv.folds=500", "cv.folds=500 is larger than the smallest class"),
-    ("data=mnist", "put the files in"),
+    ("cv.folds=500", "cv.folds=500 is larger than the 320 training samples"),
+    ("cv.folds=40", "cv.folds=40 is larger than the smallest class"),
+    ("data=mnist", "put the files in"),  # data.root, below, only where the entry has one
     ("model=resnet", "Could not find 'model/resnet'"),
 ])
 def test_bad_input_exits_non_zero_with_a_clear_message_and_no_run(tmp_path, capfd, override, message):
     db = tmp_path / "store" / "mlflow.db"
-    code, out = run_train_in_process([*TINY, f"tracking.uri=sqlite:///{db}", f"data.root={tmp_path}",
-                                      f"hydra.run.dir={tmp_path / 'run'}", override], capfd)
+    root = [f"data.root={tmp_path}"] if override.startswith("data=") else []
+    code, out = run_train_in_process([*TINY, f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'run'}",
+                                      override, *root], capfd)
     assert code != 0
     assert message in out
     assert "Traceback" not in out

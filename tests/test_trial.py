@@ -82,16 +82,14 @@ def test_checkpoints_load_with_weights_only(logged, store):
 
 
 def test_logged_model_reproduces_the_test_score(logged, store):
-    from pipeline.data import load_dataset
-    from pipeline.loop import evaluate
     from pipeline.reproduce import compose
+    from tests.conftest import score_served
 
     result, run, overrides = logged
     mlflow.set_tracking_uri(store)
     model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
-    data = load_dataset(compose(overrides).data)
-    _, acc = evaluate(model, data.X_test, data.y_test)
-    assert acc == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-9)
+    scores = score_served(model, compose(overrides).data)
+    assert scores["accuracy"] == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-9)
 
 
 def test_same_config_same_metrics_and_reproduce_command(logged, store, capsys):

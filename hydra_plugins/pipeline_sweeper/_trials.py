@@ -17,10 +17,11 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from pipeline import objective
 from pipeline import run_record as rr
 from pipeline.sweep_tracking import TrialRecord
 
-PRUNED_KEY, PRUNED_VALUE = "pruned", "value"  # {"pruned": True, "value": v}: returned by a pruned trial
+PRUNED_KEY, PRUNED_VALUE = objective.RETURN_PRUNED, objective.RETURN_VALUE  # what a pruned trial returns
 
 
 def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, objective: str | None

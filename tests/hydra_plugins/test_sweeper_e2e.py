@@ -119,8 +119,8 @@ def test_grid_product_and_config_group_choices(tmp_path, store_template, capfd):
     assert code == 0, out[-3000:]
     parent, children = sweep_runs(uri)
     assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
-    cnn = [c for c in children if c.data.params["model.name"] == "cnn"]
-    mlp = [c for c in children if c.data.params["model.name"] == "mlp"]
+    cnn = [c for c in children if c.data.params["model._target_"] == "pipeline.models.cnn"]
+    mlp = [c for c in children if c.data.params["model._target_"] == "pipeline.models.mlp"]
     assert sorted(c.data.params["model.channels"] for c in cnn) == ["4", "8"]
     assert len(mlp) == 2 and all("model.channels" not in c.data.params for c in mlp)
     assert all(c.data.params["model.hidden_dim"] == "16" for c in children)

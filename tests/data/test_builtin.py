@@ -1,4 +1,4 @@
-"""Datasets: the embedded digits set, and torchvision formats written by the tests themselves."""
+"""Built-in data entries: the embedded digits set, and torchvision formats written by the tests themselves."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from pipeline.data import fold_stats, load_dataset
+from pipeline.data import load_data
 from pipeline.errors import ConfigError, DataError
 
 
 def data_cfg(name: str = "digits", **kw):
-    base = {"name": name, "root": None, "download": False, "test_fraction": 0.2, "subset": None, "seed": 0}
+    base = {"_target_": f"pipeline.data.{name}", "test_fraction": 0.2, "subset": None, "seed": 0}
     return OmegaConf.create({**base, **kw})
+
+
+def load_dataset(cfg):
+    """The entry as the trial loads it, with its parts' tensors at hand."""
+    split = load_data(cfg)
+    split.X_train, split.y_train, split.X_test, split.y_test = split.train.X, split.train.y, split.test.X, split.test.y
+    return split
 
 
 def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -48,7 +55,7 @@ def make_cifar10(root: Path, per_batch: int = 20) -> None:
 
 def test_digits_split_is_stratified_and_fixed_by_seed():
     a, b = load_dataset(data_cfg()), load_dataset(data_cfg())
-    assert a.input_shape == (1, 8, 8) and a.num_classes == 10
+    assert a.input_shape == (1, 8, 8) and a.num_outputs == 10 and a.task == "classification"
     assert len(a.y_train) + len(a.y_test) == 1797
     assert len(a.y_test) == pytest.approx(0.2 * 1797, abs=1)
     assert torch.equal(a.X_test, b.X_test)
@@ -64,13 +71,15 @@ def test_subset_caps_samples():
     assert len(d.y_train) + len(d.y_test) == 300
     with pytest.raises(ConfigError, match="data.subset=5"):
         load_dataset(data_cfg(subset=5))
+    with pytest.raises(ConfigError, match="data.test_fraction=1.5"):
+        load_dataset(data_cfg(test_fraction=1.5))
 
 
 @pytest.mark.parametrize("name,sub", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_idx_files_read_by_torchvision(tmp_path, name, sub):
     make_idx_dataset(tmp_path, sub)
     d = load_dataset(data_cfg(name, root=str(tmp_path)))
-    assert d.input_shape == (1, 28, 28) and d.num_classes == 10
+    assert d.input_shape == (1, 28, 28) and d.num_outputs == 10
     assert len(d.y_train) + len(d.y_test) == 80
 
 
@@ -87,7 +96,8 @@ def test_missing_files_say_where_to_put_them(tmp_path, name, sub):
     assert str(tmp_path / sub) in str(e.value) and "data.download=true" in str(e.value)
 
 
-def test_fold_stats_are_per_channel():
-    X = torch.stack([torch.zeros(4, 4), torch.ones(4, 4) * 2]).unsqueeze(0).repeat(5, 1, 1, 1)
-    mean, std = fold_stats(X)
-    assert mean.shape == (1, 2, 1, 1) and torch.allclose(mean.flatten(), torch.tensor([0.0, 2.0]))
+def test_a_target_that_is_no_data_entry_is_refused():
+    with pytest.raises(ConfigError, match=r"data._target_='pipeline.models.mlp' failed|returned"):
+        load_data(OmegaConf.create({"_target_": "pipeline.models.mlp", "input_shape": [4], "num_outputs": 2}))
+    with pytest.raises(ConfigError, match=r"data._target_='pipeline.data.nope' cannot be imported"):
+        load_data(OmegaConf.create({"_target_": "pipeline.data.nope"}))

@@ -1,0 +1,109 @@
+"""Objects built from config entries by ``hydra.utils.instantiate`` (see ``pipeline.contract``): the model,
+the optimizer, the scheduler and the loss. A ``_target_`` that does not import, or a callable that refuses
+its arguments, is a ``ConfigError`` naming the entry and what was expected."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.errors import ConfigError, DataError
+
+PASSED_THROUGH = (ConfigError, DataError)  # raised by a factory with a message of its own
+
+
+def build(cfg: Any, key: str, **kwargs: Any) -> Any:
+    """``instantiate(cfg, **kwargs)``, a ``functools.partial`` result called; errors name ``key._target_``."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    target = cfg.get("_target_") if isinstance(cfg, (DictConfig, dict)) else None
+    if not target:
+        raise ConfigError(f"{key} has no _target_: expected a config entry naming what to build "
+                          f"(e.g. {key}._target_=my_package.my_{key})")
+    try:
+        obj = instantiate(cfg, **kwargs)
+        return obj() if isinstance(obj, functools.partial) else obj
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, PASSED_THROUGH):
+            raise cause from None
+        if "Error locating target" in str(e) or isinstance(cause, ImportError):
+            reason = f": {_one_line(str(cause))}" if cause else ""
+            raise ConfigError(f"{key}._target_={target!r} cannot be imported{reason}; expected a callable in a "
+                              "module Python can import (your package on PYTHONPATH, or pip install -e)") from None
+        raise ConfigError(f"{key}._target_={target!r} failed: {_reason(cause or e)}") from None
+    except PASSED_THROUGH:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{key}._target_={target!r} failed: {_reason(e)}") from None
+
+
+def _reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {_one_line(str(e))}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def name_of(cfg: Any, default: str = "") -> str:
+    """A short name for an entry: the last part of its ``_target_`` (``pipeline.models.mlp`` -> ``mlp``)."""
+    target = cfg.get("_target_") if isinstance(cfg, (DictConfig, dict)) else None
+    return str(target).rsplit(".", 1)[-1] if target else default
+
+
+def build_model(cfg: Any, input_shape: tuple[int, ...], num_outputs: int) -> torch.nn.Module:
+    """The model of ``cfg.model`` for one sample's ``input_shape`` and ``num_outputs`` outputs."""
+    model = build(cfg.model, "model", input_shape=tuple(input_shape), num_outputs=int(num_outputs))
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"model._target_={cfg.model._target_!r} returned {type(model).__name__}; expected a "
+                          "torch.nn.Module")
+    return model
+
+
+def check_model(cfg: Any, input_shape: tuple[int, ...], num_outputs: int) -> None:
+    """Build the model once and run two samples through it: a factory that rejects the data's shape, or a
+    model whose output is not ``(N, num_outputs)``, stops before anything is logged."""
+    model = build_model(cfg, input_shape, num_outputs)
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, *input_shape))
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise ConfigError(f"model._target_={cfg.model._target_!r} cannot take the data's samples of shape "
+                          f"{tuple(input_shape)}: {_reason(e)}") from None
+    if tuple(out.shape) not in ((2, num_outputs),) + (((2,),) if num_outputs == 1 else ()):
+        raise ConfigError(f"model._target_={cfg.model._target_!r} gives outputs of shape {tuple(out.shape)[1:]} per "
+                          f"sample; expected ({num_outputs},) for the data's {num_outputs} outputs")
+
+
+def build_optimizer(cfg: Any, params: Any) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` (``_partial_: true``, e.g. ``torch.optim.Adam``) over ``params``."""
+    return build(cfg.optimizer, "optimizer", params=params)
+
+
+def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer) -> Any | None:
+    """``cfg.scheduler`` (``_partial_: true``, any ``torch.optim.lr_scheduler`` class) over ``optimizer``; None
+    when the entry names nothing (``scheduler=none``)."""
+    entry = cfg.get("scheduler")
+    if entry is None or not entry.get("_target_"):
+        return None
+    return build(entry, "scheduler", optimizer=optimizer)
+
+
+def build_loss(cfg: Any, task: str) -> torch.nn.Module:
+    """``cfg.loss`` when set, else cross-entropy (with label smoothing) for classification, MSE for regression."""
+    entry = cfg.get("loss")
+    if entry is not None and entry.get("_target_"):
+        return build(entry, "loss")
+    if task == "classification":
+        return torch.nn.CrossEntropyLoss(label_smoothing=float(cfg.regularization.label_smoothing))
+    return torch.nn.MSELoss()
+
+
+def plain(cfg: Any) -> Any:
+    """A config node as plain Python containers (for messages and tags)."""
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

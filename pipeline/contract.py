@@ -1,0 +1,131 @@
+"""The plug-in contract: what a data entry returns, and what a model factory receives. One place, with types.
+
+Everything the pipeline trains is built by ``hydra.utils.instantiate`` from a config entry's ``_target_``,
+the built-in MLP, CNN, datasets and optimizers included (lightning-hydra-template's way):
+
+* **Data entry** (``conf/data/<name>.yaml``): ``_target_`` names a callable, called with the entry's
+  other keys, that returns a ``DataSplit``. Built-ins: ``pipeline.data.digits``, ``mnist``,
+  ``fashion_mnist``, ``cifar10``, ``image_folder``.
+* **Model factory** (``conf/model/<name>.yaml``, ``_partial_: true``): ``_target_`` names a callable that is
+  called as ``factory(input_shape=..., num_outputs=...)`` on top of the entry's keys and returns a
+  ``torch.nn.Module`` mapping a batch ``(N, *input_shape)`` to ``(N, num_outputs)`` (raw scores: logits
+  for classification, values for regression). ``input_shape`` is one sample's shape (``(C, H, W)`` for
+  images, ``(F,)`` for tables); ``num_outputs`` is the number of classes, or of regression targets.
+  Built-ins: ``pipeline.models.mlp``, ``pipeline.models.cnn``.
+* **Optimizer** (``conf/optimizer/<name>.yaml``, ``_partial_: true``): any ``torch.optim`` class (or your
+  own), called with the model's parameters. **Scheduler** (``conf/scheduler/<name>.yaml``, ``_partial_:
+  true``): any ``torch.optim.lr_scheduler`` class, called with the optimizer and stepped once per epoch
+  (``ReduceLROnPlateau`` with ``cv.metric``'s validation value). **Loss** (``loss``, optional): any
+  module called as ``loss(outputs, targets)``; by default cross-entropy (with
+  ``regularization.label_smoothing``) for classification, mean squared error for regression.
+
+A part of the data (``train`` or ``test``) is either in memory, a ``TensorData`` (the fast path: batches
+are slices of tensors already on the device), or any map-style ``torch.utils.data.Dataset`` whose items
+are ``(x, y)`` pairs of tensors (or what ``torch.as_tensor`` takes), read through a ``DataLoader``: data
+that does not fit in memory. Folds are index subsets of ``train``; normalisation statistics come from each
+fold's training part (streamed through the loader for a dataset); ``train_transform`` (augmentation) is
+applied to the training samples of a dataset only, never to validation or test samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+import torch
+
+from pipeline.errors import ConfigError
+
+Task = Literal["classification", "regression"]
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class TensorData:
+    """An in-memory part: ``X`` float ``(N, *input_shape)``; ``y`` int64 labels ``(N,)`` (classification) or
+    float targets ``(N,)`` / ``(N, T)`` (regression)."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+Part = Union[TensorData, "torch.utils.data.Dataset[Any]"]
+
+
+@dataclass
+class DataSplit:
+    """What a data entry returns.
+
+    ``train`` is what cross-validation and the refit use; ``test`` is held out and scored once, by the
+    refit model. ``targets``: the labels of ``train`` (int64 ``(N,)``), for stratified folds and the class
+    count; taken from a ``TensorData``'s ``y`` or a dataset's ``targets`` attribute when not given.
+    ``num_outputs`` and ``input_shape`` are derived from the data when not given.
+    """
+
+    train: Part
+    test: Part
+    task: Task = "classification"
+    num_outputs: int | None = None
+    input_shape: tuple[int, ...] | None = None
+    targets: torch.Tensor | None = None
+    train_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+    name: str = ""
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.train, TensorData) and isinstance(self.test, TensorData)
+
+
+def checked(split: Any, entry: str) -> DataSplit:
+    """``split`` with its derived fields filled in; a ``ConfigError`` naming ``entry`` when it breaks the contract."""
+    if not isinstance(split, DataSplit):
+        raise ConfigError(f"data._target_={entry!r} returned {type(split).__name__}; expected a "
+                          "pipeline.contract.DataSplit")
+    if split.task not in TASKS:
+        raise ConfigError(f"data._target_={entry!r} returned task={split.task!r}; expected one of {TASKS}")
+    for name in ("train", "test"):
+        part = getattr(split, name)
+        if not isinstance(part, TensorData) and not _is_dataset(part):
+            raise ConfigError(f"data._target_={entry!r}: {name} is a {type(part).__name__}; expected a "
+                              "TensorData or a map-style torch.utils.data.Dataset")
+        if len(part) < 2:
+            raise ConfigError(f"data._target_={entry!r}: {name} has {len(part)} samples; expected at least 2")
+    if split.input_shape is None:
+        split.input_shape = tuple(int(d) for d in _first_x(split.train).shape)
+    if not split.input_shape:
+        raise ConfigError(f"data._target_={entry!r}: samples are scalars; expected each sample to have a shape, "
+                          "(F,) for F features or (C, H, W) for images")
+    if split.task == "classification":
+        if split.targets is None:
+            split.targets = _labels(split.train, entry)
+        split.targets = torch.as_tensor(split.targets, dtype=torch.int64)
+        if split.num_outputs is None:
+            split.num_outputs = int(split.targets.max()) + 1
+    elif split.num_outputs is None:
+        y = split.train.y if isinstance(split.train, TensorData) else torch.as_tensor(split.train[0][1])
+        split.num_outputs = 1 if y.dim() <= (1 if isinstance(split.train, TensorData) else 0) else int(y.shape[-1])
+    if split.num_outputs < 1:
+        raise ConfigError(f"data._target_={entry!r}: num_outputs={split.num_outputs}; expected >= 1")
+    return split
+
+
+def _is_dataset(part: Any) -> bool:
+    return hasattr(part, "__getitem__") and hasattr(part, "__len__")
+
+
+def _first_x(part: Part) -> torch.Tensor:
+    return part.X[0] if isinstance(part, TensorData) else torch.as_tensor(part[0][0])
+
+
+def _labels(part: Part, entry: str) -> torch.Tensor:
+    if isinstance(part, TensorData):
+        return part.y
+    targets = getattr(part, "targets", None)
+    if targets is None:
+        raise ConfigError(f"data._target_={entry!r}: a classification dataset needs its labels, for stratified "
+                          "folds: give DataSplit(targets=...) or a dataset with a `targets` attribute")
+    return torch.as_tensor(targets)
