@@ -15,9 +15,8 @@ from sklearn.model_selection import StratifiedKFold  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench.overhead_profile import BUILD, CV_SELF, EVALUATE, LOAD, PREP, PROF, REFIT_SELF, STATS, TRAIN_EPOCH  # noqa: E402
-from pipeline.data import fold_stats, load_dataset  # noqa: E402
-from pipeline.models import build_model  # noqa: E402
-from pipeline.optim import build_optimizer, lr_factor, set_lr  # noqa: E402
+from pipeline.builders import build_model, build_optimizer, build_scheduler  # noqa: E402
+from pipeline.data import load_data  # noqa: E402
 
 
 def hand_train_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Module, X: torch.Tensor,
@@ -49,7 +48,17 @@ def hand_evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[f
 
 _hand_train_epoch = PROF.wrap(TRAIN_EPOCH, hand_train_epoch)
 _hand_evaluate = PROF.wrap(EVALUATE, hand_evaluate)
-timed_load = PROF.wrap(LOAD, load_dataset)
+def fold_stats(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and population std in float64, as the pipeline computes them."""
+    x = X.double().transpose(0, 1).reshape(X.shape[1], -1)
+    n = x.shape[1]
+    mean = x.sum(1) / n
+    std = ((x ** 2).sum(1) / n - mean ** 2).clamp_min(0).sqrt()
+    shape = (1, -1, *([1] * (X.dim() - 2)))
+    return mean.float().reshape(shape), std.float().clamp_min(1e-6).reshape(shape)
+
+
+timed_load = PROF.wrap(LOAD, load_data)
 _stats = PROF.wrap(STATS, fold_stats)
 _build = PROF.wrap(BUILD, build_model)
 
@@ -65,26 +74,26 @@ def _hand_train(cfg: Any, data: Any, X: torch.Tensor, y: torch.Tensor, epochs: i
                 device: torch.device, X_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None
                 ) -> tuple[nn.Module, list[float]]:
     torch.manual_seed(seed)
-    model = _build(cfg.model, data.input_shape, data.num_classes, float(cfg.regularization.dropout)).to(device)
-    opt = build_optimizer(cfg.optimizer, model.parameters(), float(cfg.regularization.weight_decay))
+    model = _build(cfg, data.input_shape, data.num_outputs).to(device)
+    opt = build_optimizer(cfg, model.parameters())
+    sched = build_scheduler(cfg, opt)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=float(cfg.regularization.label_smoothing))
     gen = torch.Generator().manual_seed(seed)
     scores = []
-    oc = cfg.optimizer
-    for epoch in range(epochs):
-        if oc.scheduler != "none":  # the same schedule as the pipeline (a pure function of the epoch)
-            set_lr(opt, float(oc.lr) * lr_factor(epoch, epochs, oc.scheduler, int(oc.step_size), float(oc.gamma)))
+    for _ in range(epochs):
         _hand_train_epoch(model, opt, loss_fn, X, y, int(cfg.trainer.batch_size), gen,
                           float(cfg.regularization.l1))
         if X_val is not None:
             val_loss, val_acc = _hand_evaluate(model, X_val, y_val)
             scores.append(val_acc if cfg.cv.metric == "val_accuracy" else val_loss)
+        if sched is not None:
+            sched.step()
     return model, scores
 
 
 def _hand_cv(cfg: Any, data: Any, epochs_per_fold: list[int], device: torch.device) -> list[list[float]]:
     folds = StratifiedKFold(n_splits=int(cfg.cv.folds), shuffle=True, random_state=int(cfg.trainer.seed))
-    X, y = data.X_train, data.y_train
+    X, y = data.train.X, data.train.y
     curves = []
     for k, (tr, va) in enumerate(folds.split(np.zeros(len(y)), y.numpy())):
         tr, va = torch.from_numpy(tr), torch.from_numpy(va)
@@ -97,10 +106,10 @@ def _hand_cv(cfg: Any, data: Any, epochs_per_fold: list[int], device: torch.devi
 
 
 def _hand_refit(cfg: Any, data: Any, epochs: int, device: torch.device) -> float:
-    mean, std = _stats(data.X_train)
-    model, _ = _hand_train(cfg, data, _norm_t(data.X_train, mean, std, device), data.y_train.to(device), epochs,
+    mean, std = _stats(data.train.X)
+    model, _ = _hand_train(cfg, data, _norm_t(data.train.X, mean, std, device), data.train.y.to(device), epochs,
                            int(cfg.trainer.seed) + int(cfg.cv.folds), device)
-    return _hand_evaluate(model, _norm_t(data.X_test, mean, std, device), data.y_test.to(device))[1]
+    return _hand_evaluate(model, _norm_t(data.test.X, mean, std, device), data.test.y.to(device))[1]
 
 
 _hand_cv_t = PROF.wrap(CV_SELF, _hand_cv)

@@ -20,6 +20,7 @@ import pipeline.config  # noqa: E402
 import pipeline.cv  # noqa: E402
 import pipeline.loop  # noqa: E402
 import pipeline.progress  # noqa: E402
+import pipeline.served  # noqa: E402
 import pipeline.trial  # noqa: E402
 from pipeline.tracking import Tracker  # noqa: E402
 
@@ -58,8 +59,8 @@ class Profile:
 PROF = Profile()
 
 # Names shared by the hand loop and the pipeline so that the breakdown lines up.
-TRAIN_EPOCH, EVALUATE, LOAD, STATS, PREP, BUILD = ("train epoch (_train_epoch)", "evaluate (val/test)",
-                                                   "load_dataset", "fold_stats", "normalise+.to (_prep)",
+TRAIN_EPOCH, EVALUATE, LOAD, STATS, PREP, BUILD = ("train epoch (TrainStep.epoch)", "evaluate (val/test)",
+                                                   "load_data", "fold statistics", "normalise+.to (batches)",
                                                    "build_model")
 CV_SELF, REFIT_SELF = "cv loop itself (split, fit() bookkeeping)", "refit itself (fit() bookkeeping)"
 
@@ -70,24 +71,24 @@ def instrument() -> None:
 
     w = PROF.wrap
     # training path (pipeline.loop / pipeline.cv)
-    pipeline.loop._train_epoch = w(TRAIN_EPOCH, pipeline.loop._train_epoch)
+    pipeline.loop.TrainStep.epoch = w(TRAIN_EPOCH, pipeline.loop.TrainStep.epoch)
     pipeline.loop.evaluate = w(EVALUATE, pipeline.loop.evaluate)
     pipeline.cv.evaluate = w(EVALUATE, pipeline.cv.evaluate)
     pipeline.loop.copy = types.SimpleNamespace(deepcopy=w("copy.deepcopy(state_dict) in fit", copy.deepcopy))
-    pipeline.cv.fold_stats = w(STATS, pipeline.cv.fold_stats)
-    pipeline.cv._prep = w(PREP, pipeline.cv._prep)
+    pipeline.cv.fold_scaling = w(STATS, pipeline.cv.fold_scaling)
+    pipeline.cv.batches = w(PREP, pipeline.cv.batches)
     pipeline.cv.build_model = w(BUILD, pipeline.cv.build_model)
     cross_validate = w(CV_SELF, pipeline.cv.cross_validate)
     refit = w(REFIT_SELF, pipeline.cv.refit)
     pipeline.cv.cross_validate = pipeline.trial.cross_validate = cross_validate
     pipeline.cv.refit = pipeline.trial.refit = refit
     # trial-level
-    pipeline.trial.load_dataset = w(LOAD, pipeline.trial.load_dataset)
+    pipeline.trial.load_data = w(LOAD, pipeline.trial.load_data)
     pipeline.config.validate = w("config checks", pipeline.config.validate)
     pipeline.trial.check_reachable = w("check_reachable", pipeline.trial.check_reachable)
     pipeline.trial.git_commit = w("git rev-parse (subprocess, in _tags)", pipeline.trial.git_commit)
     pipeline.trial.summary_metrics = w("summary_metrics/cv_curves", pipeline.trial.summary_metrics)
-    pipeline.trial.to_bytes = w("checkpoints: torch.save to bytes", pipeline.trial.to_bytes)
+    pipeline.served.to_bytes = w("checkpoints: torch.save to bytes", pipeline.served.to_bytes)
     pipeline.callbacks.to_bytes = w("checkpoints: torch.save to bytes", pipeline.callbacks.to_bytes)
     for cls in (pipeline.callbacks.CurveLogger, pipeline.callbacks.CheckpointLogger):
         for hook in ("on_epoch_end", "on_fold_end"):

@@ -57,7 +57,26 @@ def run_pipeline(cfg: Any, device: torch.device) -> dict[str, Any]:
     cv = pipeline.cv.cross_validate(cfg, data, device, callbacks=())
     fitted = pipeline.cv.refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
     return {"epochs": [len(f.history) for f in cv.folds], "best_epochs": cv.best_epochs, "scores": cv.scores,
-            "refit_epochs": cv.refit_epochs(), "test_accuracy": fitted.test_accuracy if fitted else math.nan}
+            "refit_epochs": cv.refit_epochs(), "test_accuracy": fitted.test["test_accuracy"] if fitted else math.nan}
+
+
+def as_dataset(data: Any) -> Any:
+    """The same split with both parts as map-style datasets: the pipeline reads them through a DataLoader."""
+    from torch.utils.data import TensorDataset
+
+    from pipeline.contract import DataSplit
+
+    return DataSplit(TensorDataset(data.train.X, data.train.y), TensorDataset(data.test.X, data.test.y),
+                     task=data.task, num_outputs=data.num_outputs, input_shape=data.input_shape,
+                     targets=data.targets, name=data.name)
+
+
+def run_loader(cfg: Any, device: torch.device) -> dict[str, Any]:
+    data = as_dataset(timed_load(cfg.data))
+    cv = pipeline.cv.cross_validate(cfg, data, device, callbacks=())
+    fitted = pipeline.cv.refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
+    return {"epochs": [len(f.history) for f in cv.folds], "scores": cv.scores,
+            "test_accuracy": fitted.test["test_accuracy"] if fitted else math.nan}
 
 
 def run_trial(cfg: Any, overrides: list[str]) -> dict[str, Any]:
@@ -80,14 +99,16 @@ def measure(repeats: int, cfgs: dict[str, Any], overrides: list[str], device: to
     profiles: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     # rotated each repeat; in the first, the pipeline runs first: the hand loop needs its epoch counts
-    order = ["pipeline", "trial", "trial-nomodel", "hand"]
+    order = ["pipeline", "trial", "trial-nomodel", "hand", "loader"]
     for r in range(repeats):
-        for v in order[r % 4:] + order[:r % 4]:
+        for v in order[r % 5:] + order[:r % 5]:
             gc.collect()
             PROF.reset()
             t0, c0 = time.perf_counter(), time.process_time()
             if v == "hand":
                 res = run_hand(cfgs["trial"], info["epochs"], info["refit_epochs"], device)
+            elif v == "loader":
+                res = run_loader(cfgs["trial"], device)
             elif v == "pipeline":
                 res = run_pipeline(cfgs["trial"], device)
                 info.setdefault("epochs", res["epochs"])
@@ -114,6 +135,9 @@ def same_work(info: dict[str, Any], results: dict[str, list[dict]]) -> str:
     same = (all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(hand_scores, pr["scores"]))
             and hr["test_accuracy"] == pr["test_accuracy"]
             and tr["best_epochs"] == pr["best_epochs"] and tr["scores"] == pr["scores"])
+    lr = results["loader"][0]
+    same_loader = lr["scores"] == pr["scores"] and lr["test_accuracy"] == pr["test_accuracy"]
+    info["same_loader"] = "yes" if same_loader else f"NO (loader {lr['scores']}, in memory {pr['scores']})"
     return "yes" if same else (f"NO (pipeline {pr['scores']} test {pr['test_accuracy']}, "
                                f"hand {hand_scores} test {hr['test_accuracy']}, trial {tr['scores']})")
 

@@ -180,14 +180,20 @@ class LoaderBatches:
         self.scaling, self.device, self.batch_size = scaling.to(device), device, int(batch_size)
         self.num_workers = int(num_workers)
         self.pin = device.type == "cuda"
+        self._epochs = 0
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def epoch(self, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=generator is not None,
-                            generator=generator, num_workers=self.num_workers, pin_memory=self.pin,
-                            persistent_workers=False, collate_fn=collate)
+        """As ``TensorBatches.epoch``: the same order for the same generator (``torch.randperm``), so both
+        paths train alike; the loader's own seeds (its workers') come from a generator of their own, so that
+        neither ``generator`` nor torch's global random state is consumed by the loader."""
+        order = torch.randperm(len(self.dataset), generator=generator).tolist() if generator is not None else None
+        self._epochs += 1
+        seeds = torch.Generator().manual_seed((generator.initial_seed() if generator is not None else 0) + self._epochs)
+        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order, generator=seeds,
+                            num_workers=self.num_workers, pin_memory=self.pin, collate_fn=collate)
         for xb, yb in loader:
             if generator is not None and len(yb) < 2 < len(self.dataset):
                 continue  # batch norm cannot train on one sample

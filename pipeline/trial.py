@@ -183,7 +183,8 @@ def git_commit() -> str | None:
 def _tags(cfg: DictConfig, data: DataSplit, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
     tags = {rr.OVERRIDES_TAG: json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
             rr.OBJECTIVE_METRIC_TAG: cfg.cv.metric, "data": data_name(cfg, data), "model": name_of(cfg.model),
-            "task": data.task, "mlflow.source.name": "train.py"}
+            "task": data.task, "data.loading": "in memory" if data.in_memory else "DataLoader",
+            "mlflow.source.name": "train.py"}
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit

@@ -117,3 +117,16 @@ class _Constant(torch.nn.Module):
 
     def forward(self, x):
         return torch.full((len(x), 1), self.value)
+
+
+def test_the_dataloader_path_trains_exactly_as_the_in_memory_path(run):
+    """The same digits as map-style datasets: read through a DataLoader, yet the same folds, batches and scores."""
+    from torch.utils.data import TensorDataset
+
+    cfg, data, result, _ = run
+    as_datasets = DataSplit(TensorDataset(data.train.X, data.train.y), TensorDataset(data.test.X, data.test.y),
+                            task=data.task, num_outputs=data.num_outputs, input_shape=data.input_shape,
+                            targets=data.targets)
+    assert not as_datasets.in_memory
+    streamed = cross_validate(cfg, as_datasets, CPU)
+    assert streamed.scores == pytest.approx(result.scores, abs=1e-6) and streamed.best_epochs == result.best_epochs

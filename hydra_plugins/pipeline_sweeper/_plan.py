@@ -134,7 +134,7 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
     if conf.get("resume"):
         return resumed_plan(conf, config, uri, command, script, cli_space)
     strategy = _check_strategy(conf.get("strategy") or "random")
-    space, fixed = _space(conf, strategy, cli_space, cli_fixed)
+    space, fixed = _space(conf, config, strategy, cli_space, cli_fixed)
     return SweepPlan(strategy=strategy, space=space, fixed=fixed + _pruning(conf, config),
                      n_trials=_positive("n_trials", _or(conf.get("n_trials"), DEFAULT_N_TRIALS)),
                      n_jobs=_positive("n_jobs", _or(conf.get("n_jobs"), 1)), seed=_seed(conf.get("seed")),
@@ -146,17 +146,27 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
                      options=_options(conf, strategy), batch_size=_batch_size(conf))
 
 
-def _space(conf: dict[str, Any], strategy: str, cli_space: dict[str, str], cli_fixed: list[str]
-           ) -> tuple[SearchSpace, list[str]]:
+def _space(conf: dict[str, Any], config: DictConfig, strategy: str, cli_space: dict[str, str],
+           cli_fixed: list[str]) -> tuple[SearchSpace, list[str]]:
     """The searched parameters, and the fixed overrides (the command line's, then the space's fixed values).
 
     ``default_params`` apply when no parameter is named, except under grid, which needs an explicit grid.
     """
     declared = {**(conf.get("params") or {}), **cli_space}
-    grammar = declared or (dict(conf.get("default_params") or {}) if strategy != "grid" else {})
+    grammar = declared or (_defaults_it_has(conf, config) if strategy != "grid" else {})
     fixed_keys = {f.split("=", 1)[0].lstrip("+~") for f in cli_fixed}
     space = SearchSpace.from_grammar({k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys})
     return SearchSpace(space.params), cli_fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()]
+
+
+def _defaults_it_has(conf: dict[str, Any], config: DictConfig) -> dict[str, Any]:
+    """The default space without the keys the task's config lacks (``model.hidden_dim`` of a plugged-in model
+    that has none): a default never overrides what is not there; a declared space is used as given."""
+    defaults = dict(conf.get("default_params") or {})
+    kept = {k: v for k, v in defaults.items() if OmegaConf.select(config, k.lstrip("+"), default=_MISSING) is not _MISSING}
+    if len(kept) < len(defaults):
+        log.info("Default space: %s left out (not in this config)", ", ".join(sorted(set(defaults) - set(kept))))
+    return kept
 
 
 def resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, command: str, script: str,

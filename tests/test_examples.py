@@ -1,0 +1,115 @@
+"""The two examples under examples/, run as a user runs them: copied to a folder outside the repository, their
+own package on PYTHONPATH and their conf folder on Hydra's search path, the pipeline untouched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT, fresh_store, sweep_runs
+
+pytestmark = pytest.mark.slow
+
+
+def copy_example(name: str, tmp_path: Path) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(ROOT / "examples" / name, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    assert ROOT not in folder.parents
+    return folder
+
+
+def run_in(folder: Path, *args: str, module: str | None = None, env: dict | None = None
+           ) -> subprocess.CompletedProcess:
+    """``python <repo>/train.py ARGS`` (or ``python -m module ARGS``) from the example's folder."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update({"PYTHONPATH": str(folder), **(env or {})})
+    cmd = [sys.executable, "-m", module, *args] if module else [sys.executable, str(ROOT / "train.py"), *args]
+    return subprocess.run(cmd, cwd=folder, env=full_env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory, store_template):
+    tmp = tmp_path_factory.mktemp("examples")
+    folder = copy_example("diabetes_regression", tmp)
+    uri = fresh_store(store_template, tmp / "store")
+    proc = run_in(folder, "-m", "hydra.searchpath=[file://conf]", "+sweep=diabetes_bayes", f"tracking.uri={uri}",
+                  "hydra.sweeper.n_trials=5", "hydra.sweeper.n_initial=3", "trainer.epochs=20", "cv.folds=3",
+                  "hydra.sweeper.model_name=diabetes", "hydra.sweep.dir=multirun/sweep")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return folder, uri, proc
+
+
+def test_regression_example_sweeps_val_rmse_minimized(diabetes):
+    folder, uri, _ = diabetes
+    parent, children = sweep_runs(uri)
+    assert parent.info.status == "FINISHED" and parent.data.tags["sweep.direction"] == "minimize"
+    assert len(children) == 5 and all(c.info.status == "FINISHED" for c in children)
+    for c in children:
+        t, m = c.data.tags, c.data.metrics
+        assert (t["objective.metric"], t["task"], t["model"], t["data"]) == ("val_rmse", "regression", "regressor",
+                                                                             "diabetes")
+        assert {"cv_mean", "test_rmse", "test_mae", "test_r2", "test_loss"} <= set(m) and 30 < m["cv_mean"] < 120
+        assert c.data.params["model._target_"] == "diabetes_example.model.regressor"
+    best = min(children, key=lambda c: c.data.metrics["cv_mean"])
+    assert parent.data.tags["best.run_id"] == best.info.run_id
+    assert (folder / "multirun" / "sweep" / "report" / "report.html").exists()
+
+
+def test_registered_model_loads_without_the_users_package_and_scores_as_logged(diabetes):
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    _, uri, _ = diabetes
+    client = MlflowClient(uri)
+    version = client.get_model_version_by_alias("diabetes", "champion")
+    mlflow.set_tracking_uri(uri)
+    assert "diabetes_example" not in sys.modules  # shipped with the model (code_paths), not imported from here
+    model = mlflow.pytorch.load_model("models:/diabetes@champion")
+    X, y = load_diabetes(return_X_y=True)
+    _, X_te, _, y_te = train_test_split(X, y, test_size=0.2, random_state=0)
+    with torch.no_grad():
+        pred = model(torch.tensor(X_te, dtype=torch.float32)).reshape(-1).numpy()
+    rmse = float(np.sqrt(np.mean((pred - y_te) ** 2)))  # raw features in, the score's units out
+    assert rmse == pytest.approx(float(version.tags["test_rmse"]), rel=1e-4)
+    logged = mlflow.models.get_model_info(version.source)
+    assert tuple(logged.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, 10)
+    assert logged.saved_input_example_info is not None
+
+
+def test_reproduce_a_plugged_in_trial(diabetes):
+    folder, uri, _ = diabetes
+    parent, _ = sweep_runs(uri)
+    proc = run_in(folder, parent.data.tags["best.run_id"], "--tracking-uri", uri, module="pipeline.reproduce")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "summary metrics of run" in proc.stdout and "NOT all" not in proc.stdout and "test_rmse" in proc.stdout
+
+
+def test_image_folder_example_tunes_a_cnn_through_the_dataloader(tmp_path, store_template):
+    folder = copy_example("image_folder_digits", tmp_path)
+    written = run_in(folder, "images", module="folder_example.write_digits")
+    assert written.returncode == 0, written.stderr[-2000:]
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [str(k) for k in range(10)]
+    uri = fresh_store(store_template, tmp_path / "store")
+    proc = run_in(folder, "-m", "hydra.searchpath=[file://conf]", "+sweep=digit_images_bayes", f"tracking.uri={uri}",
+                  "hydra.sweeper.n_trials=3", "trainer.epochs=3", "cv.folds=2", "data.subset=400",
+                  "hydra.sweeper.report=false", "hydra.sweeper.model_name=digit-images")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    parent, children = sweep_runs(uri)
+    assert parent.info.status == "FINISHED" and len(children) == 3
+    for c in children:
+        assert c.info.status == "FINISHED" and c.data.tags["data.loading"] == "DataLoader"
+        assert c.data.params["data.train_transform._target_"] == "folder_example.augment.RandomShift"
+        assert c.data.params["model._target_"] == "pipeline.models.cnn" and 0.0 <= c.data.metrics["test_accuracy"] <= 1
+    version = MlflowClient(uri).get_model_version_by_alias("digit-images", "champion")
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pytorch.load_model("models:/digit-images@champion")
+    assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10) and version.tags["test_accuracy"]
