@@ -13,6 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline.errors import ConfigError, DataError
 
 PASSED_THROUGH = (ConfigError, DataError)  # raised by a factory with a message of its own
+EXPECTED = {  # what each entry's _target_ must be (pipeline/contract.py)
+    "model": "a factory called as f(input_shape=..., num_outputs=..., <its keys>) returning a torch.nn.Module",
+    "data": "a callable taking the entry's keys and returning a pipeline.contract.DataSplit",
+    "optimizer": "an optimizer class taking params and the entry's keys (with _partial_: true)",
+    "scheduler": "a scheduler class taking optimizer and the entry's keys (with _partial_: true)",
+    "loss": "a module called as loss(outputs, targets)",
+}
 
 
 def build(cfg: Any, key: str, **kwargs: Any) -> Any:
@@ -35,11 +42,13 @@ def build(cfg: Any, key: str, **kwargs: Any) -> Any:
             reason = f": {_one_line(str(cause))}" if cause else ""
             raise ConfigError(f"{key}._target_={target!r} cannot be imported{reason}; expected a callable in a "
                               "module Python can import (your package on PYTHONPATH, or pip install -e)") from None
-        raise ConfigError(f"{key}._target_={target!r} failed: {_reason(cause or e)}") from None
+        raise ConfigError(f"{key}._target_={target!r} failed: {_reason(cause or e)}; expected "
+                          f"{EXPECTED.get(key, 'a callable taking the entry keys')}") from None
     except PASSED_THROUGH:
         raise
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{key}._target_={target!r} failed: {_reason(e)}") from None
+        raise ConfigError(f"{key}._target_={target!r} failed: {_reason(e)}; expected "
+                          f"{EXPECTED.get(key, 'a callable taking the entry keys')}") from None
 
 
 def _reason(e: BaseException) -> str:

@@ -44,7 +44,8 @@ def cnn(input_shape: Sequence[int], num_outputs: int, num_conv_layers: int = 2, 
     Needs image samples ``(C, H, W)``.
     """
     if len(input_shape) != 3:
-        raise ConfigError(f"model=cnn needs image samples (C, H, W); the data's samples have shape {tuple(input_shape)}")
+        raise ConfigError(f"model=cnn cannot take the data's samples of shape {tuple(input_shape)}: expected images "
+                          "(C, H, W); use model=mlp or your own model for other data")
     _positive(model_num_conv_layers=int(num_conv_layers), model_channels=int(channels),
               model_kernel_size=int(kernel_size), model_hidden_dim=int(hidden_dim))
     act = _activation(activation)

@@ -113,3 +113,19 @@ def test_image_folder_example_tunes_a_cnn_through_the_dataloader(tmp_path, store
     mlflow.set_tracking_uri(uri)
     model = mlflow.pytorch.load_model("models:/digit-images@champion")
     assert model(torch.rand(2, 1, 8, 8)).shape == (2, 10) and version.tags["test_accuracy"]
+
+
+def test_the_default_space_never_searches_keys_a_plugged_in_model_lacks(tmp_path, store_template):
+    import json
+
+    folder = copy_example("diabetes_regression", tmp_path)
+    uri = fresh_store(store_template, tmp_path / "store")
+    proc = run_in(folder, "-m", "hydra.searchpath=[file://conf]", "data=diabetes", "model=regressor",
+                  "cv.metric=val_rmse", f"tracking.uri={uri}", "hydra.sweeper.n_trials=2", "trainer.epochs=3",
+                  "cv.folds=2", "hydra.sweeper.report=false", "hydra.sweeper.register_model=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parent, children = sweep_runs(uri)
+    space = json.loads(parent.data.tags["sweep.space"])
+    assert "optimizer.lr" in space and "regularization.dropout" in space
+    assert not any(k.startswith("model.") for k in space)  # model.hidden_dim, model.num_layers: the MLP's, not this
+    assert "left out (not in this config)" in proc.stdout + proc.stderr and len(children) == 2

@@ -20,7 +20,7 @@ def test_models_adapt_to_input_shape_and_outputs(factory, shape):
 
 def test_mlp_takes_tables_and_cnn_refuses_them():
     assert mlp(input_shape=(10,), num_outputs=1, batch_norm=True)(torch.rand(4, 10)).shape == (4, 1)
-    with pytest.raises(ConfigError, match=r"model=cnn needs image samples \(C, H, W\); .* shape \(10,\)"):
+    with pytest.raises(ConfigError, match=r"model=cnn cannot take the data's samples of shape \(10,\): expected images \(C, H, W\)"):
         cnn(input_shape=(10,), num_outputs=2)
 
 

@@ -130,3 +130,15 @@ def test_resume_of_a_run_that_is_no_sweep_is_refused(tracking_uri):
         build_plan({"resume": run_id}, task_config(uri=tracking_uri), {}, [], "cmd", "train.py")
     with pytest.raises(ValueError, match="no such run"):
         build_plan({"resume": "0" * 32}, task_config(uri=tracking_uri), {}, [], "cmd", "train.py")
+
+
+def test_default_space_keys_the_config_lacks_are_left_out():
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create({"model": {"width": 8}, "optimizer": {"lr": 0.1}, "cv": {"metric": "val_loss"}})
+    conf = {"strategy": "random", "default_params": {"model.hidden_dim": "16,32", "optimizer.lr": "interval(0.01, 0.1)",
+                                                     "optimizer": "adam,sgd"}}
+    plan = build_plan(conf, config, {}, [], "cmd", "train.py")
+    assert plan.space.names == ["optimizer.lr", "optimizer"]
+    declared = build_plan({**conf, "params": {"model.hidden_dim": "16,32"}}, config, {}, [], "cmd", "train.py")
+    assert declared.space.names == ["model.hidden_dim"]  # what the user declares is used as given
