@@ -94,6 +94,8 @@ def checked(split: Any, entry: str) -> DataSplit:
                               "TensorData or a map-style torch.utils.data.Dataset")
         if len(part) < 2:
             raise ConfigError(f"data._target_={entry!r}: {name} has {len(part)} samples; expected at least 2")
+        if not isinstance(part, TensorData):
+            _check_item(part, name, entry)
     if split.input_shape is None:
         split.input_shape = tuple(int(d) for d in _first_x(split.train).shape)
     if not split.input_shape:
@@ -111,6 +113,15 @@ def checked(split: Any, entry: str) -> DataSplit:
     if split.num_outputs < 1:
         raise ConfigError(f"data._target_={entry!r}: num_outputs={split.num_outputs}; expected >= 1")
     return split
+
+
+def _check_item(part: Any, name: str, entry: str) -> None:
+    try:
+        x, _ = part[0]
+        torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"data._target_={entry!r}: the items of {name} are not (x, y) pairs of tensors; expected "
+                          "a map-style dataset whose items are (input tensor, target)") from None
 
 
 def _is_dataset(part: Any) -> bool:

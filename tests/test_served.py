@@ -1,0 +1,49 @@
+"""The refit model as users get it: its checkpoint loads with weights_only, the served model rebuilt from it
+answers as the refit model did, and a plugged-in factory's package ships with it."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+from omegaconf import OmegaConf
+
+from pipeline.batches import Scaling
+from pipeline.cv import RefitResult
+from pipeline.models import mlp
+from pipeline.reproduce import compose
+from pipeline.served import (
+    code_paths,
+    example_input,
+    refit_checkpoint,
+    served_from_checkpoint,
+    served_from_fitted,
+)
+
+
+def fitted(task="regression") -> RefitResult:
+    torch.manual_seed(0)
+    model = mlp((4,), 1, hidden_dim=8)
+    y_stats = (torch.tensor([50.0]), torch.tensor([5.0])) if task == "regression" else (None, None)
+    scaling = Scaling(torch.rand(1, 4), torch.rand(1, 4) + 0.5, *y_stats)
+    return RefitResult(model, 3, {"test_rmse": 1.0}, scaling, (4,), 1, task)
+
+
+def test_the_checkpoint_rebuilds_the_same_served_model():
+    cfg = compose(["model.hidden_dim=8"])
+    fit = fitted()
+    ckpt = torch.load(io.BytesIO(refit_checkpoint(fit)), weights_only=True)
+    assert ckpt["input_shape"] == [4] and ckpt["num_outputs"] == 1 and ckpt["task"] == "regression"
+    rebuilt, original = served_from_checkpoint(cfg, ckpt), served_from_fitted(fit)
+    x = torch.rand(5, 4) * 10
+    assert torch.allclose(rebuilt(x), original(x)) and float(original(x).mean()) > 20  # in the targets' units
+    classification = torch.load(io.BytesIO(refit_checkpoint(fitted("classification"))), weights_only=True)
+    assert classification["y_mean"] is None
+
+
+def test_example_input_and_code_paths():
+    assert example_input((1, 8, 8)).shape == (2, 1, 8, 8) and example_input([3]).dtype.name == "float32"
+    assert code_paths(compose([])) == []  # the pipeline's own models: installed wherever it is loaded
+    own = OmegaConf.create({"model": {"_target_": "tests.test_served.fitted"}})
+    assert code_paths(own)[0].endswith("/tests")
+    assert code_paths(OmegaConf.create({"model": {"_target_": "not_installed_pkg.net"}})) == []
