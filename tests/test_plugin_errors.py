@@ -3,11 +3,10 @@ expected, and exit code 2: ``python train.py`` with a user's config folder, as a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import TINY, run_train_in_process
+from tests.test_train_cli import runs_in
 
 pytestmark = pytest.mark.slow
 
@@ -56,15 +55,6 @@ def user_folder(tmp_path, monkeypatch):
     (tmp_path / "plugin_data.py").write_text(PLUGIN_DATA)
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
-
-
-def runs_in(db: Path) -> int:
-    from mlflow.tracking import MlflowClient
-
-    if not db.exists():
-        return 0
-    client = MlflowClient(f"sqlite:///{db}")
-    return len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
 
 
 @pytest.mark.parametrize("overrides, named", [
