@@ -71,3 +71,15 @@ def test_report_artifacts_and_metrics(served, tmp_path):
     assert Path(folder, "importance.png").read_bytes()[:4] == b"\x89PNG"
     metrics = client.get_run(pid).data.metrics
     assert metrics["selection_gap"] == pytest.approx(0.03) and "importance/optimizer.lr" in metrics
+
+
+def test_make_server_starts_no_job_runner():
+    """``make server`` (dry run): the server is started with MLflow's job runner switched off."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run(["make", "-n", "-W", "pyproject.toml", "server"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    [line] = [line for line in out.splitlines() if "mlflow server" in line]
+    assert line.startswith("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false ")

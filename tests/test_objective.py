@@ -55,3 +55,21 @@ def test_sign_and_is_better():
     assert objective.is_better(0.1, None, "minimize") and not objective.is_better(0.5, 0.5, "maximize")
     with pytest.raises(ValueError):
         objective.sign("sideways")
+
+
+@pytest.mark.parametrize("task, name, ok", [
+    ("classification", "val_f1_macro", True), ("regression", "val_rmse", True), ("regression", "val_loss", True),
+    ("regression", "val_accuracy", False), ("classification", "val_r2", False),
+])
+def test_each_task_reports_its_metrics(task, name, ok):
+    if ok:
+        assert objective.task_metric(task, name).name == name
+        return
+    with pytest.raises(ConfigError, match=f"cv.metric='{name}' is not reported by a {task} task; expected one of"):
+        objective.task_metric(task, name)
+
+
+def test_every_task_metric_is_known_and_unknown_tasks_are_refused():
+    assert all(name in objective.METRICS for names in objective.TASKS.values() for name in names)
+    with pytest.raises(ConfigError, match="task='ranking'"):
+        objective.task_metric("ranking", "val_loss")
