@@ -100,7 +100,7 @@ class SweepHistory:
     def rows(self) -> list[dict[str, Any]]:
         """The tidy table: one dict per trial, the searched parameters as columns."""
         test = {self.test_key: None} if self.test_key else {}
-        return [{"trial": r.number, "state": r.state, "value": r.value, "cv_std": r.cv_std,
+        return [{"trial": r.number, "state": r.state, "value": r.value, OBJECTIVE_STD_KEY: r.cv_std,
                  **{k: self.test_score(r) for k in test}, **{n: r.params.get(n) for n in self.space.names},
                  "run_id": r.run_id, "error": r.error} for r in self.trials]
 
