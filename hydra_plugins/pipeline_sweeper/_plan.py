@@ -154,7 +154,7 @@ def _space(conf: dict[str, Any], config: DictConfig, strategy: str, cli_space: d
     """
     declared = {**(conf.get("params") or {}), **cli_space}
     grammar = declared or (_defaults_it_has(conf, config) if strategy != "grid" else {})
-    fixed_keys = {f.split("=", 1)[0].lstrip("+~") for f in cli_fixed}
+    fixed_keys = {rr.override_key(f) for f in cli_fixed}
     space = SearchSpace.from_grammar({k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys})
     return SearchSpace(space.params), cli_fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()]
 
