@@ -91,20 +91,18 @@ def fold_scaling(part: Part, indices: np.ndarray, task: str, normalize: bool, nu
     if not normalize:
         return Scaling()
     x_stats, y_stats = _Moments(), _Moments()
+    sample_dim = 1
     for xb, yb in _stat_batches(part, indices, num_workers):
+        sample_dim = xb.dim() - 1
         x_stats.add(_as_columns(xb))
         if task == "regression":
             y_stats.add(yb.reshape(len(yb), -1))
     x_mean, x_std = x_stats.result()
-    shape = (1, -1, *([1] * max(_first(part).dim() - 1, 0)))
+    shape = (1, -1, *([1] * max(sample_dim - 1, 0)))
     out = Scaling(x_mean.reshape(shape), x_std.reshape(shape))
     if task == "regression":
         out.y_mean, out.y_std = y_stats.result()
     return out
-
-
-def _first(part: Part) -> torch.Tensor:
-    return part.X[0] if isinstance(part, TensorData) else torch.as_tensor(part[0][0])
 
 
 def _stat_batches(part: Part, indices: np.ndarray, num_workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -8,7 +8,7 @@ import functools
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pipeline.errors import ConfigError, DataError
 
@@ -111,8 +111,3 @@ def build_loss(cfg: Any, task: str) -> torch.nn.Module:
     if task == "classification":
         return torch.nn.CrossEntropyLoss(label_smoothing=float(cfg.regularization.label_smoothing))
     return torch.nn.MSELoss()
-
-
-def plain(cfg: Any) -> Any:
-    """A config node as plain Python containers (for messages and tags)."""
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

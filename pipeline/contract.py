@@ -108,8 +108,8 @@ def checked(split: Any, entry: str) -> DataSplit:
         if split.num_outputs is None:
             split.num_outputs = int(split.targets.max()) + 1
     elif split.num_outputs is None:
-        y = split.train.y if isinstance(split.train, TensorData) else torch.as_tensor(split.train[0][1])
-        split.num_outputs = 1 if y.dim() <= (1 if isinstance(split.train, TensorData) else 0) else int(y.shape[-1])
+        y = split.train.y[0] if isinstance(split.train, TensorData) else torch.as_tensor(split.train[0][1])
+        split.num_outputs = max(1, y.numel())  # one target sample: a scalar, or a vector of T targets
     if split.num_outputs < 1:
         raise ConfigError(f"data._target_={entry!r}: num_outputs={split.num_outputs}; expected >= 1")
     return split

@@ -77,19 +77,41 @@ def fold_indices(data: DataSplit, folds: int, seed: int) -> list[tuple[np.ndarra
     return list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(n)))
 
 
+class _Loading:
+    """How the trial's data become batches: the trainer's batch size, loader workers and normalisation."""
+
+    def __init__(self, cfg: Any, data: DataSplit, device: torch.device) -> None:
+        t = cfg.trainer
+        self.data, self.device = data, device
+        self.batch_size, self.workers = int(t.batch_size), int(t.get("num_workers", 0))
+        self.normalize = bool(t.get("normalize", True))
+
+    def training(self, indices: np.ndarray | None) -> tuple[Scaling, Any]:
+        """The scaling fitted on ``indices`` of the training part (None: all of it), and its training batches
+        (with the training-only transform)."""
+        d = self.data
+        fitted_on = np.arange(len(d.train)) if indices is None else indices
+        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers)
+        return scaling, batches(d.train, indices, scaling, self.device, self.batch_size, d.train_transform, self.workers)
+
+    def scoring(self, part: Any, indices: np.ndarray | None, scaling: Scaling) -> Any:
+        return batches(part, indices, scaling, self.device, self.batch_size, None, self.workers)
+
+
+def _seeded_model(cfg: Any, data: DataSplit, seed: int, device: torch.device) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(cfg, data.input_shape, data.num_outputs).to(device)
+
+
 def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
                    callbacks: tuple[FoldCallback, ...] = ()) -> CVResult:
     """Train one model per fold; scaling statistics come from each fold's training part."""
-    result = CVResult()
-    t = cfg.trainer
-    for k, (tr, va) in enumerate(fold_indices(data, int(cfg.cv.folds), int(t.seed))):
-        scaling = fold_scaling(data.train, tr, data.task, bool(t.get("normalize", True)), int(t.get("num_workers", 0)))
-        train = batches(data.train, tr, scaling, device, int(t.batch_size), data.train_transform,
-                        int(t.get("num_workers", 0)))
-        val = batches(data.train, va, scaling, device, int(t.batch_size), None, int(t.get("num_workers", 0)))
-        seed = int(t.seed) + k
-        torch.manual_seed(seed)
-        model = build_model(cfg, data.input_shape, data.num_outputs).to(device)
+    result, loading = CVResult(), _Loading(cfg, data, device)
+    for k, (tr, va) in enumerate(fold_indices(data, int(cfg.cv.folds), int(cfg.trainer.seed))):
+        scaling, train = loading.training(tr)
+        val = loading.scoring(data.train, va, scaling)
+        seed = int(cfg.trainer.seed) + k
+        model = _seeded_model(cfg, data, seed, device)
         result.n_params = count_params(model)
 
         def on_epoch(epoch: int, record: dict[str, float], k: int = k) -> None:
@@ -106,17 +128,11 @@ def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
 
 def refit(cfg: Any, data: DataSplit, epochs: int, device: torch.device) -> RefitResult:
     """Retrain on the whole training part for ``epochs`` and score once on the held-out test part."""
-    t = cfg.trainer
-    everything = np.arange(len(data.train))
-    scaling = fold_scaling(data.train, everything, data.task, bool(t.get("normalize", True)),
-                           int(t.get("num_workers", 0)))
-    train = batches(data.train, None, scaling, device, int(t.batch_size), data.train_transform,
-                    int(t.get("num_workers", 0)))
-    test = batches(data.test, None, scaling, device, int(t.batch_size), None, int(t.get("num_workers", 0)))
-    seed = int(t.seed) + int(cfg.cv.folds)
-    torch.manual_seed(seed)
-    model = build_model(cfg, data.input_shape, data.num_outputs).to(device)
+    loading = _Loading(cfg, data, device)
+    scaling, train = loading.training(None)
+    seed = int(cfg.trainer.seed) + int(cfg.cv.folds)
+    model = _seeded_model(cfg, data, seed, device)
     task = Task(data.task, data.num_outputs, scaling.to(device))
     fit(model, cfg, task, train, epochs=epochs, seed=seed)
-    scores = {f"test_{k}": v for k, v in evaluate(model, test, task).items()}
+    scores = {f"test_{k}": v for k, v in evaluate(model, loading.scoring(data.test, None, scaling), task).items()}
     return RefitResult(model, epochs, scores, scaling, tuple(data.input_shape), int(data.num_outputs), data.task)

@@ -149,7 +149,7 @@ def evaluate(model: nn.Module, data: Batches, task: Task, autocast: Callable[[],
             out = model(xb)
         out = out.float()
         if task.kind == "regression":
-            out = task.scaling.outputs(_shaped(out, yb, task.kind).reshape(len(yb), -1)).reshape(yb.shape)
+            out = task.scaling.outputs(out.reshape(len(yb), -1)).reshape(yb.shape)  # (B, T) or (B,), as the targets
         acc.update(out, yb)
     return acc.compute()
 

@@ -12,12 +12,11 @@ import math
 import sys
 from typing import Any
 
-from pipeline.run_record import without_sweeper_keys
+from pipeline.run_record import SEARCHPATH_TAG, without_sweeper_keys
 from pipeline.tracking import PROJECT_ROOT, get_client, resolve_tracking_uri
 from pipeline.trial import run_trial
 
 TIMING_METRICS = ("train_seconds",)  # wall-clock figures are not expected to repeat
-SEARCHPATH_TAG = "hydra.job.searchpath"  # the config folders the run was composed with (train.py's job record)
 
 
 def recorded_overrides(run: Any) -> list[str]:

@@ -44,6 +44,7 @@ PRUNED_TAG = "trial.pruned"                 # on a child: "true" when the pruner
 ERROR_TAG = "error"                         # on a failed child: the exception, one line
 OBJECTIVE_METRIC_TAG = "objective.metric"   # on a child: the cv.metric behind its objective
 OVERRIDES_TAG = "hydra.overrides"           # on a child: its Hydra overrides, as JSON
+SEARCHPATH_TAG = "hydra.job.searchpath"     # on a child: the config folders it was composed with (JSON)
 BEST_RUN_TAG = "best.run_id"                # on a parent: the best complete trial's run
 REFIT_CHECKPOINT_TAG = "checkpoint.refit"   # on a child with a refit model: the artifact holding it
 

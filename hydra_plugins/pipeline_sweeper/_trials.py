@@ -10,6 +10,7 @@ its child run in the sweep's store (``missing_runs``).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -78,7 +79,7 @@ def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Se
     now = int(time.time() * 1000)
     for record, trial_overrides in zip(records, overrides):
         tags = {rr.PARENT_RUN_TAG: parent_run_id, rr.TRIAL_NUMBER_TAG: str(record.number),
-                rr.TRIAL_STATE_TAG: record.state, rr.OVERRIDES_TAG: redact(_json(trial_overrides))}
+                rr.TRIAL_STATE_TAG: record.state, rr.OVERRIDES_TAG: redact(json.dumps(list(trial_overrides)))}
         if record.error:
             tags[rr.ERROR_TAG] = record.error[:1000]
         run = client.create_run(experiment_id, start_time=started_ms, run_name=f"trial-{record.number:03d}",
@@ -98,12 +99,6 @@ def _override_params(overrides: Sequence[str]) -> dict[str, str]:
         if sep and not key.startswith("~"):
             out[key.lstrip("+")] = value
     return out
-
-
-def _json(obj: Any) -> str:
-    import json
-
-    return json.dumps(list(obj))
 
 
 def missing_runs(records: Sequence[TrialRecord], found: Mapping[int, str]) -> list[int]:

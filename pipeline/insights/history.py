@@ -89,7 +89,7 @@ class SweepHistory:
         """``(trial number, best complete value up to it)`` for each complete trial, in trial order."""
         out: list[tuple[int, float]] = []
         for r in sorted(self.ranked(), key=lambda r: r.number):
-            best = r.value if not out or self.sign * r.value < self.sign * out[-1][1] else out[-1][1]
+            best = r.value if objective.is_better(r.value, out[-1][1] if out else None, self.direction) else out[-1][1]
             out.append((r.number, best))
         return out
 
