@@ -56,6 +56,17 @@ def ensure_logged_model(client: Any, uri: str, experiment_id: str, run_id: str) 
     return log_served(Tracker(client, run_id, uri), served_from_checkpoint(cfg, ckpt), cfg, ckpt["input_shape"])
 
 
+def trial_config(client: Any, run_id: str) -> Any | None:
+    """The resolved config a trial ran with (its ``config.yaml`` artifact), or None when it logged none."""
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return OmegaConf.load(client.download_artifacts(run_id, rr.CONFIG_ARTIFACT, tmp))
+        except (MlflowException, OSError):
+            return None
+
+
 def log_best_model(uri: str, parent_run_id: str) -> str | None:
     """Make sure the best complete trial of a sweep has its model logged; its id, or None."""
     from pipeline.insights.history import load_history

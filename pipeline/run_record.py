@@ -48,6 +48,20 @@ SEARCHPATH_TAG = "hydra.job.searchpath"     # on a child: the config folders it 
 BEST_RUN_TAG = "best.run_id"                # on a parent: the best complete trial's run
 REFIT_CHECKPOINT_TAG = "checkpoint.refit"   # on a child with a refit model: the artifact holding it
 
+# -- tags of a registered model version (pipeline.registry): what it was judged on, read back to compare --
+SWEEP_PARENT_TAG = "sweep.parent_run_id"    # on a version: the sweep it is the best of
+OBJECTIVE_NAME_TAG = "objective.key"        # on a version: the metric holding the objective (cv_mean)
+OBJECTIVE_DIRECTION_TAG = "objective.direction"  # on a version: minimize | maximize
+OBJECTIVE_VALUE_TAG = "objective.value"     # on a version: its trial's objective value (repr of a float)
+DATA_TARGET_TAG = "data.target"             # on a version: the data entry (``data._target_``) it was judged on
+DATA_PARAMS_TAG = "data.params"             # on a version: that entry's parameters, as sorted JSON
+# on a sweep's parent, once its best is registered
+REGISTERED_NAME_TAG = "registered_model.name"
+REGISTERED_VERSION_TAG = "registered_model.version"
+REGISTERED_ALIAS_TAG = "registered_model.alias"      # set only when the version took the alias
+REGISTERED_DECISION_TAG = "registered_model.decision"  # the one line saying which version holds the alias
+LEASE_TAG = "lease"                         # on a parent (its sweeper) and a child (its worker): host:pid:start
+
 # -- artifacts -------------------------------------------------------------------------------------
 REFIT_CHECKPOINT = "checkpoints/refit.pt"   # weights, normalisation and shapes of the refit model
 CONFIG_ARTIFACT = "config.yaml"             # the trial's resolved config

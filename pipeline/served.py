@@ -37,14 +37,15 @@ def refit_checkpoint(fitted: RefitResult) -> bytes:
 
 def served_from_fitted(fitted: RefitResult) -> torch.nn.Module:
     s = fitted.scaling
-    return as_served(fitted.model, s.x_mean, s.x_std, s.y_mean, s.y_std)
+    return as_served(fitted.model, s.x_mean, s.x_std, s.y_mean, s.y_std, input_shape=fitted.input_shape)
 
 
 def served_from_checkpoint(cfg: Any, ckpt: dict[str, Any]) -> torch.nn.Module:
     """The served model rebuilt from a refit checkpoint and the config of the trial that wrote it."""
     model = build_model(cfg, tuple(int(v) for v in ckpt["input_shape"]), int(ckpt["num_outputs"]))
     model.load_state_dict(ckpt["state_dict"])
-    return as_served(model, ckpt["x_mean"], ckpt["x_std"], ckpt["y_mean"], ckpt["y_std"])
+    return as_served(model, ckpt["x_mean"], ckpt["x_std"], ckpt["y_mean"], ckpt["y_std"],
+                     input_shape=tuple(int(v) for v in ckpt["input_shape"]))
 
 
 def example_input(input_shape: tuple[int, ...] | list[int]) -> np.ndarray:
