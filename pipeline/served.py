@@ -70,6 +70,26 @@ def code_paths(cfg: Any) -> list[str]:
 
 
 def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tuple[int, ...] | list[int]) -> str:
-    """Log ``served`` as the run's MLflow model; returns its id."""
-    return tracker.log_model(served, example=example_input(input_shape), fmt=cfg.tracking.get("model_format", "pickle"),
-                             code_paths=code_paths(cfg))
+    """Log ``served`` as the run's MLflow model, with an input example and ``output_signature``; returns its id."""
+    from mlflow.models import set_signature
+
+    example = example_input(input_shape)
+    model_id = tracker.log_model(served, example=example, fmt=cfg.tracking.get("model_format", "pickle"),
+                                 code_paths=code_paths(cfg))
+    set_signature(f"models:/{model_id}", output_signature(served, example))
+    return model_id
+
+
+def output_signature(served: torch.nn.Module, example: np.ndarray) -> Any:
+    """The signature of a served model: its outputs, and no input schema.
+
+    MLflow's pyfunc enforces one tensor shape, rank included, per input, and refuses anything else
+    before the model sees it; the served model takes several (``pipeline.models.InputShape``: image
+    and flat batches) and names them itself when refusing one. The input example shows the sample's shape.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    with torch.no_grad():
+        out = served(torch.as_tensor(example)).numpy()
+    return ModelSignature(outputs=Schema([TensorSpec(out.dtype, (-1, *out.shape[1:]))]))
