@@ -2,8 +2,9 @@
 
 The cost is fixed whatever the sweep's size: one ``get_run`` for the parent, one paged
 ``search_runs`` for all its children, and one metric history per learning curve, for the top
-``top_k`` trials only. Sweeps that ended early, were resumed, lost trials to errors, or came from
-Hydra's basic sweeper (no recorded search space) are all read the same way.
+``top_k`` trials only (``pipeline.insights.curves`` fetches every trial's, in parallel). Sweeps that
+ended early, were resumed, lost trials to errors, or came from Hydra's basic sweeper (no recorded search
+space) are all read the same way.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class TrialRow:
     tests: dict[str, float] = field(default_factory=dict)  # test_accuracy, test_loss, ...
     error: str = ""
     curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, cv/<metric>), top trials only
+    start_ms: int | None = None   # the child run's start and end (ms since the epoch); end None while running
+    end_ms: int | None = None
+    has_steps: bool = False       # whether the run logged the sweep's per-step curve (``SweepHistory.step_key``)
 
 
 @dataclass
@@ -56,6 +60,7 @@ class SweepHistory:
     trials: list[TrialRow]
     status: str = "FINISHED"
     n_planned: int | None = None
+    step_key: str | None = None  # the per-step metric of every trial: intermediate/objective, else cv/<metric>
 
     @property
     def sign(self) -> float:
@@ -109,8 +114,8 @@ class SweepHistory:
 class SelectionGap:
     """How much better the chosen trial looked in cross-validation than on the held-out test split.
 
-    ``gap`` is sign-aware: positive means the CV score was optimistic (test accuracy lower, or test
-    loss higher, than in CV). Even a trial nobody selected shows some gap (CV models train on
+    ``gap`` is sign-aware: positive means the held-out test score came out worse than the CV score
+    (test accuracy lower, or test loss higher), negative that it came out better. Even a trial nobody selected shows some gap (CV models train on
     (k-1)/k of the data, the refit on all of it), so ``median_gap`` over every complete trial with
     a test score is the baseline, and ``optimism`` = ``gap - median_gap`` the part due to selection.
     """
@@ -154,12 +159,14 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     raw = [launched.get(n) or override_params(r) for n, r in zip(numbers, children)]
     space = _recorded_space(tags) or infer_space(raw)
     key = rr.objective_key(tags)
-    trials = sorted((_row(r, n, p, space, key) for r, n, p in zip(children, numbers, raw)), key=lambda t: t.number)
     metric = _objective_metric(children)
+    steps = step_key(children, metric)
+    trials = sorted((_row(r, n, p, space, key, steps) for r, n, p in zip(children, numbers, raw)),
+                    key=lambda t: t.number)
     direction = objective.resolve_direction(tags.get("sweep.direction"),
                                             metric if metric in objective.METRICS else None)
     history = SweepHistory(parent_run_id, parent.info.experiment_id, tags.get(rr.SWEEP_TAG, "?"), direction, metric,
-                           space, trials, parent.info.status, _int_or(tags.get("sweep.n_trials"), None))
+                           space, trials, parent.info.status, _int_or(tags.get("sweep.n_trials"), None), steps)
     if metric in objective.METRICS:
         curve = objective.metric(metric).curve_key
         for row in history.ranked()[:top_k]:
@@ -167,12 +174,22 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     return history
 
 
-def _row(run: Any, number: int, params: Mapping[str, Any], space: SearchSpace, key: str) -> TrialRow:
+def step_key(children: Sequence[Any], metric: str | None) -> str | None:
+    """The per-step curve every trial can be drawn with: the pruner's intermediate objective when any
+    trial logged it (pruned trials have nothing else), else the fold-averaged ``cv/<metric>``."""
+    if any(rr.INTERMEDIATE in r.data.metrics for r in children):
+        return rr.INTERMEDIATE
+    return objective.metric(metric).curve_key if metric in objective.METRICS else None
+
+
+def _row(run: Any, number: int, params: Mapping[str, Any], space: SearchSpace, key: str,
+         steps: str | None) -> TrialRow:
     state, m = rr.trial_state(run), run.data.metrics
     value = rr.trial_value(run, state, key)
     return TrialRow(number, state, value if _finite(value) else None, _typed(params, space), run.info.run_id,
                     m.get(OBJECTIVE_STD_KEY), {k: v for k, v in m.items() if k.startswith("test_")},
-                    run.data.tags.get(rr.ERROR_TAG, ""))
+                    run.data.tags.get(rr.ERROR_TAG, ""), start_ms=run.info.start_time,
+                    end_ms=run.info.end_time, has_steps=steps in m)
 
 
 def _recorded_space(tags: Mapping[str, str]) -> SearchSpace | None:

@@ -1,57 +1,107 @@
-"""One self-contained HTML report of a sweep: figures embedded as base64 PNGs, tables inline, no links out.
+"""One self-contained interactive HTML report of a sweep: plotly.js inlined once, every figure and table inline.
 
-It opens offline from a download of the parent run's artifacts, or straight from the MLflow UI.
+It loads nothing from the network, so it opens offline: from a download of the parent run's
+``report/`` artifacts, from the MLflow UI, or from the sweep directory while the sweep still runs.
+The only URLs in it are links a reader may click (each trial's run in the MLflow UI).
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from collections.abc import Mapping
-from pathlib import Path
+from datetime import datetime, timezone
 from typing import Any
 
 from pipeline.insights.history import SelectionGap, SweepHistory
 from pipeline.insights.importance import Importance
+from pipeline.insights.table import TABLE_JS, trials_table
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;
-text-align:left;font-size:.9em}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}
-.note{color:#555;font-size:.9em}figure{margin:1em 0 2em}"""
-CAPTIONS = {"optimization_history.png": "Optimization history: each trial's objective and the best so far.",
-            "parallel_coordinates.png": "Parallel coordinates: parameters (search-space scale) against the "
-                                        "objective.",
-            "importance.png": "Hyperparameter importance.",
-            "learning_curves.png": "Learning curves of the top trials (cross-validated, mean over folds)."}
+STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;
+font-size:.88em;vertical-align:top}th{background:#f3f3f3}table.trials th{cursor:pointer;position:sticky;top:0}
+th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
+tr.failed td{background:#fdecea}tr.pruned td{color:#666}td.error pre{white-space:pre-wrap;max-width:60em;margin:.3em 0}
+.note{color:#555;font-size:.9em}.caveat{color:#8a4b00}section{margin:1em 0 2em}nav a{margin-right:1em}
+.controls input{width:20em}"""
+# (anchor, heading, what the figure shows): the report's figures in reading order
+SECTIONS = (("history", "Optimization history", "Each trial's objective and the best so far; pruned trials at "
+             "their last intermediate value."),
+            ("parallel", "Parallel coordinates", "Complete trials; drag along any axis to select a range, "
+             "drag the selection to move it, click beside it to clear it."),
+            ("slices", "Slice plots", "The objective against each parameter."),
+            ("contour", "Contour", "The objective over the two most important parameters."),
+            ("intermediate", "Intermediate values", "Every trial's per-step values, pruned trials included; "
+             "click a legend entry to hide a state."),
+            ("ecdf", "Empirical distribution of the objective", "The share of complete trials scoring at or "
+             "below each value."),
+            ("timeline", "Timeline", "When each trial ran, one row per concurrent worker."),
+            ("importance", "Hyperparameter importance", ""))
 
 
 def render_html(history: SweepHistory, importance: Importance | None, gap: SelectionGap | None,
-                figures: Mapping[str, str | Path]) -> str:
-    """The report as one HTML string; ``figures`` maps file names (see ``plots.write_figures``) to PNGs."""
-    parts = [f"<h1>Sweep report: {_e(history.strategy)} sweep</h1>", _summary(history),
-             "<h2>Best trial</h2>", _best(history), "<h2>Selection gap</h2>", f"<p>{_e(gap_text(gap))}</p>",
-             "<h2>Hyperparameter importance</h2>", _importance(importance)]
-    parts += [_figure(name, path) for name, path in figures.items()]
-    table = history.rows()
-    parts += ["<h2>All trials</h2>", _table(list(table[0]) if table else None, [list(r.values()) for r in table])]
+                figures: Mapping[str, Any], uri: str, note: str, plotly_js: str, final: bool = True) -> str:
+    """The report as one HTML string.
+
+    ``figures`` maps the anchors of ``SECTIONS`` to plotly figures (a missing one is skipped),
+    ``note`` is ``importance.importance_note``, ``plotly_js`` the plotly.js bundle to inline, and
+    ``final=False`` marks the page as a snapshot of a running sweep.
+    """
+    import plotly.io as pio
+
+    nav = " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in SECTIONS) + ' <a href="#trials">All trials</a>'
+    parts = [f"<h1>Sweep report: {_e(history.strategy)} sweep</h1>", _status(history, final), f"<nav>{nav}</nav>",
+             _summary(history), "<h2>Best trial</h2>", _best(history),
+             "<h2>Selection gap</h2>", f"<p>{_e(gap_text(gap))}</p>"]
+    for anchor, title, caption in SECTIONS:
+        if anchor not in figures:
+            continue
+        div = pio.to_html(figures[anchor], full_html=False, include_plotlyjs=False, div_id=f"fig-{anchor}",
+                          config={"displaylogo": False, "responsive": True})
+        extra = _importance(importance, note) if anchor == "importance" else ""
+        parts.append(f'<section id="{anchor}"><h2>{_e(title)}</h2><p class="note">{_e(caption)}</p>{extra}{div}'
+                     "</section>")
+    parts += ['<section id="trials"><h2>All trials</h2>', trials_table(history, uri), "</section>"]
     body = "\n".join(parts)
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sweep {_e(history.parent_run_id)}"
-            f"</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sweep {_e(history.parent_run_id)}</title>"
+            f"<style>{STYLE}</style>\n<script>{plotly_js}</script>\n<script>{TABLE_JS}</script></head><body>\n"
+            f"{body}\n</body></html>\n")
 
 
 def gap_text(gap: SelectionGap | None) -> str:
-    """The selection gap in one or two sentences, for the report and the terminal."""
+    """The selection gap in plain words (which score came out better, by how much), for report and terminal."""
     if gap is None:
         return ("No held-out test score for the best trial (cv.refit=false, or no complete trial): the gap "
                 "between its cross-validated and test scores is unknown.")
     std = f" +- {gap.cv_std:.4g}" if gap.cv_std is not None else ""
     text = (f"Best trial {gap.trial}: cross-validated {gap.metric} {gap.cv_score:.4g}{std}, held-out test "
-            f"{gap.test_score:.4g}; gap {gap.gap:+.4g} (positive: the CV score was optimistic).")
+            f"{gap.test_score:.4g}. {_direction(gap.gap, 'The test score')}")
     if gap.optimism is not None:
-        text += (f" The median gap over the {gap.n_tested} complete trials with a test score is "
-                 f"{gap.median_gap:+.4g}, so selection adds {gap.optimism:+.4g}.")
+        text += (f" Across the {gap.n_tested} complete trials with a test score, the median test score is "
+                 f"{_amount(gap.median_gap)} than the CV score; ")
+        text += (f"so {gap.optimism:.4g} of this trial's gap comes from having been chosen as the best."
+                 if gap.optimism > 0 else "so having been chosen as the best added nothing beyond that typical gap.")
     return text
+
+
+def _direction(value: float, subject: str) -> str:
+    if value > 0:
+        return f"{subject} is {value:.4g} worse than the CV score: the CV estimate was optimistic."
+    if value < 0:
+        return f"{subject} is {-value:.4g} better than the CV score: the CV estimate was pessimistic."
+    return f"{subject} equals the CV score."
+
+
+def _amount(value: float) -> str:
+    return f"{value:.4g} worse" if value > 0 else f"{-value:.4g} better" if value < 0 else "no different"
+
+
+def _status(history: SweepHistory, final: bool) -> str:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if final:
+        return f'<p class="note">Written {when}, when the sweep ended ({_e(history.status.lower())}).</p>'
+    return (f'<p class="note">Snapshot written {when} while the sweep runs; it is rewritten after every '
+            "batch: reload the page to see the latest.</p>")
 
 
 def _summary(history: SweepHistory) -> str:
@@ -75,21 +125,17 @@ def _best(history: SweepHistory) -> str:
     return _table(None, rows)
 
 
-def _importance(importance: Importance | None) -> str:
+def _importance(importance: Importance | None, note: str) -> str:
+    """The method, the note (how many more trials are needed, or which values are uncertain), the table."""
     if importance is None:
-        return "<p>Too few complete trials to estimate importance.</p>"
-    rows = [(name, f"{v:.3f}", f"{s:.3f}") for name, v, s in importance.ranked()]
+        return f'<p class="caveat">{_e(note)}</p>'
+    cls = "caveat" if importance.uncertain() else "note"
+    rows = [(n, f"{v:.3f}", f"{s:.3f}", "spread exceeds the importance: uncertain" if s > v else "")
+            for n, v, s in importance.ranked()]
     share = (f"Single parameters explain {importance.main_effects_share:.0%} of the surrogate's variance; "
              "the rest is interactions.")
-    return (f"<p class=\"note\">Method: {_e(importance.method)} ({importance.n_trials} trials). {share}</p>"
-            + _table(["parameter", "importance", "std across trees"], rows))
-
-
-def _figure(name: str, path: str | Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    caption = CAPTIONS.get(name, f"Slice: the objective against {name[len('slice_'):-len('.png')]}.")
-    return (f"<figure><img alt=\"{_e(name)}\" src=\"data:image/png;base64,{data}\">"
-            f"<figcaption class=\"note\">{_e(caption)}</figcaption></figure>")
+    return (f'<p class="{cls}">{_e(note)}</p><p class="note">Method: {_e(importance.method)}. {share}</p>'
+            + _table(["parameter", "importance", "spread across trees (std)", "caveat"], rows))
 
 
 def _table(columns: list[str] | None, rows: list[Any]) -> str:
