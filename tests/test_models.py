@@ -51,3 +51,27 @@ def test_served_model_takes_raw_inputs_and_answers_in_the_targets_units():
     x = torch.rand(4, 3)
     assert torch.allclose(served(x), net((x - x_mean) / x_std) * 10.0 + 100.0)
     assert not served.training and torch.equal(as_served(net)(x), net(x))
+
+
+@pytest.mark.parametrize(("sample", "batch"), [((1, 8, 8), (5, 1, 8, 8)), ((1, 8, 8), (5, 64)), ((1, 8, 8), (5, 8, 8)),
+                                               ((3, 4, 4), (5, 3, 4, 4)), ((3, 4, 4), (5, 48)), ((6,), (5, 6))])
+def test_served_model_takes_every_layout_of_the_data(sample, batch):
+    torch.manual_seed(0)
+    net = mlp(sample, 3, hidden_dim=8)
+    served = as_served(net, input_shape=sample)
+    x = torch.rand(5, *sample)
+    assert torch.allclose(served(x.reshape(batch)), net.eval()(x))
+    assert served(x.reshape(batch).double()).dtype == torch.float32
+
+
+@pytest.mark.parametrize(("sample", "batch", "expected"), [
+    ((1, 8, 8), (5, 63), "(N, 1, 8, 8), (N, 64) or (N, 8, 8)"),
+    ((1, 8, 8), (5, 2, 8, 8), "(N, 1, 8, 8), (N, 64) or (N, 8, 8)"),
+    ((3, 4, 4), (5, 4, 4), "(N, 3, 4, 4) or (N, 48)"),  # (N, H, W) only for one channel
+    ((6,), (5, 2, 3), "(N, 6)"),
+])
+def test_served_model_names_the_shape_it_got_and_those_it_takes(sample, batch, expected):
+    served = as_served(mlp(sample, 3, hidden_dim=8), input_shape=sample)
+    with pytest.raises(ValueError) as info:
+        served(torch.rand(*batch))
+    assert str(info.value) == f"input of shape {batch} does not fit this model: expected {expected}"

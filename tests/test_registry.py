@@ -14,7 +14,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.errors import NonFiniteLossError
-from pipeline.registry import register_best
+from pipeline.objective import direction
+from pipeline.registry import EXIT_NOT_FINISHED, SweepNotFinished, main, register_best
 from pipeline.report import generate_report
 from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record
 
@@ -24,13 +25,17 @@ FAST = ["trainer.epochs=3", "cv.folds=2", "data.subset=300", "trainer.batch_size
         "regularization.early_stopping.patience=0", "tracking.experiment=registry"]
 
 
-def train_sweep(uri: str, lrs: list[float], extra: tuple[str, ...] = ()) -> str:
-    """A grid sweep over ``optimizer.lr`` run with the real trial code; returns the parent run id."""
+def train_sweep(uri: str, lrs: list[float], extra: tuple[str, ...] = (), status: str = "FINISHED",
+                metric: str = "val_accuracy") -> str:
+    """A grid sweep over ``optimizer.lr`` run with the real trial code, its parent ended with ``status``;
+    returns the parent run id."""
     from pipeline.reproduce import compose
     from pipeline.trial import run_trial
 
     space = {"optimizer.lr": ",".join(map(str, lrs))}
-    parent = SweepRun.create(uri, "registry", "grid-sweep", {"sweep.strategy": "grid", "sweep.direction": "maximize",
+    extra = (*extra, f"cv.metric={metric}")
+    parent = SweepRun.create(uri, "registry", "grid-sweep", {"sweep.strategy": "grid",
+                                                            "sweep.direction": direction(metric),
                                                             "sweep.space": json.dumps(space),
                                                             "sweep.n_trials": str(len(lrs))}, {})
     records = []
@@ -44,7 +49,7 @@ def train_sweep(uri: str, lrs: list[float], extra: tuple[str, ...] = ()) -> str:
             records.append(TrialRecord(k, params, "complete", result.objective, run_id=result.run_id))
         except NonFiniteLossError as e:
             records.append(TrialRecord(k, params, "failed", error=str(e)))
-    parent.finish(records, best_record(records, "maximize"), {})
+    parent.finish(records, best_record(records, direction(metric)), {}, status=status)
     return parent.run_id
 
 
@@ -98,6 +103,10 @@ def test_version_carries_scores_and_provenance(sweep):
     for key in ("cv_mean", "cv_std", "test_accuracy", "test_loss"):
         assert float(mv.tags[key]) == best.data.metrics[key], key
     assert mv.tags["sweep.parent_run_id"] == pid and mv.tags["objective.metric"] == "val_accuracy"
+    assert (mv.tags["objective.key"], mv.tags["objective.direction"]) == ("cv_mean", "maximize")
+    assert float(mv.tags["objective.value"]) == best.data.metrics["cv_mean"]
+    assert mv.tags["data.target"] == "pipeline.data.digits"
+    assert json.loads(mv.tags["data.params"]) == {"subset": 300, "test_fraction": 0.2, "seed": 0}
     assert float(mv.tags["selection_gap"]) == pytest.approx(best.data.metrics["cv_mean"] - best.data.metrics[
         "test_accuracy"])
     assert "held-out test test_accuracy" not in mv.description and "held-out test accuracy" in mv.description
@@ -140,3 +149,116 @@ def test_no_complete_trial_no_registration(tmp_path, new_store):
     assert register_best(uri, build_sweep(uri, [trial(1e12, 16, "failed")]), NAME) is None
     with pytest.raises(ValueError):
         register_best(uri, "whatever", "")
+
+
+# -- the alias policy over successive sweeps (real trials, one store) -------------------------------
+def alias_holder(uri: str, name: str, alias: str = "champion") -> str:
+    return str(MlflowClient(uri).get_model_version_by_alias(name, alias).version)
+
+
+def test_the_alias_moves_only_for_a_better_finished_sweep(tmp_path, new_store, caplog):
+    uri, name = new_store(tmp_path), "policy"
+    caplog.set_level(logging.INFO, logger="pipeline.registry")
+    assert register_best(uri, train_sweep(uri, [0.01]), name) == "1" and alias_holder(uri, name) == "1"
+    assert "version 1 (cv_mean" in caplog.text and "takes @champion (no version held it)" in caplog.text
+
+    better = train_sweep(uri, [0.05])  # better: takes the alias, says from whom and by how much
+    assert register_best(uri, better, name) == "2" and alias_holder(uri, name) == "2"
+    client = MlflowClient(uri)
+    v1, v2 = (float(client.get_model_version(name, v).tags["objective.value"]) for v in ("1", "2"))
+    assert v2 > v1 and f"takes @champion from version 1 ({v1:.4f}, +{v2 - v1:.4f})" in caplog.text
+    assert client.get_run(better).data.tags["registered_model.alias"] == "champion"
+
+    worse = train_sweep(uri, [0.002])  # worse: registered as a version, the alias stays
+    assert register_best(uri, worse, name) == "3" and alias_holder(uri, name) == "2"
+    v3 = float(client.get_model_version(name, "3").tags["objective.value"])
+    line = f"Model registry: version 2 (cv_mean {v2:.4f}) stays @champion over version 3 ({v3:.4f}, {v3 - v2:+.4f})"
+    assert caplog.records[-1].getMessage() == line
+    assert client.get_run(worse).data.tags["registered_model.decision"] == line
+    assert "registered_model.alias" not in client.get_run(worse).data.tags
+
+    for status in ("KILLED", "FAILED"):  # an interrupted or failed sweep registers nothing, even when better
+        stopped = train_sweep(uri, [0.05], extra=("optimizer.momentum=0.9",), status=status)
+        with pytest.raises(SweepNotFinished, match=f"sweep {stopped} ended {status}: nothing registered"):
+            register_best(uri, stopped, name)
+        assert alias_holder(uri, name) == "2" and len(client.search_model_versions(f"name='{name}'")) == 3
+
+    other = train_sweep(uri, [0.05], metric="val_loss")  # another objective: not comparable, does not take it
+    assert register_best(uri, other, name) == "4" and alias_holder(uri, name) == "2"
+    assert caplog.records[-1].getMessage().endswith(
+        "does not take @champion from version 2: judged on cv_mean of val_loss (minimize) on pipeline.data.digits "
+        '{"seed": 0, "subset": 300, "test_fraction": 0.2}, version 2 on cv_mean of val_accuracy (maximize) on '
+        'pipeline.data.digits {"seed": 0, "subset": 300, "test_fraction": 0.2}')
+
+
+def test_the_command_refuses_an_unfinished_sweep_in_one_line(tmp_path, new_store, caplog):
+    uri = new_store(tmp_path)
+    killed = train_sweep(uri, [0.05], status="KILLED")
+    caplog.set_level(logging.INFO, logger="pipeline.registry")
+    assert main([killed, "--tracking-uri", uri, "--name", "cmd"]) == EXIT_NOT_FINISHED
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Model registry: sweep {killed} ended KILLED: nothing registered, @champion not moved"]
+    assert MlflowClient(uri).search_registered_models() == []
+
+
+def test_a_finished_parent_with_a_trial_that_never_ended_is_refused(tmp_path, new_store):
+    uri = new_store(tmp_path)
+    pid = train_sweep(uri, [0.05])
+    MlflowClient(uri).set_tag(pid, "trial.1.params", json.dumps({"optimizer.lr": 0.01}))  # launched, no run
+    with pytest.raises(SweepNotFinished, match=r"trials \[1\] never ended"):
+        register_best(uri, pid, NAME)
+
+
+# -- the registered model as a user loads it -----------------------------------------------------
+def test_champion_has_a_signature_an_input_example_and_takes_flat_and_image_batches(sweep):
+    import numpy as np
+
+    from pipeline.data import load_data
+    from pipeline.reproduce import compose, recorded_overrides
+
+    uri, _, _ = sweep
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    assert model.metadata.signature is not None
+    assert model.metadata.signature.outputs.inputs[0].shape == (-1, 10)
+    assert model.input_example.shape == (2, 1, 8, 8)
+    run = MlflowClient(uri).get_run(MlflowClient(uri).get_model_version_by_alias(NAME, "champion").run_id)
+    images = load_data(compose(recorded_overrides(run)).data).test.X[:7].numpy()
+    assert images.shape == (7, 1, 8, 8)
+    expected = model.predict(images)
+    for batch in (images.reshape(7, 64), images.reshape(7, 8, 8), images.astype(np.float64)):
+        assert np.allclose(model.predict(batch), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"^input of shape \(7, 63\) does not fit this model: expected "
+                                         r"\(N, 1, 8, 8\), \(N, 64\) or \(N, 8, 8\)$"):
+        model.predict(images.reshape(7, 64)[:, :63])
+
+
+# -- the decision itself: a table over what the two versions recorded --------------------------------
+def standing(version="9", value=0.9408, direction="maximize", metric="val_accuracy", data="digits {}", key="cv_mean"):
+    from pipeline.registry import Standing
+
+    return Standing(version, key, metric, direction, data, value)
+
+
+@pytest.mark.parametrize(("holder", "new", "takes", "line"), [
+    (None, standing(), True, "version 9 (cv_mean 0.9408) takes @champion (no version held it)"),
+    (standing("7", 0.9784), standing(), False,
+     "version 7 (cv_mean 0.9784) stays @champion over version 9 (0.9408, -0.0376)"),
+    (standing("7", 0.9408), standing(), False, "stays @champion over version 9 (0.9408, +0.0000)"),  # a tie keeps it
+    (standing("7", 0.9), standing(), True, "version 9 (cv_mean 0.9408) takes @champion from version 7 (0.9000, +0.0408)"),
+    (standing("7", 0.5, "minimize", "val_loss"), standing("9", 0.3, "minimize", "val_loss"), True,
+     "takes @champion from version 7 (0.5000, -0.2000)"),
+    (standing("7", 0.3, "minimize", "val_loss"), standing("9", 0.5, "minimize", "val_loss"), False,
+     "stays @champion over version 9 (0.5000, +0.2000)"),
+    (standing("7", 0.9), standing("9", 0.95, data="digits {\"subset\": 300}"), False,
+     "does not take @champion from version 7: judged on cv_mean of val_accuracy (maximize) on digits {\"subset\": "
+     "300}, version 7 on cv_mean of val_accuracy (maximize) on digits {}"),
+    (standing("7", 0.9), standing("9", 0.95, key="accuracy"), False, "judged on accuracy of val_accuracy"),
+    (standing("7", None, direction="", data=""), standing(), False,
+     "does not take @champion: its holder, version 7, does not record the objective"),
+])
+def test_the_alias_decision(holder, new, takes, line):
+    from pipeline.registry import decide
+
+    took, text = decide(new, holder, "champion")
+    assert took is takes and text.startswith("Model registry: ") and line in text and "\n" not in text

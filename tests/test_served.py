@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -15,6 +16,7 @@ from pipeline.reproduce import compose
 from pipeline.served import (
     code_paths,
     example_input,
+    output_signature,
     refit_checkpoint,
     served_from_checkpoint,
     served_from_fitted,
@@ -37,6 +39,9 @@ def test_the_checkpoint_rebuilds_the_same_served_model():
     rebuilt, original = served_from_checkpoint(cfg, ckpt), served_from_fitted(fit)
     x = torch.rand(5, 4) * 10
     assert torch.allclose(rebuilt(x), original(x)) and float(original(x).mean()) > 20  # in the targets' units
+    for served in (rebuilt, original):  # both check the input's shape
+        with pytest.raises(ValueError, match=r"input of shape \(5, 3\) does not fit this model: expected \(N, 4\)"):
+            served(x[:, :3])
     classification = torch.load(io.BytesIO(refit_checkpoint(fitted("classification"))), weights_only=True)
     assert classification["y_mean"] is None
 
@@ -47,3 +52,10 @@ def test_example_input_and_code_paths():
     own = OmegaConf.create({"model": {"_target_": "tests.test_served.fitted"}})
     assert code_paths(own)[0].endswith("/tests")
     assert code_paths(OmegaConf.create({"model": {"_target_": "not_installed_pkg.net"}})) == []
+
+
+def test_the_signature_has_the_outputs_and_no_input_schema():
+    """MLflow's pyfunc would refuse every input rank but one; the served model takes several and checks them."""
+    fit = fitted("classification")
+    signature = output_signature(served_from_fitted(fit), example_input((4,)))
+    assert signature.inputs is None and signature.outputs.inputs[0].shape == (-1, 1)
