@@ -81,15 +81,17 @@ def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tup
 
 
 def output_signature(served: torch.nn.Module, example: np.ndarray) -> Any:
-    """The signature of a served model: its outputs, and no input schema.
+    """The signature of a served model: its outputs, and its inputs when it takes one layout only (tables).
 
     MLflow's pyfunc enforces one tensor shape, rank included, per input, and refuses anything else
-    before the model sees it; the served model takes several (``pipeline.models.InputShape``: image
-    and flat batches) and names them itself when refusing one. The input example shows the sample's shape.
+    before the model sees it. A model of images takes several (``pipeline.models.InputShape``: image and
+    flat batches) and names them itself when refusing one, so its signature has no input schema; its
+    input example shows the sample's shape.
     """
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
     with torch.no_grad():
         out = served(torch.as_tensor(example)).numpy()
-    return ModelSignature(outputs=Schema([TensorSpec(out.dtype, (-1, *out.shape[1:]))]))
+    inputs = Schema([TensorSpec(example.dtype, (-1, *example.shape[1:]))]) if example.ndim == 2 else None
+    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(out.dtype, (-1, *out.shape[1:]))]))

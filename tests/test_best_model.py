@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.best_model import ensure_logged_model, log_best_model, logged_model_id
@@ -52,6 +53,8 @@ def test_the_model_rebuilt_from_the_checkpoint_scores_as_logged(sweep):
     model = mlflow.pytorch.load_model(f"models:/{model_id}")
     scores = score_served(model, cfg.data)  # raw pixels in: normalisation is inside the model
     assert scores["accuracy"] == pytest.approx(client.get_run(records[0].run_id).data.metrics["test_accuracy"], abs=1e-9)
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.equal(model(x.reshape(3, 64)), model(x))  # flat batches too: the checkpoint knows the shape
 
 
 def test_no_model_when_the_config_says_so(sweep):

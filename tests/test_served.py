@@ -54,8 +54,12 @@ def test_example_input_and_code_paths():
     assert code_paths(OmegaConf.create({"model": {"_target_": "not_installed_pkg.net"}})) == []
 
 
-def test_the_signature_has_the_outputs_and_no_input_schema():
-    """MLflow's pyfunc would refuse every input rank but one; the served model takes several and checks them."""
-    fit = fitted("classification")
-    signature = output_signature(served_from_fitted(fit), example_input((4,)))
-    assert signature.inputs is None and signature.outputs.inputs[0].shape == (-1, 1)
+def test_the_signature_has_an_input_schema_only_for_one_layout():
+    """MLflow's pyfunc would refuse every input rank but one: a table has one, images have several (checked by
+    the served model itself)."""
+    from pipeline.models import as_served, mlp
+
+    table = output_signature(served_from_fitted(fitted("classification")), example_input((4,)))
+    assert table.inputs.inputs[0].shape == (-1, 4) and table.outputs.inputs[0].shape == (-1, 1)
+    images = output_signature(as_served(mlp((1, 8, 8), 10), input_shape=(1, 8, 8)), example_input((1, 8, 8)))
+    assert images.inputs is None and images.outputs.inputs[0].shape == (-1, 10)
