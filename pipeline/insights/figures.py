@@ -8,6 +8,7 @@ choices at the positions ``0 .. k-1`` labelled with their values.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -175,7 +176,8 @@ def _annotate(fig: go.Figure, text: str) -> None:
 
 
 def _hover(r: TrialRow) -> str:
-    params = "<br>".join(f"{k}={v}" for k, v in r.params.items())
+    """Plotly reads a few HTML tags in hover text: names and values are escaped, lines joined by <br>."""
+    params = "<br>".join(html.escape(f"{k}={v}", quote=False) for k, v in r.params.items())
     value = "" if r.value is None else f"{r.value:.6g}"
     return f"trial {r.number} ({r.state}) {value}<br>{params}"
 

@@ -45,6 +45,7 @@ class TrialRow:
     start_ms: int | None = None   # the child run's start and end (ms since the epoch); end None while running
     end_ms: int | None = None
     has_steps: bool = False       # whether the run logged the sweep's per-step curve (``SweepHistory.step_key``)
+    worker: str = ""              # the process that ran it (``run_record.LEASE_TAG``: host:pid:start), if recorded
 
 
 @dataclass
@@ -189,7 +190,7 @@ def _row(run: Any, number: int, params: Mapping[str, Any], space: SearchSpace, k
     return TrialRow(number, state, value if _finite(value) else None, _typed(params, space), run.info.run_id,
                     m.get(OBJECTIVE_STD_KEY), {k: v for k, v in m.items() if k.startswith("test_")},
                     run.data.tags.get(rr.ERROR_TAG, ""), start_ms=run.info.start_time,
-                    end_ms=run.info.end_time, has_steps=steps in m)
+                    end_ms=run.info.end_time, has_steps=steps in m, worker=run.data.tags.get(rr.LEASE_TAG, ""))
 
 
 def _recorded_space(tags: Mapping[str, str]) -> SearchSpace | None:

@@ -107,7 +107,7 @@ def importance_note(history: SweepHistory, importance: Importance | None) -> str
     shaky = importance.uncertain()
     if not shaky:
         return f"Ranked from {n} complete trials; every importance exceeds its spread across trees."
-    if len(shaky) == d:
+    if len(shaky) == len(importance.names):
         return (f"Ranked from {n} complete trials, but every parameter's spread across trees exceeds its "
                 "importance: the ranking is not reliable yet; more trials will narrow it.")
     return (f"Ranked from {n} complete trials. Uncertain (spread across trees exceeds the importance): "

@@ -1,8 +1,9 @@
 """When each trial ran: one bar per trial from its child run's start to its end, one row per worker.
 
-No worker id is recorded on the trials, so workers are recovered from the times: trials are packed
-into the fewest lanes in which none overlap (greedy by start time, which is optimal for intervals),
-the number of lanes being the sweep's largest number of trials running at once.
+A trial's worker is the process that ran it (its ``run_record.LEASE_TAG``, ``host:pid:start``).
+Trials without one (older runs, apps that record their own runs) are packed into the fewest lanes
+in which none overlap (greedy by start time, which is optimal for intervals): as many lanes as the
+largest number of such trials running at once.
 """
 
 from __future__ import annotations
@@ -44,22 +45,30 @@ def timeline_figure(history: SweepHistory, now_ms: float | None = None) -> go.Fi
     if not rows:
         return note_figure("Timeline of trials per worker", "no trial has started yet")
     spans = [(float(r.start_ms), float(_end(r, now_ms))) for r in rows]
-    lane = lanes(spans)
+    lane = workers(rows, spans)
     fig = go.Figure()
     for state, color in COLORS.items():
         picked = [i for i, r in enumerate(rows) if r.state == state]
         if picked:
             fig.add_bar(base=[_iso(spans[i][0]) for i in picked], x=[spans[i][1] - spans[i][0] for i in picked],
-                        y=[f"worker {lane[i]}" for i in picked], orientation="h", name=state, marker_color=color,
+                        y=[lane[i] for i in picked], orientation="h", name=state, marker_color=color,
                         text=[f"trial {rows[i].number}" for i in picked], textposition="inside",
                         customdata=[[(spans[i][1] - spans[i][0]) / 1000] for i in picked],
                         hovertemplate="%{text}: %{customdata[0]:.1f} s<extra></extra>")
-    n_lanes = max(lane) + 1
-    fig.update_layout(title=f"Timeline of trials ({n_lanes} worker{'s' * (n_lanes != 1)}, from non-overlapping "
-                            "run times)", barmode="overlay", template="plotly_white",
+    n_lanes = len(set(lane))
+    how = "by the process that ran each trial" if all(r.worker for r in rows) else "packed by run times"
+    fig.update_layout(title=f"Timeline of trials: {n_lanes} worker{'s' * (n_lanes != 1)} ({how})",
+                      barmode="overlay", template="plotly_white",
                       height=max(HEIGHT // 2, 120 + 28 * n_lanes), xaxis={"type": "date", "title": "time (UTC)"},
                       yaxis={"categoryorder": "category descending"})
     return fig
+
+
+def workers(rows: Sequence[TrialRow], spans: Sequence[tuple[float, float]]) -> list[str]:
+    """Each row's worker label: ``host:pid`` of its recorded worker, else ``lane k`` from ``lanes``."""
+    bare = [i for i, r in enumerate(rows) if not r.worker]
+    packed = dict(zip(bare, lanes([spans[i] for i in bare])))
+    return [r.worker.rsplit(":", 1)[0] if r.worker else f"lane {packed[i]}" for i, r in enumerate(rows)]
 
 
 def _end(row: TrialRow, now_ms: float) -> float:

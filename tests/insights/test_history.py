@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pipeline import lease
 from pipeline.errors import NonFiniteLossError
 from pipeline.insights.history import TrialRow, infer_space, load_history, parse_scalar, selection_gap
 from pipeline.search.grammar import format_value
@@ -60,8 +61,9 @@ def write_trial(uri: str, parent: SweepRun, number: int, spec: dict[str, Any], e
     overrides = FIXED + [f"{k}={format_value(v)}" for k, v in params.items()]
     overrides += [f"tracking.parent_run_id='{parent.run_id}'", f"tracking.trial_number={number}"]
     child = Tracker.start(uri, experiment, f"trial-{number:03d}", {
-        "trial.number": str(number), "objective.metric": "val_accuracy", "hydra.overrides": json.dumps(overrides)},
-        parent_run_id=parent.run_id)
+        "trial.number": str(number), "objective.metric": "val_accuracy", "hydra.overrides": json.dumps(overrides),
+        # the worker's lease; a trial left running has none, else a resume would wait for this live process
+        **({"lease": lease.own()} if spec["state"] != "running" else {})}, parent_run_id=parent.run_id)
     child.log_params({**params, "trainer.epochs": 3})
     state, value = spec["state"], spec["value"]
     record = TrialRecord(number, params, state, value, run_id=child.run_id)
@@ -101,7 +103,7 @@ def build_resumed_sweep(uri: str) -> str:
              trial(0.02, 64, "running")]
     parent_id = build_sweep(uri, first, finish=False)
     state = load_state(uri, parent_id)  # marks the running child KILLED, as a resume does
-    parent = SweepRun.reopen(uri, parent_id)
+    parent = SweepRun.reopen(uri, parent_id, lease.own())
     [lost] = state.interrupted
     parent.tracker.set_tags({f"trial.{lost.number}.rerun_as": state.next_number})
     rerun = write_trial(uri, parent, state.next_number, trial(0.02, 64, value=0.93, test=0.9), "insights")
@@ -154,6 +156,15 @@ def test_curves_only_for_the_top_trials(mixed):
     history = load_history(*mixed, top_k=2)
     assert [(r.number, len(r.curve)) for r in history.trials if r.curve] == [(0, 3), (4, 3)]
     assert history.trials[4].curve[-1] == (3, pytest.approx(0.93 - 0.1 / 3))
+
+
+def test_rows_carry_run_times_worker_and_the_per_step_curve_key(mixed):
+    history = load_history(*mixed, top_k=0)
+    assert history.step_key == "cv/val_accuracy"  # no pruner logged intermediate/objective
+    assert [r.has_steps for r in history.trials] == [True, True, False, True, True, True]
+    for r in history.trials:
+        assert r.start_ms is not None and r.end_ms is not None and r.start_ms <= r.end_ms
+    assert {r.worker for r in history.trials} == {lease.own()}  # host:pid:start of the process that ran it
 
 
 def test_tidy_table_has_params_as_columns(mixed):

@@ -10,10 +10,14 @@ import pytest
 from pipeline.insights.history import SweepHistory, TrialRow
 from pipeline.insights.importance import (
     MISSING_UNIT,
+    Importance,
     encode,
     fanova_importance,
+    importance_note,
     leaf_boxes,
+    min_trials,
     sweep_importance,
+    trials_needed,
     tree_main_effects,
 )
 from pipeline.search.space import SearchSpace
@@ -90,9 +94,58 @@ def test_flat_objective_gives_zero_importance():
     assert imp.as_dict() == {"a": 0.0, "b": 0.0} and imp.main_effects_share == 0.0
 
 
-def test_too_few_complete_trials_give_none():
-    history = synthetic_sweep("optimizer.lr", n=2)
-    assert sweep_importance(history) is None
+@pytest.mark.parametrize(("d", "needed"), [(1, 10), (4, 10), (6, 10), (7, 11), (12, 16)])
+def test_the_minimum_grows_with_the_number_of_parameters(d, needed):
+    assert min_trials(d) == needed
+
+
+@pytest.mark.parametrize("n", [2, 3, 9])
+def test_below_the_minimum_nothing_is_ranked_and_the_note_says_how_many_more(n):
+    history = synthetic_sweep("optimizer.lr", n=n)  # 4 parameters: 10 complete trials needed
+    assert sweep_importance(history) is None and trials_needed(history) == 10 - n
+    more = 10 - n
+    assert importance_note(history, None) == (f"Not ranked: {n} complete trials, and 10 are needed for 4 parameters; "
+                                              f"{more} more complete trial{'s' * (more != 1)} needed.")
+
+
+def test_at_the_minimum_the_ranking_is_given_with_its_spread():
+    history = synthetic_sweep("optimizer.lr", n=10)
+    imp = sweep_importance(history)
+    assert imp is not None and imp.n_trials == 10 and trials_needed(history) == 0
+    assert all(s >= 0 for _, _, s in imp.ranked()) and any(s > 0 for _, _, s in imp.ranked())
+    ranked = imp.as_json()["ranked"]
+    assert [r["parameter"] for r in ranked] == [n for n, _, _ in imp.ranked()]
+    assert [r["uncertain"] for r in ranked] == [r["std"] > r["importance"] for r in ranked]
+
+
+def test_at_the_minimum_a_strong_parameter_is_usually_found():
+    """The reason for the minimum (see the module docstring), on 6 parameters as in the issue's sweep."""
+    rng = np.random.default_rng(5)
+    names = [f"x{i}" for i in range(6)]
+    found = 0
+    for seed in range(10):
+        X = rng.random((min_trials(6), 6))
+        y = 4 * (X[:, 0] - 0.3) ** 2 + 0.3 * X[:, 1] + 0.05 * rng.standard_normal(len(X))
+        found += fanova_importance(X, y, names, seed=seed).ranked()[0][0] == "x0"
+    assert found >= 8
+
+
+def test_a_spread_larger_than_the_importance_is_flagged():
+    imp = Importance("m", ("a", "b", "c"), np.array([0.6, 0.3, 0.1]), np.array([0.1, 0.35, 0.2]), 0.9, 12)
+    assert imp.uncertain() == ["b", "c"]
+    history = synthetic_sweep("optimizer.lr", n=12)
+    assert importance_note(history, imp) == ("Ranked from 12 complete trials. Uncertain (spread across trees "
+                                             "exceeds the importance): b, c.")
+    shaky = Importance("m", ("a", "b"), np.array([0.6, 0.4]), np.array([0.7, 0.5]), 0.9, 12)
+    assert "every parameter's spread across trees exceeds its importance" in importance_note(history, shaky)
+    sure = Importance("m", ("a",), np.array([1.0]), np.array([0.1]), 0.9, 12)
+    assert importance_note(history, sure).endswith("every importance exceeds its spread across trees.")
+
+
+def test_pure_noise_is_flagged_as_uncertain():
+    rng = np.random.default_rng(6)
+    imp = fanova_importance(rng.random((12, 6)), rng.standard_normal(12), [f"x{i}" for i in range(6)])
+    assert len(imp.uncertain()) >= 4
 
 
 def test_same_seed_same_importance():
