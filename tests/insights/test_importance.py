@@ -17,8 +17,8 @@ from pipeline.insights.importance import (
     leaf_boxes,
     min_trials,
     sweep_importance,
-    trials_needed,
     tree_main_effects,
+    trials_needed,
 )
 from pipeline.search.space import SearchSpace
 

@@ -16,7 +16,7 @@ def test_lanes_never_overlap_and_are_as_few_as_the_peak_concurrency():
     spans = [(s, s + d) for s, d in zip(starts, rng.uniform(1, 20, 200))]
     lane = lanes(spans)
     for k in set(lane):
-        mine = sorted(s for s, l in zip(spans, lane) if l == k)
+        mine = sorted(s for s, owner in zip(spans, lane) if owner == k)
         assert all(a[1] <= b[0] for a, b in zip(mine, mine[1:]))
     peak = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
     assert len(set(lane)) == peak
