@@ -1,6 +1,7 @@
 """How long the sweep report takes on a 1,000-trial sweep in a scratch SQLite store.
 
     .venv/bin/python bench/report_time.py [--trials 1000] [--steps 15] [--folder /tmp/report_bench]
+    .venv/bin/python bench/report_time.py --uri http://127.0.0.1:5077 --parent RUN_ID   # an existing sweep
 
 Writes a synthetic sweep (a parent and one child run per trial: 6 parameters, per-step intermediate
 values, ~15% pruned, ~3% failed with a multi-line error) with MLflow's own client, then times: the
@@ -83,12 +84,18 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--folder", default="/tmp/report_bench")
+    parser.add_argument("--uri", default=None, help="time an existing sweep in this store (with --parent)")
+    parser.add_argument("--parent", default=None)
     args = parser.parse_args()
     folder = Path(args.folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    parent = timed(f"write the synthetic sweep ({args.trials} trials)", lambda: build(uri, args.trials, args.steps))
+    if args.uri:
+        uri, parent, folder = args.uri, args.parent, folder / "existing"
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        uri = f"sqlite:///{folder / 'mlflow.db'}"
+        parent = timed(f"write the synthetic sweep ({args.trials} trials)", lambda: build(uri, args.trials, args.steps))
+        print(f"parent run {parent} in {uri}")
 
     from pipeline.insights import curves
     from pipeline.insights.history import load_history

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.insights.history import TOP_K, SweepHistory
-from pipeline.insights.importance import Importance, encode
+from pipeline.insights.importance import Importance, encode, importance_note
 from pipeline.search.space import CategoricalParam, Param
 
 DPI = 100
@@ -35,7 +35,7 @@ def write_figures(history: SweepHistory, importance: Importance | None, folder: 
     folder.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Any] = {"optimization_history.png": lambda: history_figure(history),
                               "parallel_coordinates.png": lambda: parallel_figure(history),
-                              "importance.png": lambda: importance_figure(importance),
+                              "importance.png": lambda: importance_figure(importance, importance_note(history, importance)),
                               "learning_curves.png": lambda: curves_figure(history)}
     for p in history.space.params:
         makers[slice_filename(p.name)] = lambda p=p: slice_figure(history, p)
@@ -129,12 +129,13 @@ def slice_figure(history: SweepHistory, param: Param) -> Figure:
     return fig
 
 
-def importance_figure(importance: Importance | None) -> Figure:
-    """Horizontal bars, most important on top, with the spread across the forest's trees."""
+def importance_figure(importance: Importance | None, note: str = "too few complete trials to estimate importance"
+                      ) -> Figure:
+    """Horizontal bars, most important on top, with the spread across the forest's trees; ``note`` when None."""
     longest = max((len(n) for n in importance.names), default=0) if importance else 0
     fig, ax = _figure(left=min(0.5, 0.03 + 0.0125 * longest), bottom=0.16)
     if importance is None:
-        return _note(fig, ax, "too few complete trials to estimate importance")
+        return _note(fig, ax, note.replace("; ", ";\n"))
     ranked = importance.ranked()[::-1]
     ax.barh([n for n, _, _ in ranked], [v for _, v, _ in ranked], xerr=[s for _, _, s in ranked],
             color="tab:blue", capsize=3)
