@@ -29,7 +29,10 @@ from bench.problems import PROBLEMS, Problem  # noqa: E402
 from pipeline.search import make_optimizer  # noqa: E402
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam  # noqa: E402
 
-OPTIMIZERS = ("bayes", "random", "optuna_gp", "optuna_tpe", "hyperopt_tpe", "skopt_gp")
+OPTIMIZERS = ("bayes", "random", "optuna_gp", "optuna_tpe", "hyperopt_tpe", "skopt_gp", "bayes_exact", "bayes_fit64")
+# Variants of ``bayes`` for checking its large-history approximation: hyperparameters fitted on every
+# observation (exact), or on a subset of 64 (the approximation, exercised from 65 observations on).
+BAYES_VARIANTS = {"bayes_exact": {"fit_points": 10**9}, "bayes_fit64": {"fit_points": 64}}
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 Run = tuple[list[float], float]  # objective values in evaluation order, ask time at `budget` observations
@@ -42,8 +45,8 @@ def evaluate(problem: Problem, params: dict[str, Any]) -> float:
         return float(problem.objective(params))
 
 
-def run_ours(strategy: str, problem: Problem, seed: int, budget: int, batch: int = 1) -> Run:
-    opt = make_optimizer(strategy, problem.space, seed=seed)
+def run_ours(strategy: str, problem: Problem, seed: int, budget: int, batch: int = 1, **options: Any) -> Run:
+    opt = make_optimizer(strategy, problem.space, seed=seed, **options)
     values: list[float] = []
     while len(values) < budget:
         points = opt.ask(min(batch, budget - len(values)))
@@ -166,6 +169,8 @@ def run_one(task: tuple[str, str, int, int, int]) -> tuple[str, str, int, list[f
     problem = PROBLEMS[prob]
     if opt in ("bayes", "random"):
         values, t = run_ours(opt, problem, seed, budget)
+    elif opt in BAYES_VARIANTS:
+        values, t = run_ours("bayes", problem, seed, budget, **BAYES_VARIANTS[opt])
     elif opt == "bayes_batch":
         values, t = run_ours("bayes", problem, seed, budget, batch)
     elif opt.startswith("optuna_"):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.search.space import FloatParam, IntParam, SearchSpace
+from pipeline.search.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,30 @@ def hgb_cv_logloss(p: dict[str, Any]) -> float:
     return float(-cross_val_score(model, X, y, cv=cv, scoring="neg_log_loss").mean())
 
 
+_MIXED_SPACE = SearchSpace((
+    FloatParam("lr", 1e-4, 1.0, log=True),
+    IntParam("width", 8, 512, log=True),
+    IntParam("depth", 1, 8),
+    FloatParam("dropout", 0.0, 0.8),
+    FloatParam("momentum", 0.0, 1.0),
+    CategoricalParam("optimizer", ("sgd", "adam", "rmsprop")),
+    CategoricalParam("activation", ("relu", "tanh", "gelu", "silu")),
+))
+_MIXED_OFFSET = {"sgd": 0.3, "adam": 0.0, "rmsprop": 0.15, "relu": 0.05, "tanh": 0.25, "gelu": 0.0, "silu": 0.02}
+_MIXED_LR = {"sgd": -1.5, "adam": -3.0, "rmsprop": -2.7}  # best log10 learning rate per optimizer
+
+
+def mixed7(p: dict[str, Any]) -> float:
+    """A synthetic 7-D tuning landscape (log float, log int, int, floats, two categoricals): the best
+    learning rate depends on the optimizer, width and depth interact, momentum matters only for sgd."""
+    lr = math.log10(p["lr"]) - _MIXED_LR[p["optimizer"]]
+    size = math.log2(p["width"]) - 6.0 + 0.4 * (p["depth"] - 4)
+    mom = (p["momentum"] - 0.9) ** 2 * (2.0 if p["optimizer"] == "sgd" else 0.1)
+    drop = (p["dropout"] - 0.2 - 0.03 * (p["depth"] - 1)) ** 2
+    return (0.15 * lr**2 + 0.04 * size**2 + 0.02 * (p["depth"] - 5) ** 2 + mom + drop
+            + _MIXED_OFFSET[p["optimizer"]] + _MIXED_OFFSET[p["activation"]])
+
+
 PROBLEMS: dict[str, Problem] = {
     "branin": Problem("branin", SearchSpace((FloatParam("x0", -5, 10), FloatParam("x1", 0, 15))), branin,
                       0.397887357729738),
@@ -96,5 +120,6 @@ PROBLEMS: dict[str, Problem] = {
     "rosenbrock4": Problem("rosenbrock4", _box(4, -5, 10), lambda p: rosenbrock(_vec(p, 4)), 0.0),
     "styblinski_tang5": Problem("styblinski_tang5", _box(5, -5, 5), lambda p: styblinski_tang(_vec(p, 5)),
                                 -39.16616570377142 * 5),
+    "mixed7": Problem("mixed7", _MIXED_SPACE, mixed7, None),
     "hgb_breast_cancer": Problem("hgb_breast_cancer", _hgb_space(), hgb_cv_logloss, None),
 }

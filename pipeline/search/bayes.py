@@ -22,7 +22,7 @@ from pipeline.search.acquisition import (
 )
 from pipeline.search.base import Optimizer
 from pipeline.search.columns import EXHAUSTIVE_MAX, Columns, enumerate_points
-from pipeline.search.gp import GP, fit_gp
+from pipeline.search.gp import FIT_MAX_POINTS, GP, fit_gp, fit_subset
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
 from pipeline.search.space import SearchSpace
 from pipeline.search.warping import WARPINGS, warp
@@ -34,6 +34,9 @@ DEFAULT_N_RESTARTS = 8  # best candidates refined by local search
 N_BEST_STARTS = 3  # best observed points also refined (and perturbed into candidates)
 MIN_FIT_POINTS = 2  # observations needed before the GP takes over from the Sobol design
 N_FINAL = 64  # best unrefined candidates kept as fallbacks when refined points are duplicates
+# Below this many observations every matrix (the fit sees at most FIT_MAX_POINTS) is small enough that
+# a second thread costs more in synchronization than it saves, far more on shared cores: one thread.
+PARALLEL_MIN_POINTS = 2000
 
 
 @contextmanager
@@ -61,7 +64,10 @@ class BayesOptimizer(Optimizer):
       acquisition: ``"logei"`` (default) or ``"ucb"``; ucb_beta: UCB's ``beta`` (> 0).
       warping: output transform ``"power"`` (default), ``"rank"`` or ``"standardize"``.
       n_candidates: Sobol candidates scored per proposal; n_restarts: best ones refined locally.
-      n_threads: torch/BLAS threads while proposing (restored afterwards), so it coexists with training.
+      n_threads: torch/BLAS threads while proposing (restored afterwards), so it coexists with training;
+        histories under ``PARALLEL_MIN_POINTS`` use one.
+      fit_points: hyperparameters are fitted on at most this many observations (``gp.fit_subset``),
+        then the GP is conditioned on all of them; ``None`` = ``gp.FIT_MAX_POINTS``.
 
     History handling: failed trials are left out of the model (a failure says nothing about the
     loss) but their points are never proposed again. Pruned trials enter as pessimistic observations:
@@ -74,11 +80,13 @@ class BayesOptimizer(Optimizer):
     def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize", *,
                  n_initial: int | None = None, acquisition: str = "logei", ucb_beta: float = DEFAULT_UCB_BETA,
                  warping: str = "power", n_candidates: int = DEFAULT_N_CANDIDATES,
-                 n_restarts: int = DEFAULT_N_RESTARTS, n_threads: int = 1, **unknown: Any) -> None:
+                 n_restarts: int = DEFAULT_N_RESTARTS, n_threads: int = 1, fit_points: int | None = None,
+                 **unknown: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)} for strategy 'bayes'; expected some of "
-                             "n_initial, acquisition, ucb_beta, warping, n_candidates, n_restarts, n_threads")
+                             "n_initial, acquisition, ucb_beta, warping, n_candidates, n_restarts, n_threads, "
+                             "fit_points")
         self.n_initial = (default_n_initial(space.dim, space.cardinality()) if n_initial is None
                           else _int_option("n_initial", n_initial, 0))
         self.acquisition = _choice_option("acquisition", acquisition, ACQUISITIONS)
@@ -87,13 +95,14 @@ class BayesOptimizer(Optimizer):
         self.n_candidates = _int_option("n_candidates", n_candidates, 1)
         self.n_restarts = _int_option("n_restarts", n_restarts, 1)
         self.n_threads = _int_option("n_threads", n_threads, 1)
+        self.fit_points = FIT_MAX_POINTS if fit_points is None else _int_option("fit_points", fit_points, 2)
         self.cols = Columns.from_space(space)
         self._theta: np.ndarray | None = None  # last MAP hyperparameters: warm start of the next fit
         self._grid: np.ndarray | None = None  # every point of a small finite space
 
     # -- proposing ----------------------------------------------------------------------------
     def _propose(self, n: int) -> np.ndarray:
-        with limited_threads(self.n_threads):
+        with limited_threads(self.n_threads if len(self.trials) >= PARALLEL_MIN_POINTS else 1):
             exclude = self.all_X
             if math.isfinite(self.space.cardinality()):
                 n = min(n, int(self.space.cardinality()) - unique_count(exclude))
@@ -116,11 +125,14 @@ class BayesOptimizer(Optimizer):
         return np.vstack([X, Xp]), np.concatenate([y, yp])
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GP:
-        """MAP-fit the GP to warped losses, warm-started from the previous fit."""
+        """MAP-fit the GP to warped losses (on at most ``fit_points`` of them), warm-started from the
+        previous fit, and condition it on all of them."""
+        z = warp(y, self.warping)
+        idx = fit_subset(z, self.fit_points, np.random.default_rng([self.seed, len(z)]))
         starts = [] if self._theta is None else [self._theta]
-        gp = fit_gp(X, warp(y, self.warping), self.space.is_categorical, starts)
+        gp = fit_gp(X[idx], z[idx], self.space.is_categorical, starts)
         self._theta = gp.theta
-        return gp
+        return gp if len(idx) == len(z) else GP(X, z, self.space.is_categorical, gp.theta)
 
     def _propose_model(self, n: int, X: np.ndarray, y: np.ndarray, exclude: np.ndarray, running: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:

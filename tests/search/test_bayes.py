@@ -160,3 +160,12 @@ def test_batch_straddling_the_initial_design():
         opt.tell(p, p["x"] + p["k"])
     batch = opt.ask(5)  # two design points, three model points
     assert len(batch) == 5 and len({_key(p) for p in batch + [t.params for t in opt.trials]}) == 7
+
+
+def test_fit_points_subset_used_past_the_limit_and_model_conditioned_on_all():
+    opt = _run(BayesOptimizer(MIXED, seed=0, fit_points=12, **FAST), _mixed_loss, 20)
+    X, y = opt.training_data()
+    gp = opt.fit(X, y)
+    assert len(gp.X) == len(X) == 20  # hyperparameters from 12 points, posterior from all 20
+    with pytest.raises(ValueError, match="fit_points=1"):
+        BayesOptimizer(MIXED, fit_points=1)

@@ -93,3 +93,62 @@ def test_neg_log_posterior_gradient_matches_finite_differences():
         e[i] = 1e-6
         fd = (neg_log_posterior(theta + e, D2, y, prior)[0] - neg_log_posterior(theta - e, D2, y, prior)[0]) / 2e-6
         assert np.isclose(g[i], fd, rtol=1e-5, atol=1e-6)
+
+
+def test_scaled_sq_dist_matches_per_dimension_form():
+    from pipeline.search.gp import per_dim_sq_dist, scaled_sq_dist
+
+    rng = np.random.default_rng(6)
+    is_cat = torch.tensor([False, True, False, True])
+    X1 = torch.tensor(rng.random((7, 4)))
+    X1[:, 1] = torch.tensor(rng.integers(3, size=7) / 3 + 1 / 6)
+    X2 = torch.cat([X1[:3], torch.tensor(rng.random((5, 4)))])  # some exact matches: distance 0
+    w = torch.tensor([40.0, 2.0, 0.5, 7.0], dtype=torch.float64)
+    exact = per_dim_sq_dist(X1, X2, is_cat) @ w
+    fast = scaled_sq_dist(X1, X2, w, is_cat)
+    assert fast.min() >= 0 and torch.allclose(fast, exact, atol=1e-12)
+
+
+def test_incremental_conditioning_equals_a_fresh_factorization():
+    rng = np.random.default_rng(7)
+    X, Xn = rng.random((30, 3)), rng.random((4, 3))
+    theta = np.log([0.3, 0.5, 0.8, 1.2, 1e-3])
+    is_cat = np.array([False, False, True])
+    gp = GP(X, rng.normal(size=30), is_cat, theta)
+    yn = rng.normal(size=4)
+    inc = gp.condition_on(Xn, yn)
+    fresh = GP(np.vstack([X, Xn]), np.concatenate([gp.y.numpy(), yn]), is_cat, theta, n_fantasies=4)
+    assert torch.allclose(inc.L, fresh.L, atol=1e-10) and torch.allclose(inc.alpha, fresh.alpha, atol=1e-8)
+    x = rng.random((50, 3))
+    for a, b in zip(inc.posterior_np(x), fresh.posterior_np(x)):
+        assert np.allclose(a, b, atol=1e-9)
+
+
+def test_fit_subset_keeps_the_best_and_spreads_the_rest():
+    from pipeline.search.gp import FIT_BEST_SHARE, fit_subset
+
+    y = np.random.default_rng(8).normal(size=1000)
+    assert np.array_equal(fit_subset(y[:50], 256, np.random.default_rng(0)), np.arange(50))
+    idx = fit_subset(y, 256, np.random.default_rng(0))
+    assert len(idx) == 256 == len(np.unique(idx))
+    n_best = int(FIT_BEST_SHARE * 256)
+    assert set(np.argsort(y)[:n_best]) <= set(idx)
+    assert idx.max() > 800 and idx.min() < 200  # the draw covers the whole history
+
+
+def test_subset_fit_predicts_like_the_exact_fit():
+    """Hyperparameters fitted on a subset, GP conditioned on everything: predictions close to the exact GP."""
+    from pipeline.search.gp import fit_subset
+
+    rng = np.random.default_rng(9)
+    X = rng.random((400, 3))
+    f = lambda A: np.sin(5 * A[:, 0]) + (A[:, 1] - 0.5) ** 2 + 0.1 * A[:, 2]  # noqa: E731
+    y = f(X)
+    y = (y - y.mean()) / y.std()
+    exact = fit_gp(X, y, np.zeros(3, bool))
+    idx = fit_subset(y, 128, np.random.default_rng(0))
+    approx = GP(X, y, np.zeros(3, bool), fit_gp(X[idx], y[idx], np.zeros(3, bool)).theta)
+    x = rng.random((500, 3))
+    (me, ve), (ma, va) = exact.posterior_np(x), approx.posterior_np(x)
+    assert np.sqrt(np.mean((me - ma) ** 2)) < 0.01  # standardized units
+    assert np.allclose(np.sqrt(va), np.sqrt(ve), atol=0.02)
