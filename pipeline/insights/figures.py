@@ -79,8 +79,7 @@ def slice_figure(history: SweepHistory) -> go.Figure:
                                 "colorbar": {"title": {"text": "trial"}}})
         fig.update_xaxes(title_text=p.name, row=1, col=i, **_axis(p))
     fig.update_yaxes(title_text=history.label, row=1, col=1)
-    fig.update_layout(title="Slice plots", height=HEIGHT, width=max(700, 260 * len(params)),
-                      template="plotly_white")
+    fig.update_layout(title="Slice plots", height=HEIGHT, template="plotly_white")
     return fig
 
 
