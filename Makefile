@@ -4,14 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-HOST ?= 127.0.0.1
-PORT ?= 5000
+# HOST and PORT come from the make command line only (make server HOST=0.0.0.0): a HOST exported by the shell
+# (a machine's name, often) must not open the server to the network without a word.
+ifneq ($(origin HOST),command line)
+HOST := 127.0.0.1
+endif
+ifneq ($(origin PORT),command line)
+PORT := 5000
+endif
 ARGS ?=
 
-STORE := sqlite:///$(CURDIR)/mlruns/mlflow.db
-ARTIFACTS := $(CURDIR)/mlruns/artifacts
+# The store the UI and the server open: MLFLOW_TRACKING_URI when set (what the sweeps used), else the project's.
+STORE := $(if $(MLFLOW_TRACKING_URI),$(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlruns/mlflow.db)
+ARTIFACTS := $(patsubst %/,%,$(dir $(patsubst sqlite:///%,%,$(STORE))))/artifacts
 
-.PHONY: install train sweep ui server test test-fast bench lint clean
+.PHONY: install train sweep ui server remote-store-check test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,13 +42,16 @@ sweep: $(STAMP)
 	$(BIN)/python train.py -m $(ARGS)
 
 # The MLflow UI on the project's store, on loopback unless HOST says otherwise.
-ui: $(STAMP)
+ui: $(STAMP) remote-store-check
 	$(BIN)/mlflow ui --backend-store-uri "$(STORE)" --default-artifact-root "$(ARTIFACTS)" --host $(HOST) --port $(PORT)
 
 # A tracking server for workers on other processes or machines (artifacts served through it), without
 # MLflow's job runner (a pool of worker processes for features this project does not use).
-server: $(STAMP)
+server: $(STAMP) remote-store-check
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri "$(STORE)" --artifacts-destination "$(ARTIFACTS)" --serve-artifacts --host $(HOST) --port $(PORT)
+
+remote-store-check:
+	@case "$(STORE)" in sqlite:///*) ;; *) echo "MLFLOW_TRACKING_URI names a server, not a SQLite store: open that server in a browser, or unset it"; exit 2;; esac
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(ARGS)

@@ -11,7 +11,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pipeline.cli import absolute_searchpath, check_overrides, ignore_schema_match_warning, register_resolvers
+from pipeline.cli import (
+    absolute_searchpath,
+    check_composes,
+    check_overrides,
+    ignore_schema_match_warning,
+    register_resolvers,
+)
 from pipeline.errors import ConfigError, DataError, TrackingError
 from pipeline.trial import run_trial
 
@@ -41,4 +47,5 @@ def main(cfg: DictConfig) -> float | dict:
 
 if __name__ == "__main__":
     check_overrides(sys.argv[1:], Path(__file__).parent / "conf")
+    check_composes(sys.argv[1:], Path(__file__).parent / "conf")
     main()

@@ -40,6 +40,45 @@ def check_overrides(argv: list[str], conf_dir: Path) -> None:
                       f"of an option, e.g. {group}={_first_option(conf_dir / group)}")
 
 
+def check_composes(argv: list[str], conf_dir: Path, config_name: str = "config") -> None:
+    """Exit with code 2 and one line when the config cannot be composed with the command line's fixed overrides
+    (an unknown group, option or key), where Hydra prints several lines and exits 1. Swept values are composed
+    and checked by the sweeper, for every edge of the space, before its first trial."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser, fixed, skip = OverridesParser.create(), [], False
+    for arg in argv:
+        if skip or arg.startswith("-"):
+            skip = arg in HYDRA_FLAGS_WITH_VALUE and not skip
+            continue
+        if not parser.parse_override(arg).is_sweep_override():
+            fixed.append(arg)
+    try:
+        with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
+            compose(config_name, overrides=fixed, return_hydra_config=True)
+    except HydraException as e:
+        _fail(one_line(e))
+
+
+def one_line(e: BaseException) -> str:
+    """Hydra's multi-line message on one line: without OmegaConf's ``full_key``/``object_type`` trailer, a list of
+    available options joined with commas."""
+    lines = [line.strip() for line in str(e).split("Config search path:")[0].splitlines()]
+    kept = [line.rstrip(".") for line in lines
+            if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    out: list[str] = []
+    for line in kept:
+        if out and out[-1].endswith(":") and out[-1].startswith("Available options"):
+            out[-1] += " " + line
+        elif out and out[-1].startswith("Available options") and not line.endswith(":"):
+            out[-1] += ", " + line
+        else:
+            out.append(line)
+    return "; ".join(out) or type(e).__name__
+
+
 def absolute_searchpath(entries: list[str], cwd: str) -> list[str]:
     """``hydra.searchpath`` entries with relative ``file://`` folders made absolute (from ``cwd``)."""
     out = []

@@ -4,6 +4,7 @@ allow, and a model that takes the data's samples."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -45,6 +46,25 @@ def validate(cfg: Any) -> None:
            "a number in [0, 1)")
     _check(_as_int(reg.early_stopping.patience) >= 0, f"regularization.early_stopping.patience="
            f"{reg.early_stopping.patience}", "an integer >= 0 (0 = off)")
+
+
+def check(cfg: Any) -> None:
+    """Everything a trial checks before it trains, without training: ``validate``, then ``validate_for_data`` on
+    the data it would load (loaded once per data config). A sweep runs this on the edges of its space before
+    its first trial (``hydra.sweeper.check``)."""
+    from omegaconf import OmegaConf
+
+    validate(cfg)
+    validate_for_data(cfg, _loaded(OmegaConf.to_yaml(cfg.data, resolve=True)))
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(data_yaml: str) -> DataSplit:
+    from omegaconf import OmegaConf
+
+    from pipeline.data import load_data
+
+    return load_data(OmegaConf.create(data_yaml))
 
 
 def validate_for_data(cfg: Any, data: DataSplit) -> None:

@@ -60,6 +60,7 @@ REGISTERED_NAME_TAG = "registered_model.name"
 REGISTERED_VERSION_TAG = "registered_model.version"
 REGISTERED_ALIAS_TAG = "registered_model.alias"      # set only when the version took the alias
 REGISTERED_DECISION_TAG = "registered_model.decision"  # the one line saying which version holds the alias
+RUN_NAME_TAG = "mlflow.runName"             # a run's name in the list; a trial's says how it ended
 LEASE_TAG = "lease"                         # on a parent (its sweeper) and a child (its worker): host:pid:start
 
 # -- artifacts -------------------------------------------------------------------------------------
@@ -86,16 +87,18 @@ def without_sweeper_keys(overrides: Iterable[str]) -> list[str]:
     return [o for o in overrides if override_key(o) not in SWEEPER_KEYS]
 
 
-def child_filter(parent_run_id: str) -> str:
-    """The ``search_runs`` filter selecting the children of ``parent_run_id``."""
-    return f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
+def child_filter(parent_run_id: str, status: str | None = None) -> str:
+    """The ``search_runs`` filter selecting the children of ``parent_run_id`` (with that status)."""
+    where = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
+    return where + (f" and attributes.status = '{status}'" if status else "")
 
 
-def child_runs(client: Any, experiment_id: str, parent_run_id: str, page_size: int | None = None) -> list[Any]:
-    """Every child run of ``parent_run_id`` (all pages of the search)."""
+def child_runs(client: Any, experiment_id: str, parent_run_id: str, page_size: int | None = None,
+               status: str | None = None) -> list[Any]:
+    """Every child run of ``parent_run_id`` (all pages of the search), or those with ``status``."""
     from pipeline.tracking import SEARCH_PAGE_SIZE, iter_runs
 
-    return iter_runs(client, [experiment_id], child_filter(parent_run_id), page_size or SEARCH_PAGE_SIZE)
+    return iter_runs(client, [experiment_id], child_filter(parent_run_id, status), page_size or SEARCH_PAGE_SIZE)
 
 
 def trial_state(run: Any) -> str:

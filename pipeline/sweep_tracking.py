@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import lease
 from pipeline import run_record as rr
 from pipeline.objective import sign
 from pipeline.tracking import MAX_TAG_LENGTH, Tracker, get_client
@@ -37,6 +38,7 @@ class TrialRecord:
     run_id: str = ""
     error: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # numbers the task returned besides its value
+    error_type: str = ""  # the exception's class name, when failed
 
 
 @dataclass
@@ -70,8 +72,15 @@ class SweepRun:
         return cls(tracker)
 
     @classmethod
-    def reopen(cls, uri: str, run_id: str) -> SweepRun:
+    def reopen(cls, uri: str, run_id: str, holder: str) -> SweepRun:
+        """Reopen the parent of an interrupted sweep for the sweeper ``holder`` (its lease); refused while the
+        sweeper that last held it still runs."""
         client = get_client(uri)
+        previous = client.get_run(run_id).data.tags.get(rr.LEASE_TAG)
+        if previous and previous != holder and lease.alive(previous):
+            raise ValueError(f"hydra.sweeper.resume={run_id!r}: that sweep is still running (sweeper "
+                             f"{previous}, host:pid:start); stop it before resuming")
+        client.set_tag(run_id, rr.LEASE_TAG, holder)
         client.update_run(run_id, status="RUNNING")
         return cls(Tracker(client, run_id, uri))
 
@@ -119,6 +128,7 @@ def load_state(uri: str, parent_run_id: str) -> SweepState:
         run = children.get(number)
         kind = rr.trial_state(run) if run is not None else "interrupted"
         if kind == "running":
+            _wait_for_worker(run, number)
             client.set_terminated(run.info.run_id, "KILLED")
         if kind not in rr.ENDED:
             if number not in rerun:
@@ -127,6 +137,25 @@ def load_state(uri: str, parent_run_id: str) -> SweepState:
         state.ended.append(TrialRecord(number, params, kind, rr.trial_value(run, kind, key), run_id=run.info.run_id,
                                        error=run.data.tags.get(rr.ERROR_TAG, "")))
     return state
+
+
+OLDER_COPY_WAIT = 30.0  # seconds a resume waits for a trial still running from the sweep's previous sweeper
+
+
+def _wait_for_worker(run: Any, number: int) -> None:
+    """A trial's older copy may still run on this machine (its worker outlived its sweeper): wait for it to
+    stop (its watchdog ends it within seconds), or refuse to run the trial twice at once."""
+    holder = run.data.tags.get(rr.LEASE_TAG)
+    if holder and not lease.wait_until_gone(holder, OLDER_COPY_WAIT):
+        raise ValueError(f"trial {number} of this sweep is still running in worker {holder} (host:pid:start) "
+                         f"after {OLDER_COPY_WAIT:.0f} s; stop it before resuming")
+
+
+def running_trial_runs(client: Any, experiment_id: str, parent_run_id: str, numbers: Sequence[int]) -> list[Any]:
+    """The child runs of trials ``numbers`` still marked RUNNING: one search."""
+    wanted = {str(k) for k in numbers}
+    found = rr.child_runs(client, experiment_id, parent_run_id, status="RUNNING")
+    return [r for r in found if r.data.tags.get(rr.TRIAL_NUMBER_TAG) in wanted]
 
 
 def trials_csv(records: Sequence[TrialRecord]) -> str:

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 # MLflow 3.17's telemetry thread edits os.environ while requests reads it (a REST call failed on it).
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in sweep logs
+# A tracking server that is down fails each call after ~30 s of retries (2 + 4 + 8 + 16 s), not MLflow's
+# default of several minutes per call: a sweep whose server stays down ends (hydra_plugins/.../_health.py).
+HTTP_RETRY_SECONDS = 30
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
@@ -119,7 +124,29 @@ def get_client(uri: str) -> RetryingClient:
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///") and uri not in _OPENED:
+        _open_sqlite_store(uri)
     return RetryingClient(MlflowClient(tracking_uri=uri))
+
+
+_OPENED: set[str] = set()
+
+
+def _open_sqlite_store(uri: str) -> None:
+    """Open (and, for a new file, create) a SQLite store under a file lock beside it: two sweeps starting at
+    once on a store that does not exist yet would otherwise both run MLflow's schema migrations on it."""
+    import fcntl
+
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)  # the tracking and registry stores, migrations included
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    _OPENED.add(uri)
 
 
 class RetryingClient:
@@ -336,12 +363,12 @@ class Tracker:
             self._close()
         self.client.set_terminated(self.run_id, status)
 
-    def fail(self, error: BaseException, status: str = "FAILED") -> None:
+    def fail(self, error: BaseException, status: str = "FAILED", tags: Mapping[str, Any] | None = None) -> None:
         """Record ``error`` on the run (tag + traceback artifact) and end it with ``status``."""
         try:
             self._close(discard_errors=True)
             state = "killed" if status == "KILLED" else "failed"
-            self.flush({ERROR_TAG: f"{type(error).__name__}: {error}", TRIAL_STATE_TAG: state})
+            self.flush({ERROR_TAG: f"{type(error).__name__}: {error}", TRIAL_STATE_TAG: state, **(tags or {})})
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             self.log_files({"error.txt": tb})
         finally:

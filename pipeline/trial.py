@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import config as config_checks
-from pipeline import objective
+from pipeline import lease, objective
 from pipeline import run_record as rr
 from pipeline.builders import name_of
 from pipeline.callbacks import CheckpointLogger, CurveLogger
@@ -25,7 +25,7 @@ from pipeline.progress import Progress
 from pipeline.pruning import TrialPruned, make_reporter
 from pipeline.served import log_served, refit_checkpoint, served_from_fitted
 from pipeline.sweep_tracking import basic_sweep_parent, summarise_basic_parent
-from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, resolve_tracking_uri
+from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, redact, resolve_tracking_uri
 
 log = logging.getLogger("pipeline")
 
@@ -48,9 +48,14 @@ class TrialResult:
 
 def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str, Any] | None = None) -> TrialResult:
     """Run one trial of ``cfg``; ``overrides`` and ``job`` (Hydra job name/num) are recorded as tags."""
-    config_checks.validate(cfg)
-    data = load_data(cfg.data)
-    config_checks.validate_for_data(cfg, data)
+    lease.watch_sweeper()  # in a sweep's worker: stop when the sweeper is gone, and never start a trial for it
+    try:
+        config_checks.validate(cfg)
+        data = load_data(cfg.data)
+        config_checks.validate_for_data(cfg, data)
+    except Exception as e:
+        _record_early_failure(cfg, overrides or [], e)
+        raise
     uri = resolve_tracking_uri(cfg.tracking.uri)
     check_reachable(uri, wait=SERVER_WAIT_SECONDS if cfg.tracking.parent_run_id else 0.0)
     device = resolve_device(cfg.trainer.device)
@@ -60,8 +65,10 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     overrides = list(overrides or [])
     log_model = log_model_now(cfg)  # before a basic sweep's parent is joined: it has no end to log the best at
     basic_parent = _join_basic_sweep(cfg, uri, job)
-    tracker = Tracker.start(uri, cfg.tracking.experiment, run_name(cfg, data), _tags(cfg, data, overrides, job),
+    name = run_name(cfg, data)
+    tracker = Tracker.start(uri, cfg.tracking.experiment, name, _tags(cfg, data, overrides, job),
                             parent_run_id=cfg.tracking.parent_run_id, background=True)
+    lease.set_on_gone(lambda: tracker.client.set_terminated(tracker.run_id, "KILLED"))
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
         tracker.log_files({rr.CONFIG_ARTIFACT: OmegaConf.to_yaml(cfg, resolve=True),
@@ -70,17 +77,43 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
             result = _train_and_log(cfg, data, device, tracker, log_model)
         except TrialPruned as p:
             result = _record_pruned(tracker, p)
-        tracker.finish(tags={rr.TRIAL_STATE_TAG: "pruned", rr.PRUNED_TAG: "true"} if result.pruned
-                       else {rr.TRIAL_STATE_TAG: "complete"})
+        tracker.finish(tags={rr.TRIAL_STATE_TAG: "pruned", rr.PRUNED_TAG: "true", rr.RUN_NAME_TAG: f"{name} pruned"}
+                       if result.pruned else {rr.TRIAL_STATE_TAG: "complete", **_valued_name(cfg, name, result)})
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
-        tracker.fail(e, status="KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        killed = isinstance(e, KeyboardInterrupt)
+        tracker.fail(e, status="KILLED" if killed else "FAILED",
+                     tags={rr.RUN_NAME_TAG: f"{name} {'killed' if killed else 'failed'}"})
         raise
+    finally:
+        lease.set_on_gone(None)
     result.run_id = tracker.run_id
     if basic_parent:
         summarise_basic_parent(uri, basic_parent, objective.direction(cfg.cv.metric))
     if not result.pruned:
         _print_summary(cfg, result, uri)
     return result
+
+
+def _valued_name(cfg: DictConfig, name: str, result: TrialResult) -> dict[str, str]:
+    """In a sweep, a trial's name in the run list carries its value: ``trial-007 0.9784``."""
+    return {rr.RUN_NAME_TAG: f"{name} {result.objective:.4g}"} if cfg.tracking.trial_number is not None else {}
+
+
+def _record_early_failure(cfg: DictConfig, overrides: list[str], error: Exception) -> None:
+    """A sweep's trial that fails before its run exists (bad value, data missing) still gets a FAILED child run
+    with its full error, so the sweep's record has every trial. Never hides ``error``."""
+    if cfg.tracking.get("parent_run_id") is None:
+        return
+    try:
+        uri = resolve_tracking_uri(cfg.tracking.uri)
+        name = f"trial-{int(cfg.tracking.trial_number):03d}" if cfg.tracking.trial_number is not None else "trial"
+        tags = {rr.OVERRIDES_TAG: json.dumps(overrides), rr.LEASE_TAG: lease.own(),
+                **({rr.TRIAL_NUMBER_TAG: str(cfg.tracking.trial_number)} if cfg.tracking.trial_number is not None
+                   else {})}
+        tracker = Tracker.start(uri, cfg.tracking.experiment, name, tags, parent_run_id=cfg.tracking.parent_run_id)
+        tracker.fail(error, tags={rr.RUN_NAME_TAG: f"{name} failed"})
+    except Exception as e:  # noqa: BLE001 - the trial's own error is what matters
+        log.warning("Could not record the failed trial in MLflow: %s", e)
 
 
 def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, tracker: Tracker,
@@ -182,6 +215,7 @@ def git_commit() -> str | None:
 
 def _tags(cfg: DictConfig, data: DataSplit, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
     tags = {rr.OVERRIDES_TAG: json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
+            rr.LEASE_TAG: lease.own(),
             rr.OBJECTIVE_METRIC_TAG: cfg.cv.metric, "data": data_name(cfg, data), "model": name_of(cfg.model),
             "task": data.task, "data.loading": "in memory" if data.in_memory else "DataLoader",
             "mlflow.source.name": "train.py"}
@@ -224,4 +258,6 @@ def _print_summary(cfg: DictConfig, result: TrialResult, uri: str) -> None:
     tests = "  ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in m.items() if k.startswith("test_"))
     if tests:
         log.info("held-out test: %s", tests)
-    log.info("MLflow run %s in %s; open the UI with: make ui", result.run_id, uri)
+    if cfg.tracking.parent_run_id is None:  # a sweep says where to look once, at its end
+        log.info("MLflow run %s in %s; open the UI with: MLFLOW_TRACKING_URI=%s make ui", result.run_id, redact(uri),
+                 redact(uri))

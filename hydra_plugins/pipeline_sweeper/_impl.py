@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
@@ -22,6 +21,15 @@ from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.pipeline_sweeper._checks import check_trials
+from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
+from hydra_plugins.pipeline_sweeper._launches import (
+    Ended,
+    Launches,
+    PreparedSignal,
+    stop_workers,
+    worker_died,
+)
 from hydra_plugins.pipeline_sweeper._plan import (
     ADAPTIVE,
     ConditionalParams,
@@ -29,10 +37,13 @@ from hydra_plugins.pipeline_sweeper._plan import (
     build_plan,
     parse_arguments,
 )
-from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record_runs
+from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs
+from hydra_plugins.pipeline_sweeper._wrapup import finish, write_report
+from pipeline import lease
 from pipeline import run_record as rr
+from pipeline.errors import ConfigError, DataError
 from pipeline.search import make_optimizer
-from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, child_runs, load_state
+from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, load_state, running_trial_runs
 from pipeline.tracking import redact
 
 log = logging.getLogger(__name__)
@@ -61,29 +72,49 @@ class SweepProgress:
         return sum(r.state in rr.ENDED for r in self.records)
 
 
+@dataclass
+class Launch:
+    """Trials launched together (one, or ``batch_size``), and what each re-runs after a dead worker."""
+
+    numbers: list[int]
+    params: list[dict[str, Any]]
+    overrides: list[list[str]]
+    started: float = field(default_factory=time.monotonic)
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+
 class SweeperImpl:
     def __init__(self, conf: dict[str, Any]) -> None:
         self.conf = OmegaConf.to_container(OmegaConf.create(conf), resolve=True) if conf else {}
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
+        self.prepared: PreparedSignal | None = None
         self._warned_no_value = False
+        self._aborts: dict[int, int] = {}   # trial number -> how often its worker died under it (or its original)
+        self._launched: dict[int, Launch] = {}
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
+        self.prepared = PreparedSignal(hydra_context.config_loader)
+        launcher_context = HydraContext(config_loader=self.prepared, callbacks=hydra_context.callbacks)
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=launcher_context, task_function=task_function, config=config)
 
     # -- the sweep ---------------------------------------------------------------------------------
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """Run the sweep; bad input and too many failures end it with one clear line and a non-zero exit."""
         try:
             return self._sweep(arguments)
+        except KeyboardInterrupt as e:
+            log.error("Interrupted (%s): the sweep is marked KILLED; resume it with hydra.sweeper.resume=<its "
+                      "parent run id>, printed at its start", e or "Ctrl-C")
+            sys.exit(130)
         except (ValueError, RuntimeError, HydraException) as e:
             if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _is_user_error(e):
                 raise
             log.error("%s", e)
-            sys.exit(2 if not isinstance(e, SweepFailed) else 1)
+            sys.exit(1 if isinstance(e, (SweepFailed, StoreLost)) else 2)
 
     def _sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.hydra_context is not None
@@ -92,69 +123,171 @@ class SweeperImpl:
         script = Path(sys.argv[0]).name
         command = shlex.join(["python", script, *sys.argv[1:]])
         plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command, script)
+        check_trials(self.conf, self.hydra_context, self.config, plan)
         optimizer = make_sweep_optimizer(plan)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "multirun.yaml").write_text(redact(OmegaConf.to_yaml(self.config)))
+        os.environ[lease.LEASE_ENV] = lease.own()  # workers stop when this process is gone
         parent, progress, reruns = self._open(plan, optimizer)
+        log.info("Sweep %s (parent run %s): %d trials, %s", plan.name, parent.run_id, plan.n_trials, plan.strategy)
+        launches = Launches(self._launch_job, self._slots(plan), self.prepared)
         returns: list[Sequence[JobReturn]] = []
-        status = "FAILED"
+        status, store_up = "FAILED", True
         try:
             with _sigterm_as_interrupt():
-                self._loop(plan, optimizer, parent, progress, reruns, returns)
+                self._loop(plan, optimizer, parent, progress, reruns, returns, launches, sweep_dir)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
             raise
+        except StoreLost:
+            store_up = False
+            raise
         finally:
-            lost = self._finish(plan, parent, progress, sweep_dir, status)
+            if len(launches):
+                stop_workers(launches.older)
+                if store_up:
+                    self._end_runs(plan, parent, [k for L in self._launched.values() for k in L.numbers], "KILLED",
+                                   "the sweep stopped while this trial ran")
+            lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status, store_up)
         if lost:
             raise SweepFailed(lost)
         return returns
+
+    def _slots(self, plan: SweepPlan) -> int:
+        """Launches in flight: ``n_jobs`` trials one by one, or one launch of ``batch_size`` at a time; one
+        for a launcher that runs the task in this process (Hydra's basic launcher)."""
+        if type(self.launcher).__name__ == "BasicLauncher":
+            if plan.n_jobs > 1:
+                log.warning("hydra.sweeper.n_jobs=%d but Hydra's basic launcher runs one trial at a time in this "
+                            "process; use a parallel launcher (hydra/launcher=joblib)", plan.n_jobs)
+            return 1
+        return 1 if plan.batch_size else plan.n_jobs
+
+    def _launch_job(self, job: tuple[list[list[str]], int]) -> Sequence[JobReturn]:
+        overrides, first = job
+        return self.launcher.launch(overrides, initial_job_idx=first)
 
     def _open(self, plan: SweepPlan, optimizer: Any) -> tuple[SweepRun, SweepProgress, list[TrialRecord]]:
         """Create the parent run, or reopen it and tell the optimizer what it already holds."""
         progress = SweepProgress()
         if not plan.resume:
-            return SweepRun.create(plan.uri, plan.experiment, plan.name, plan.tags(), plan.params()), progress, []
+            parent = SweepRun.create(plan.uri, plan.experiment, plan.name, {**plan.tags(), rr.LEASE_TAG: lease.own()},
+                                     plan.params())
+            return parent, progress, []
         state = load_state(plan.uri, plan.resume)
         for r in state.ended:
             optimizer.tell(r.params, r.value, state=r.state)
         progress.records, progress.next_number = list(state.ended), state.next_number
         log.info("Resuming sweep %s: %d trials ended, %d interrupted to run again, next job %d", plan.resume,
                  len(state.ended), len(state.interrupted), state.next_number)
-        return SweepRun.reopen(plan.uri, plan.resume), progress, list(state.interrupted)
+        return SweepRun.reopen(plan.uri, plan.resume, lease.own()), progress, list(state.interrupted)
 
     def _loop(self, plan: SweepPlan, optimizer: Any, parent: SweepRun, progress: SweepProgress,
-              reruns: list[TrialRecord], returns: list[Sequence[JobReturn]]) -> None:
+              reruns: list[TrialRecord], returns: list[Sequence[JobReturn]], launches: Launches,
+              sweep_dir: Path) -> None:
+        """Keep every slot busy until ``n_trials`` have ended: a slot that frees takes the next trial at once."""
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
-        while progress.ended < plan.n_trials:
-            n = plan.batch(plan.n_trials - progress.ended)
-            again, reruns[:] = reruns[:n], reruns[n:]
-            batch = [r.params for r in again]
-            for params in batch:
-                optimizer.add_pending(params)
-            if len(batch) < n:
-                batch += optimizer.ask(n - len(batch))
-            if not batch:
-                log.info("The search space is exhausted after %d trials", progress.ended)
+        watch, report = StoreWatch(plan.uri, parent.run_id), ReportSchedule(bool(self.conf.get("report", True)))
+        while True:
+            self._fill(plan, optimizer, parent, progress, reruns, launches, conditional)
+            if not len(launches):
                 return
-            numbers = list(range(progress.next_number, progress.next_number + len(batch)))
-            progress.next_number += len(batch)
-            # recorded before launch: what a resumed sweep re-runs
-            parent.tracker.set_tags({**rr.launched_tags(numbers, batch),
-                                     **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
-            overrides = [plan.trial_overrides(conditional.active(p), k, parent.run_id) for p, k in zip(batch, numbers)]
-            started, started_ms = time.monotonic(), int(time.time() * 1000)
-            results = self.launcher.launch(overrides, initial_job_idx=numbers[0])
-            returns.append(results)
-            records = [outcome(ret, p, k, started, plan.objective) for p, k, ret in zip(batch, numbers, results)]
-            if not plan.records_itself:
-                record_runs(parent.tracker.client, parent.experiment_id, parent.run_id, records, overrides,
-                            plan.objective_key, started_ms)
-            for record in records:
-                self._tell(plan, optimizer, parent, progress, record)
+            ended = launches.wait(timeout=watch.every)
+            if ended is None:
+                watch.check()
+                continue
+            launch = self._launched.pop(ended.key)
+            try:
+                records = self._records(plan, parent, launch, ended, reruns, returns)
+                for record in records:
+                    self._tell(plan, optimizer, parent, progress, record)
+            except Exception as e:  # noqa: BLE001 - the store went away, or a real bug: decided by watch
+                watch.lost(e)
+                raise
             _check_failures(plan, progress)
+            _check_repeating(plan, records)
+            report.maybe(plan.uri, parent.run_id, sweep_dir)
+
+    def _fill(self, plan: SweepPlan, optimizer: Any, parent: SweepRun, progress: SweepProgress,
+              reruns: list[TrialRecord], launches: Launches, conditional: ConditionalParams) -> None:
+        """Launch trials into every free slot, within the budget; asked together so bayes proposes a batch."""
+        size = plan.batch(plan.n_trials) if plan.batch_size or not launches.threaded else 1
+        in_flight = sum(len(L.numbers) for L in self._launched.values())
+        n = min(launches.free() * size, plan.n_trials - progress.ended - in_flight)
+        if n <= 0:
+            return
+        again, reruns[:] = reruns[:n], reruns[n:]
+        for r in again:
+            if r.state != "aborted":  # an aborted trial of this session is still pending in the optimizer
+                optimizer.add_pending(r.params)
+        batch = [r.params for r in again]
+        if len(batch) < n:
+            batch += optimizer.ask(n - len(batch))
+        if not batch:
+            if not len(launches):
+                log.info("The search space is exhausted after %d trials", progress.ended)
+            return
+        numbers = list(range(progress.next_number, progress.next_number + len(batch)))
+        progress.next_number += len(batch)
+        for r, k in zip(again, numbers):
+            self._aborts[k] = self._aborts.get(r.number, 0)
+        # recorded before launch: what a resumed sweep re-runs
+        parent.tracker.set_tags({**rr.launched_tags(numbers, batch),
+                                 **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
+        overrides = [plan.trial_overrides(conditional.active(p), k, parent.run_id) for p, k in zip(batch, numbers)]
+        for i in range(0, len(batch), size):
+            launch = Launch(numbers[i:i + size], batch[i:i + size], overrides[i:i + size])
+            self._launched[launch.numbers[0]] = launch
+            launches.start(launch.numbers[0], (launch.overrides, launch.numbers[0]))
+
+    def _records(self, plan: SweepPlan, parent: SweepRun, launch: Launch, ended: Ended,
+                 reruns: list[TrialRecord], returns: list[Sequence[JobReturn]]) -> list[TrialRecord]:
+        """What a launch that ended says about each of its trials; a dead worker's trials are run again once."""
+        if ended.error is None:
+            assert ended.results is not None
+            returns.append(ended.results)
+            records = [outcome(ret, p, k, launch.started, plan.objective)
+                       for p, k, ret in zip(launch.params, launch.numbers, ended.results)]
+        else:
+            records = self._aborted(plan, parent, launch, ended.error, reruns)
+        if not plan.records_itself:
+            record_runs(parent.tracker.client, parent.experiment_id, parent.run_id,
+                        [r for r in records if r.state != "aborted"], launch.overrides, plan.objective_key,
+                        launch.started_ms)
+        return [r for r in records if r.state != "aborted"]
+
+    def _aborted(self, plan: SweepPlan, parent: SweepRun, launch: Launch, error: BaseException,
+                 reruns: list[TrialRecord]) -> list[TrialRecord]:
+        """A launch that raised because its worker died (the pool broke): each trial runs again once, then fails.
+        Any other error of the launcher would repeat for every trial: the sweep stops with it."""
+        if not worker_died(error):
+            raise SweepFailed(f"the launcher failed to run trials {launch.numbers}: {type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''}") from error
+        text = f"its worker died ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        records, again = [], []
+        for k, params in zip(launch.numbers, launch.params):
+            self._aborts[k] = self._aborts.get(k, 0) + 1
+            if self._aborts[k] >= 2:
+                records.append(TrialRecord(k, dict(params), "failed", error=f"{text}, twice", seconds=0.0))
+            else:
+                again.append(TrialRecord(k, dict(params), "aborted"))
+                records.append(again[-1])
+        reruns[:0] = again
+        log.warning("trial(s) %s: %s; %s", launch.numbers, text,
+                    "run again once" if again else "failed: their worker died twice")
+        self._end_runs(plan, parent, [r.number for r in again], "KILLED", text + "; run again")
+        self._end_runs(plan, parent, [r.number for r in records if r.state == "failed"], "FAILED", text + ", twice")
+        return records
+
+    def _end_runs(self, plan: SweepPlan, parent: SweepRun, numbers: list[int], status: str, error: str) -> None:
+        """End the child runs of ``numbers`` that are still RUNNING (their process is gone) with ``status``."""
+        if not numbers or not plan.records_itself:
+            return
+        for run in running_trial_runs(parent.tracker.client, parent.experiment_id, parent.run_id, numbers):
+            parent.tracker.client.set_tag(run.info.run_id, rr.ERROR_TAG, error)
+            parent.tracker.client.set_terminated(run.info.run_id, status)
 
     def _tell(self, plan: SweepPlan, optimizer: Any, parent: SweepRun, progress: SweepProgress,
               record: TrialRecord) -> None:
@@ -175,45 +308,6 @@ class SweeperImpl:
                         "a key of the mapping the task returns)", number)
             self._warned_no_value = True
 
-    def _finish(self, plan: SweepPlan, parent: SweepRun, progress: SweepProgress, sweep_dir: Path,
-                status: str) -> str | None:
-        """Write ``optimization_results.yaml`` and end the parent run with ``status``; FAILED, with the reason
-        returned, when trials ran but their runs are not in the sweep's store."""
-        found = {rr.trial_number(r): r.info.run_id for r in child_runs(plan.uri, parent.run_id)}
-        for r in progress.records:
-            r.run_id = found.get(r.number, r.run_id)
-        lost = _lost_runs_message(plan, parent.run_id, progress.records, found) if status == "FINISHED" else None
-        status = "FAILED" if lost else status
-        best = best_record(progress.records, plan.direction)
-        results = plan.results(best, progress.counts(), parent.run_id, status)
-        (sweep_dir / "optimization_results.yaml").write_text(redact(yaml.safe_dump(results, sort_keys=False)))
-        if best is not None:
-            log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, plan.objective_key, best.value,
-                     results["best_command"])
-        elif progress.count("complete"):
-            log.info("No trial returned a value: no best trial")
-        parent.finish(progress.records, best, results, status=status)
-        if not lost:
-            self._insights(plan, parent.run_id, best, sweep_dir)
-        return lost
-
-    def _insights(self, plan: SweepPlan, parent_run_id: str, best: TrialRecord | None, sweep_dir: Path) -> None:
-        """Log (and register) the best model, and write the report; a failure here never loses the sweep."""
-        if best is not None:
-            try:
-                publish_best_model(plan.uri, parent_run_id, best.run_id, bool(self.conf.get("register_model", True)),
-                                   self.conf.get("model_name") or plan.experiment, self.conf.get("model_alias"))
-            except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
-                log.warning("Could not log or register the best model: %s", e)
-        if self.conf.get("report", True):
-            try:
-                from pipeline.report import generate_report
-
-                generate_report(plan.uri, parent_run_id, out_dir=sweep_dir / "report")
-                log.info("Report: %s", sweep_dir / "report" / "report.html")
-            except Exception as e:  # noqa: BLE001
-                log.warning("Could not write the sweep report: %s", e)
-
 
 def make_sweep_optimizer(plan: SweepPlan) -> Any:
     """The plan's optimizer. A finite space no larger than the budget is run whole, in the grid's order
@@ -223,9 +317,15 @@ def make_sweep_optimizer(plan: SweepPlan) -> Any:
         log.info("The space holds %d points, no more than n_trials=%d: every point is run, in grid order",
                  int(plan.space.cardinality()), plan.n_trials)
         strategy, options = "grid", {}
+    if strategy == "grid":
+        options = {**options, "n_trials": plan.n_trials}
     optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
     if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
         plan.n_trials = min(plan.n_trials, optimizer.n_total)
+        if optimizer.n_grid > optimizer.n_total:
+            log.warning("The grid has %d points and n_trials=%d: %d points are left out. The %d run try every value "
+                        "of every parameter about equally often; unset hydra.sweeper.n_trials to run the whole "
+                        "grid", optimizer.n_grid, plan.n_trials, optimizer.n_grid - plan.n_trials, plan.n_trials)
     return optimizer
 
 
@@ -237,49 +337,39 @@ def _result_text(record: TrialRecord) -> str:
     return f"pruned at {record.value:.6g}" if record.state == "pruned" else f"{record.value:.6g}"
 
 
-def _lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[TrialRecord],
-                       found: dict[int, str]) -> str | None:
-    missing = missing_runs(records, found)
-    if not missing:
-        return None
-    ran = sum(r.state != "failed" for r in records)
-    return (f"{len(missing)} of {ran} trials that ran have no run in the sweep's store {redact(plan.uri)}: it holds "
-            f"{len(found)} child runs of sweep {parent_run_id} (missing: trials {missing[:10]}); a worker wrote "
-            f"elsewhere although {rr.URI_KEY} was passed to every trial. The sweep is marked FAILED.")
-
-
-def publish_best_model(uri: str, parent_run_id: str, best_run_id: str, register: bool, name: str,
-                       alias: str | None) -> None:
-    """Log the best trial's model (and register it) with ``python -m pipeline.registry``, in a process of its own.
-
-    Rebuilding a model needs the trial's model code, which the sweeper never imports: the sweeper and
-    the trials meet only in overrides and return values. The store travels in the environment, not
-    on the command line. Sweeps whose best trial has no refit checkpoint (a foreign app, ``cv.refit=false``)
-    start no process.
-    """
-    import subprocess
-
-    from pipeline.tracking import get_client
-
-    if rr.REFIT_CHECKPOINT_TAG not in get_client(uri).get_run(best_run_id).data.tags:
-        log.info("No model to log: the best trial has no refit checkpoint")
-        return
-    cmd = [sys.executable, "-m", "pipeline.registry", parent_run_id, "--name", name]
-    cmd += (["--alias", alias] if alias else []) + ([] if register else ["--log-only"])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    level = logging.INFO if done.returncode == 0 else logging.WARNING
-    for line in (done.stdout + done.stderr).strip().splitlines()[-3:]:
-        log.log(level, "%s", line)
-    if done.returncode != 0:
-        raise RuntimeError(f"python -m pipeline.registry exited with {done.returncode}")
-
-
 def _is_user_error(e: BaseException) -> bool:
     """Errors whose message says it all: bad sweep input, an unreachable store, too many failed trials."""
     from pipeline.errors import TrackingError
 
-    return isinstance(e, (ValueError, TrackingError, SweepFailed, HydraException))
+    return isinstance(e, (ValueError, TrackingError, SweepFailed, StoreLost, HydraException))
+
+
+def _check_repeating(plan: SweepPlan, records: Sequence[TrialRecord]) -> None:
+    """A failure every trial would repeat (its data cannot load, a fixed setting is invalid) stops the sweep at
+    its first occurrence: an error of the trial's data or config that names no parameter being searched."""
+    for r in records:
+        if r.state == "failed" and r.error_type in (DataError.__name__, ConfigError.__name__) and \
+                not any(name.lstrip("+") in r.error for name in plan.space.names):
+            raise SweepFailed(f"trial {r.number} failed with an error every trial would repeat, so the sweep "
+                              f"stops: {r.error}")
+
+
+class ReportSchedule:
+    """The report is rewritten while the sweep runs: after a batch, at most every ``max(MIN_SECONDS, 5 x its
+    last build time)``, so a large sweep does not spend its time drawing."""
+
+    MIN_SECONDS = 20.0
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self._next, self._cost = enabled, 0.0, 0.0
+
+    def maybe(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
+        if not self.enabled or time.monotonic() < self._next:
+            return
+        start = time.monotonic()
+        write_report(uri, parent_run_id, sweep_dir, final=False)
+        self._cost = time.monotonic() - start
+        self._next = time.monotonic() + max(self.MIN_SECONDS, 5 * self._cost)
 
 
 def _check_failures(plan: SweepPlan, progress: SweepProgress) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
 BATCHES_PER_WORKER = 4  # non-adaptive strategies launch this many trials per worker at a time
 DEFAULT_N_TRIALS = 20
+WHOLE_GRID = 2**62  # grid's default n_trials: the whole grid (cut to its size when the optimizer is made)
 DEFAULT_MAX_FAILURE_RATE = 0.5
 DEFAULT_EXPERIMENT = "hpo-pipeline"
 VALUE_KEY = "value"  # the child metric holding a foreign app's returned value (unless hydra.sweeper.objective)
@@ -120,11 +122,24 @@ def parse_arguments(overrides: list[Any]) -> tuple[dict[str, str], list[str]]:
     space, fixed = {}, []
     for o in overrides:
         key = o.get_key_element()
-        if o.is_sweep_override():
+        if o.is_sweep_override() or _quoted_grammar(o):
             space[key] = o.input_line.split("=", 1)[1]
+            if not o.is_sweep_override():  # 'int(interval(32,512))': quoted, so Hydra saw a string
+                space[key] = o.value()
+                log.info("%s: a quoted search expression, searched as %s", o.input_line, space[key])
         else:
             fixed.append(o.input_line)
     return space, fixed
+
+
+_GRAMMAR = re.compile(r"^\s*(tag\(.*\)|(int|float)\(.*\)|choice\(.*\)|range\(.*\)|interval\(.*\))\s*$")
+
+
+def _quoted_grammar(override: Any) -> bool:
+    """A quoted value that is a search expression (``'interval(1e-4, 0.1)'``): Hydra passes it as a string,
+    which no trial would take; the user meant the expression, as in ``hydra.sweeper.params``."""
+    value = override.value()
+    return isinstance(value, str) and override.input_line.split("=", 1)[1][:1] in "'\"" and bool(_GRAMMAR.match(value))
 
 
 def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, str], cli_fixed: list[str],
@@ -136,14 +151,23 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
     strategy = _check_strategy(conf.get("strategy") or "random")
     space, fixed = _space(conf, config, strategy, cli_space, cli_fixed)
     return SweepPlan(strategy=strategy, space=space, fixed=fixed + _pruning(conf, config),
-                     n_trials=_positive("n_trials", _or(conf.get("n_trials"), DEFAULT_N_TRIALS)),
+                     n_trials=_positive("n_trials", _or(conf.get("n_trials"),
+                                                        WHOLE_GRID if strategy == "grid" else DEFAULT_N_TRIALS)),
                      n_jobs=_positive("n_jobs", _or(conf.get("n_jobs"), 1)), seed=_seed(conf.get("seed")),
                      direction=_direction(conf.get("direction"), config),
                      max_failure_rate=_rate(conf.get("max_failure_rate")), command=command, script=script, uri=uri,
                      records_itself=records_itself(config), objective=conf.get("objective"),
                      experiment=_experiment(conf, config),
-                     name=conf.get("name") or f"{strategy}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                     name=conf.get("name") or sweep_name(strategy, config),
                      options=_options(conf, strategy), batch_size=_batch_size(conf))
+
+
+def sweep_name(strategy: str, config: DictConfig) -> str:
+    """A parent run's default name, told apart at a glance in MLflow's run list (which shows ~20 characters):
+    when it started, first, then the strategy and what the trials train (``12-01 14:03:27 bayes digits-mlp``)."""
+    what = "-".join(str(OmegaConf.select(config, f"hydra.runtime.choices.{g}", default="") or "")
+                    for g in ("data", "model")).strip("-")
+    return f"{time.strftime('%m-%d %H:%M:%S')} {strategy}" + (f" {what}" if what else "")
 
 
 def _space(conf: dict[str, Any], config: DictConfig, strategy: str, cli_space: dict[str, str],

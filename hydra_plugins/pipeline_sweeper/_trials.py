@@ -31,7 +31,7 @@ def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float,
     record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
     if ret.status != JobStatus.COMPLETED:
         err = ret._return_value
-        record.state, record.error = "failed", f"{type(err).__name__}: {err}"
+        record.state, record.error, record.error_type = "failed", f"{type(err).__name__}: {err}", type(err).__name__
         return record
     value, pruned = ret.return_value, False
     if isinstance(value, Mapping):
@@ -74,14 +74,14 @@ def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Se
     """One child run per trial of a foreign app, written by the sweeper: 3 round trips each."""
     from mlflow.entities import Metric, Param
 
-    from pipeline.tracking import MAX_PARAMS_PER_BATCH, param_text, redact, safe_key
+    from pipeline.tracking import MAX_PARAMS_PER_BATCH, MAX_TAG_LENGTH, param_text, redact, safe_key
 
     now = int(time.time() * 1000)
     for record, trial_overrides in zip(records, overrides):
         tags = {rr.PARENT_RUN_TAG: parent_run_id, rr.TRIAL_NUMBER_TAG: str(record.number),
                 rr.TRIAL_STATE_TAG: record.state, rr.OVERRIDES_TAG: redact(json.dumps(list(trial_overrides)))}
         if record.error:
-            tags[rr.ERROR_TAG] = record.error[:1000]
+            tags[rr.ERROR_TAG] = record.error[:MAX_TAG_LENGTH]
         run = client.create_run(experiment_id, start_time=started_ms, run_name=f"trial-{record.number:03d}",
                                 tags=tags)
         params = [Param(safe_key(k), param_text(v)) for k, v in _override_params(trial_overrides).items()]

@@ -27,7 +27,7 @@ class SweeperConf:
     direction: str | None = None       # null/auto (from cv.metric) | minimize | maximize
     max_failure_rate: float | None = None  # stop once more than this share of n_trials has failed; default 0.5
     resume: str | None = None  # parent run id of an interrupted sweep
-    name: str | None = None    # parent run name; default "<strategy>-sweep-<time>"
+    name: str | None = None    # parent run name; default "<MM-DD HH:MM:SS> <strategy> <data>-<model>"
     params: dict[str, Any] | None = None
     # Searched by random and bayes when neither the command line nor `params` names a parameter; an app sets
     # its own (this project: conf/hydra/sweeper/bayes.yaml). Without one, a sweep runs what Hydra's basic
@@ -36,6 +36,9 @@ class SweeperConf:
     objective: str | None = None       # the key of the objective when the task returns a mapping
     tracking_uri: str | None = None    # the store when the task has no tracking.uri; default MLFLOW_TRACKING_URI
     experiment: str | None = None      # default: the task's tracking.experiment, else the Hydra job's name
+    # The app's own validation, run on the trial configs at the edges of the space before the first trial:
+    # the dotted name of a function taking a trial's config and raising on a bad value (_checks.py).
+    check: str | None = None
     # At the end: the report on the parent run, and the best trial's model in the Model Registry.
     report: bool = True
     register_model: bool = True

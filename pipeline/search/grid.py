@@ -15,8 +15,9 @@ class GridOptimizer(Optimizer):
     """Walk the full grid in order: the first parameter varies slowest (as Hydra's basic sweeper does).
 
     Choices and ranges contribute every value; intervals contribute ``grid_points`` values, evenly
-    spaced (in log space on log scale). ``n_trials`` caps the grid; ``shuffle=True`` visits it in a
-    random order fixed by ``seed``. Points already told or pending are skipped, so a fresh optimizer
+    spaced (in log space on log scale). ``n_trials`` below the grid's size takes a subset that tries every
+    value of every parameter as evenly as the count allows (``balanced_subset``), not the grid's first
+    points; ``shuffle=True`` visits the points in a random order fixed by ``seed``. Points already told or pending are skipped, so a fresh optimizer
     told the finished trials of a resumed sweep continues where it stopped. The grid is indexed
     lazily, so a large product costs nothing until it is walked.
     """
@@ -35,8 +36,11 @@ class GridOptimizer(Optimizer):
         self._columns = [np.array([p.to_unit(v) for v in p.grid(self.grid_points)]) for p in space.params]
         self.n_grid = math.prod(len(c) for c in self._columns)
         self.n_total = self.n_grid if self.n_trials is None else min(self.n_grid, self.n_trials)
-        self._order = (np.random.default_rng(self.seed).choice(self.n_grid, self.n_total, replace=False)
-                       if self.shuffle else None)
+        sizes = [len(c) for c in self._columns]
+        order = balanced_subset(sizes, self.n_total) if self.n_total < self.n_grid else None
+        if self.shuffle:
+            order = np.random.default_rng(self.seed).permutation(self.n_grid if order is None else order)
+        self._order = order
         self._cursor = 0  # grid positions before it were proposed or found already done
 
     def _propose(self, n: int) -> np.ndarray:
@@ -58,6 +62,55 @@ class GridOptimizer(Optimizer):
             index, digit = divmod(index, len(self._columns[k]))
             row[k] = self._columns[k][digit]
         return row
+
+
+def balanced_subset(sizes: list[int], n: int, restarts: int = 20) -> np.ndarray:
+    """``n`` distinct flat indices of the grid with ``sizes`` values per parameter (first parameter slowest), in
+    which each value of each parameter appears as evenly as ``n`` allows.
+
+    Greedy: each point takes, for every parameter, one of its least-used values so far, the first such
+    combination not taken yet (least-used ties in a seeded random order); when all are taken, the free point
+    with the smallest total use. A few seeded restarts keep the most even subset (first one even to +-1 wins).
+    """
+    best, best_spread = None, None
+    for seed in range(restarts):
+        out, counts = _greedy_subset(sizes, n, np.random.default_rng(seed))
+        spread = max(int(c.max() - c.min()) for c in counts)
+        if best_spread is None or spread < best_spread:
+            best, best_spread = out, spread
+        if spread <= 1:
+            break
+    return np.array(best, dtype=np.int64)
+
+
+def _greedy_subset(sizes: list[int], n: int, rng: np.random.Generator) -> tuple[list[int], list[np.ndarray]]:
+    import itertools
+
+    counts = [np.zeros(k, dtype=int) for k in sizes]
+    strides = np.cumprod([1, *sizes[::-1]])[:-1][::-1]
+    taken: set[int] = set()
+    out: list[int] = []
+    while len(out) < n:
+        least = [rng.permutation(np.flatnonzero(c == c.min())) for c in counts]
+        combos = itertools.islice(itertools.product(*least), 10_000)
+        index = next((i for i in (int(np.dot(c, strides)) for c in combos) if i not in taken), None)
+        if index is None:  # every least-used combination is taken: the free point used least in all
+            pool = [i for i in rng.choice(math.prod(sizes), min(math.prod(sizes), 10_000), replace=False).tolist()
+                    if i not in taken] or [i for i in range(math.prod(sizes)) if i not in taken]
+            index = min(pool, key=lambda i: sum(int(counts[k][d]) for k, d in enumerate(_digits(i, sizes))))
+        taken.add(index)
+        out.append(index)
+        for k, digit in enumerate(_digits(index, sizes)):
+            counts[k][digit] += 1
+    return out, counts
+
+
+def _digits(index: int, sizes: list[int]) -> list[int]:
+    digits = []
+    for k in reversed(sizes):
+        index, d = divmod(index, k)
+        digits.append(d)
+    return digits[::-1]
 
 
 def _key(x: np.ndarray) -> tuple[float, ...]:

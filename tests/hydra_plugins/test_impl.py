@@ -12,8 +12,9 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from hydra_plugins.pipeline_sweeper._impl import SweepProgress, _lost_runs_message, make_sweep_optimizer
+from hydra_plugins.pipeline_sweeper._impl import SweepProgress, make_sweep_optimizer
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
+from hydra_plugins.pipeline_sweeper._wrapup import lost_runs_message as _lost_runs_message
 from pipeline.search import SearchSpace
 from pipeline.sweep_tracking import TrialRecord
 from tests.conftest import ROOT, SWEEP_FAST, fresh_store, sweep_runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_parent_run_holds_the_sweep(random_sweep):
     assert json.loads(t["sweep.space"]) == {"optimizer.lr": "tag(log,interval(0.001,0.1))",
                                             "model.hidden_dim": "16,32"}
     assert t["sweep.command"].startswith("python train.py -m") and "hydra/sweeper=random" in t["sweep.command"]
-    assert parent.info.status == "FINISHED" and parent.info.run_name.startswith("random-sweep-")
+    assert parent.info.status == "FINISHED" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d random( \S+)?", parent.info.run_name)
     assert [c.info.run_name for c in children] == ["trial-000", "trial-001", "trial-002", "trial-003"]
     assert all(c.info.status == "FINISHED" for c in children)
 

@@ -1,0 +1,32 @@
+"""``python -m hydra_plugins.pipeline_sweeper._check_child <checker> <configs.pkl>``: run an app's validation
+on the trial configs the sweeper composed (``_checks``), in a process of its own.
+
+Prints ``<label>\\t<message>`` and exits 2 at the first config the checker rejects; exits 0 when all pass.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+from hydra.utils import get_method
+
+from hydra_plugins.pipeline_sweeper._checks import trial_config
+from pipeline.cli import one_line
+
+
+def main(checker: str, path: str) -> int:
+    check = get_method(checker)
+    with open(path, "rb") as f:
+        configs = pickle.load(f)
+    for label, cfg in configs:
+        try:
+            check(trial_config(cfg))
+        except Exception as e:  # noqa: BLE001 - whatever the app raises is its rejection
+            print(f"{label}\t{one_line(e)}", flush=True)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

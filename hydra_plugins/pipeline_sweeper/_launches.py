@@ -1,0 +1,160 @@
+"""Launches in flight: a free worker takes the next trial at once, whatever the strategy and the launcher.
+
+Hydra's launcher API is one blocking ``launch`` per batch, so a batch waits for its slowest trial. Here each
+launch (one trial, or ``batch_size`` of them) runs in a daemon thread of its own, up to ``slots`` at a time,
+and the sweep reacts to each as it ends. A launcher *prepares* one launch at a time (its globals, logging, a
+Ray connection, the job's config): the next thread starts once the previous one has loaded its job configs,
+so only the waiting overlaps. With one slot nothing is threaded: the launch runs in the calling thread,
+exactly as under Hydra's own sweepers (the basic launcher runs the task in this very process).
+
+``stop_workers`` ends what the launches started in this process tree (loky workers, submitit jobs), so a
+sweep that stops leaves no worker behind; a sweeper killed outright is covered by ``pipeline.lease`` in the
+workers themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PREPARE_SECONDS = 120.0  # the longest a launcher may take to prepare one launch before the next starts anyway
+
+
+@dataclass
+class Ended:
+    """One launch that returned (``results``) or raised (``error``: a worker died, the launcher broke)."""
+
+    key: Any
+    results: Sequence[Any] | None = None
+    error: BaseException | None = None
+
+
+class PreparedSignal:
+    """A launcher's config loader that says when a launch is prepared: it has loaded a job's config (in this
+    process) or shipped its context to the workers (pickled)."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+        self.prepared = threading.Event()
+
+    def load_sweep_config(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._loader.load_sweep_config(*args, **kwargs)
+        finally:
+            self.prepared.set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_loader", "prepared"):
+            raise AttributeError(name)
+        return getattr(self._loader, name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers that run jobs elsewhere (joblib, Ray, submitit) ship their context to the workers: by then
+        the launch is prepared. Only the loader travels."""
+        self.prepared.set()
+        return {"_loader": self._loader}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._loader, self.prepared = state["_loader"], threading.Event()
+
+
+class Launches:
+    """Up to ``slots`` launches in flight; ``wait`` hands back each one as it ends."""
+
+    def __init__(self, launch: Callable[[Any], Sequence[Any]], slots: int, signal: PreparedSignal | None) -> None:
+        self.launch, self.slots, self.signal = launch, max(1, slots), signal
+        self.running: dict[Any, threading.Thread] = {}
+        self._ended: queue.Queue[Ended] = queue.Queue()
+        self.older = child_pids()  # processes this one had before the sweep: never its workers
+
+    @property
+    def threaded(self) -> bool:
+        return self.slots > 1
+
+    def free(self) -> int:
+        return self.slots - len(self.running)
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    def start(self, key: Any, job: Any) -> None:
+        """Launch ``job`` (what ``launch`` takes); with one slot, run it to its end here and now."""
+        if not self.threaded:
+            self.running[key] = threading.current_thread()
+            self._ended.put(self._run(key, job))
+            return
+        if self.signal is not None:
+            self.signal.prepared.clear()
+        thread = threading.Thread(target=lambda: self._ended.put(self._run(key, job)), daemon=True,
+                                  name=f"launch-{key}")
+        self.running[key] = thread
+        thread.start()
+        if self.signal is not None:  # the launcher prepares one launch at a time
+            while not self.signal.prepared.wait(0.05) and thread.is_alive():
+                pass
+
+    def wait(self, timeout: float) -> Ended | None:
+        """The next launch to end, or None after ``timeout`` seconds with none ended."""
+        try:
+            ended = self._ended.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.running.pop(ended.key, None)
+        return ended
+
+    def _run(self, key: Any, job: Any) -> Ended:
+        try:
+            return Ended(key, results=self.launch(job))
+        except BaseException as e:  # noqa: BLE001 - a dead worker, a broken pool: the sweep decides
+            return Ended(key, error=e)
+
+
+# What a launcher raises when a worker process died under a trial (loky, concurrent.futures, Ray).
+WORKER_DEATHS = ("TerminatedWorkerError", "BrokenProcessPool", "ShutdownExecutorError", "WorkerCrashedError",
+                 "NodeDiedError", "RayActorError", "LocalRayletDiedError")
+
+
+def worker_died(error: BaseException) -> bool:
+    return type(error).__name__ in WORKER_DEATHS
+
+
+def child_pids() -> set[int]:
+    import psutil
+
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def stop_workers(older: set[int], grace: float = 5.0) -> int:
+    """Terminate every process this one started since the sweep began (and theirs), then kill what is left
+    after ``grace`` seconds; processes in ``older`` (a server a test started, say) are left alone.
+    Returns how many were stopped."""
+    import psutil
+
+    try:
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in older]
+    except psutil.Error:
+        return 0
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+    if children:
+        log.info("Stopped %d worker process(es) of this sweep", len(children))
+    return len(children)
