@@ -88,3 +88,30 @@ def test_unknown_config_choices(store, tmp_path, capfd, group, choice):
                                       f"hydra.run.dir={tmp_path / 'run'}", f"{group}={choice}"], capfd)
     check_clean_failure(code, out, store)
     assert choice in out
+
+
+# Sweep values a trial would reject, inside (quoted) grammar: caught when the sweep is planned, before any run.
+RANGES = {"optimizer.lr": (lambda v: v > 0, False), "regularization.dropout": (lambda v: 0 <= v < 1, False),
+          "regularization.weight_decay": (lambda v: v >= 0, False), "trainer.batch_size": (lambda v: v >= 1, True),
+          "model.hidden_dim": (lambda v: v >= 1, True), "trainer.epochs": (lambda v: v >= 1, True)}
+bounds = st.sampled_from([-5, -1, 0, 1, 2, 3, 64, 0.5, 0.99, 1.5])
+
+
+@SETTINGS
+@given(key=st.sampled_from(sorted(RANGES)), low=bounds, high=bounds, quote=st.sampled_from(["", "'", '"']),
+       form=st.sampled_from(["interval", "choice"]))
+def test_bad_sweep_values_stop_before_the_first_trial(store, tmp_path, capfd, key, low, high, quote, form):
+    ok, integer = RANGES[key]
+    low, high = sorted((int(low), int(high)) if integer else (low, high))
+    if low == high or (ok(low) and ok(high)):
+        return  # a valid space: the sweep tests run those
+    inner = f"interval({low},{high})" if form == "interval" else f"choice({high},{low})"
+    expr = f"int({inner})" if integer and form == "interval" else inner
+    store = store()
+    base = [o for o in SWEEP_FAST if not o.startswith(key + "=")]  # a fixed value would take the key's place
+    code, out = run_train_in_process(["-m", *base, f"tracking.uri=sqlite:///{store}",
+                                      f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweeper.n_trials=2",
+                                      f"{key}={quote}{expr}{quote}"], capfd)
+    assert code == 2, out[-2000:]
+    assert "Traceback" not in out and key in out.strip().splitlines()[-1], out[-2000:]
+    assert not (store.exists() and mlflow_runs(f"sqlite:///{store}"))  # nothing written: no trial, no parent

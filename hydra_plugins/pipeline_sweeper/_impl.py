@@ -146,7 +146,7 @@ class SweeperImpl:
             raise
         finally:
             if len(launches):
-                stop_workers(launches.older)
+                stop_workers(launches)
                 if store_up:
                     self._end_runs(plan, parent, [k for L in self._launched.values() for k in L.numbers], "KILLED",
                                    "the sweep stopped while this trial ran")
@@ -206,8 +206,8 @@ class SweeperImpl:
             except Exception as e:  # noqa: BLE001 - the store went away, or a real bug: decided by watch
                 watch.lost(e)
                 raise
-            _check_failures(plan, progress)
             _check_repeating(plan, records)
+            _check_failures(plan, progress)
             report.maybe(plan.uri, parent.run_id, sweep_dir)
 
     def _fill(self, plan: SweepPlan, optimizer: Any, parent: SweepRun, progress: SweepProgress,

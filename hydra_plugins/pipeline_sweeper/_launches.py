@@ -14,10 +14,14 @@ workers themselves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
+import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,28 +137,43 @@ def child_pids() -> set[int]:
         return set()
 
 
-def stop_workers(older: set[int], grace: float = 5.0) -> int:
-    """Terminate every process this one started since the sweep began (and theirs), then kill what is left
-    after ``grace`` seconds; processes in ``older`` (a server a test started, say) are left alone.
-    Returns how many were stopped."""
+def stop_workers(launches: Launches, wait: float = 10.0) -> int:
+    """Kill every process this one started since the sweep began (and theirs), all at once, and let the launch
+    threads see their launches fail. A trial has nothing to save on SIGTERM (the sweeper ends its run).
+    Processes started before the sweep (a server a test started, say) are left alone. Meanwhile this process's
+    stderr goes to /dev/null: a pool torn down under it prints tracebacks from its helper processes (loky's
+    resource tracker) that say nothing to the user; the sweep's own lines go to the log. Returns how many."""
     import psutil
 
     try:
-        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in older]
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in launches.older]
     except psutil.Error:
         return 0
-    for child in children:
-        try:
-            child.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(children, timeout=grace)
-    for child in alive:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=grace)
+    with _stderr_silenced():
+        for child in children:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(children, timeout=wait)
+        deadline = time.monotonic() + wait
+        for thread in list(launches.running.values()):
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
     if children:
         log.info("Stopped %d worker process(es) of this sweep", len(children))
     return len(children)
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

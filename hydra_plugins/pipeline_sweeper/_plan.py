@@ -27,7 +27,6 @@ from pipeline.sweep_tracking import clip_json
 
 log = logging.getLogger(__name__)
 ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
-BATCHES_PER_WORKER = 4  # non-adaptive strategies launch this many trials per worker at a time
 DEFAULT_N_TRIALS = 20
 WHOLE_GRID = 2**62  # grid's default n_trials: the whole grid (cut to its size when the optimizer is made)
 DEFAULT_MAX_FAILURE_RATE = 0.5
@@ -63,11 +62,10 @@ class SweepPlan:
     batch_size: int | None = None
 
     def batch(self, remaining: int) -> int:
-        """Trials per launch: ``batch_size`` if set, else ``n_jobs`` for bayes (it learns from every batch)
-        and ``4 x n_jobs`` for grid and random, so a parallel launcher's free worker takes the next trial
-        instead of idling until the batch's slowest one ends."""
-        size = self.batch_size or (self.n_jobs if self.strategy in ADAPTIVE else BATCHES_PER_WORKER * self.n_jobs)
-        return min(size, remaining)
+        """Trials per launch when launches run one at a time (``batch_size``, or a launcher that runs trials in
+        this process): ``batch_size`` if set, else ``n_jobs``. Otherwise each trial is a launch of its own, and
+        ``n_jobs`` of them are in flight (``_launches``)."""
+        return min(self.batch_size or self.n_jobs, remaining)
 
     def overrides(self, params: dict[str, Any]) -> list[str]:
         """The fixed overrides, then the trial's parameters, as Hydra overrides."""

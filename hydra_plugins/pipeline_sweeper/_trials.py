@@ -82,14 +82,21 @@ def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Se
                 rr.TRIAL_STATE_TAG: record.state, rr.OVERRIDES_TAG: redact(json.dumps(list(trial_overrides)))}
         if record.error:
             tags[rr.ERROR_TAG] = record.error[:MAX_TAG_LENGTH]
-        run = client.create_run(experiment_id, start_time=started_ms, run_name=f"trial-{record.number:03d}",
-                                tags=tags)
+        run = client.create_run(experiment_id, start_time=started_ms, run_name=run_name(record), tags=tags)
         params = [Param(safe_key(k), param_text(v)) for k, v in _override_params(trial_overrides).items()]
         metrics = {**record.metrics, **({objective_key: record.value} if record.value is not None else {})}
         client.log_batch(run.info.run_id, metrics=[Metric(safe_key(k), v, now, 0) for k, v in metrics.items()
                                                    if math.isfinite(v)], params=params[:MAX_PARAMS_PER_BATCH])
         client.set_terminated(run.info.run_id, "FAILED" if record.state == "failed" else "FINISHED", end_time=now)
         record.run_id = run.info.run_id
+
+
+def run_name(record: TrialRecord) -> str:
+    """A trial's name in the run list, with how it ended: ``trial-007 0.9784``, ``trial-008 failed``."""
+    name = f"trial-{record.number:03d}"
+    if record.state in ("failed", "pruned"):
+        return f"{name} {record.state}"
+    return name if record.value is None else f"{name} {record.value:.4g}"
 
 
 def _override_params(overrides: Sequence[str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ class SweeperConf:
     strategy: str = "random"
     n_trials: int | None = None        # default 20
     n_jobs: int | None = None          # trials run at once: the parallel launcher's workers; default 1
-    batch_size: int | None = None      # trials per launch; null = n_jobs for bayes, 4 x n_jobs for grid/random
+    batch_size: int | None = None      # trials per launch, one launch at a time; null = each trial on its own, n_jobs at once
     seed: int | None = None            # default 0
     direction: str | None = None       # null/auto (from cv.metric) | minimize | maximize
     max_failure_rate: float | None = None  # stop once more than this share of n_trials has failed; default 0.5

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,48 @@ def test_credentials_in_the_tracking_uri_never_reach_the_console_or_the_sweeps_f
     runs = MlflowClient(mlflow_server).search_runs([exp.experiment_id])
     assert len(runs) == 3 and all(r.info.status == "FINISHED" for r in runs)
     assert not any("s3cr3t" in v for r in runs for v in [*r.data.params.values(), *r.data.tags.values()])
+
+
+@pytest.mark.usefixtures("hydra_restore_singletons")
+def test_a_grid_runs_whole_by_default_and_a_smaller_budget_covers_every_value(hydra_sweep_runner, tmp_path, store,
+                                                                              capfd):
+    seen = []
+
+    def task(cfg):
+        seen.append((cfg.a, cfg.b, cfg.c))
+        return float(cfg.a + cfg.b + cfg.c)
+
+    grid = ["hydra/sweeper=grid", "+a=1,2,3", "+b=1,2,3", "+c=1,2,3"]
+    with sweep(hydra_sweep_runner, tmp_path / "whole", task, *grid):
+        pass
+    assert len(set(seen)) == len(seen) == 27  # not cut to the default n_trials of random and bayes
+    seen.clear()
+    with sweep(hydra_sweep_runner, tmp_path / "cut", task, *grid, "hydra.sweeper.n_trials=6"):
+        pass
+    assert len(set(seen)) == 6
+    for k in range(3):
+        assert sorted(Counter(p[k] for p in seen).values()) == [2, 2, 2], seen  # every value, equally often
+    assert "The grid has 27 points and n_trials=6: 21 points are left out" in "".join(capfd.readouterr())
+
+
+@pytest.mark.slow
+def test_a_trial_failing_before_its_run_exists_is_recorded_and_its_repeating_error_stops_the_sweep(tmp_path,
+                                                                                                   capfd):
+    """``data=mnist`` without its files, the sweep's own checks switched off: the first trial fails while loading
+    its data, gets a FAILED child run with the whole error, and the sweep stops there with that error as its line
+    (every other trial would fail the same way)."""
+    from tests.conftest import run_train_in_process
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out = run_train_in_process(["-m", *SWEEP_FAST, "data=mnist", f"data.root={tmp_path / 'nodata'}",
+                                      "hydra.sweeper.check=null", "hydra.sweeper.n_trials=4",
+                                      "hydra.sweeper.strategy=random", f"tracking.uri={uri}",
+                                      f"hydra.sweep.dir={tmp_path / 'sweep'}"], capfd)
+    assert code == 1 and "Traceback" not in out
+    [line] = [line for line in out.splitlines() if "every trial would repeat" in line]
+    assert "trial 0 failed" in line and "mnist" in line
+    parent, children = sweep_runs(uri)
+    assert parent.info.status == "FAILED" and len(children) == 1
+    [child] = children
+    assert child.info.status == "FAILED" and child.data.tags["trial.number"] == "0"
+    assert "dataset 'mnist' not found" in child.data.tags["error"] and child.info.run_name == "trial-000 failed"

@@ -72,9 +72,10 @@ def test_runs_written_for_an_app_that_logs_nothing(tracking_uri):
     assert sorted(runs) == [0, 1, 2] and all(r.run_id == runs[r.number].info.run_id for r in records)
     first, failed, empty = runs[0], runs[1], runs[2]
     assert first.info.status == "FINISHED" and first.data.metrics == {"loss": 0.25, "acc": 0.9}
-    assert first.data.params == {"db.url": "http://***@h", "x": "0.1"} and first.info.run_name == "trial-000"
+    assert first.data.params == {"db.url": "http://***@h", "x": "0.1"} and first.info.run_name == "trial-000 0.25"
     assert "pw" not in first.data.tags[rr.OVERRIDES_TAG] and first.info.start_time == 1000
     assert failed.info.status == "FAILED" and failed.data.tags[rr.ERROR_TAG] == "RuntimeError: x too large"
+    assert failed.info.run_name == "trial-001 failed" and empty.info.run_name == "trial-002"
     assert failed.data.params == {"x": "0.9", "extra": "1"} and failed.data.tags[rr.TRIAL_STATE_TAG] == "failed"
     assert rr.trial_state(empty) == "complete" and rr.trial_value(empty, "complete", "loss") is None
 

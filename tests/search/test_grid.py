@@ -69,13 +69,31 @@ def test_log_spacing_and_int_intervals() -> None:
     assert [p["n"] for p in grid({"n": "int(interval(1,3))"}, grid_points=10).ask(10)] == [1, 2, 3]
 
 
-def test_n_trials_caps_the_grid() -> None:
+def test_n_trials_caps_the_grid_with_every_value_tried_evenly() -> None:
+    from collections import Counter
+
     opt = grid(GRAMMAR, grid_points=4, n_trials=5)
     assert opt.n_total == 5
     points = opt.ask(10)
-    assert points == grid(GRAMMAR, grid_points=4).ask(5)
-    assert opt.ask(1) == []
+    assert len(points) == len({key(p) for p in points}) == 5 and opt.ask(1) == []
+    assert points != grid(GRAMMAR, grid_points=4).ask(5)  # not the grid's first five (all model=mlp)
+    for name, n_values in (("model", 3), ("layers", 2), ("lr", 4)):
+        counts = Counter(p[name] for p in points)
+        assert len(counts) == min(5, n_values) and max(counts.values()) - min(counts.values()) <= 1, (name, counts)
+    assert grid(GRAMMAR, grid_points=4, n_trials=5).ask(5) == points  # the same subset: a resume continues it
     assert grid(GRAMMAR, grid_points=4, n_trials=1000).n_total == 24
+
+
+def test_balanced_subset_of_a_27_point_grid() -> None:
+    """The issue's case: 3 x 3 x 3 with n_trials=20 tried num_layers=3 twice; now 6 or 7 times each."""
+    from collections import Counter
+
+    from pipeline.search.grid import _digits, balanced_subset
+
+    subset = balanced_subset([3, 3, 3], 20)
+    assert len(set(subset.tolist())) == 20
+    for k in range(3):
+        assert sorted(Counter(_digits(int(i), [3, 3, 3])[k] for i in subset).values()) == [6, 7, 7]
 
 
 def test_shuffle_is_reproducible_and_seeded() -> None:
