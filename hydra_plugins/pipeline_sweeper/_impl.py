@@ -38,7 +38,7 @@ from hydra_plugins.pipeline_sweeper._plan import (
     parse_arguments,
 )
 from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs
-from hydra_plugins.pipeline_sweeper._wrapup import finish, write_report
+from hydra_plugins.pipeline_sweeper._wrapup import ReportSchedule, finish
 from pipeline import lease
 from pipeline import run_record as rr
 from pipeline.errors import ConfigError, DataError
@@ -93,6 +93,7 @@ class SweeperImpl:
         self._warned_no_value = False
         self._aborts: dict[int, int] = {}   # trial number -> how often its worker died under it (or its original)
         self._launched: dict[int, Launch] = {}
+        self._stopped_workers = False
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -109,12 +110,23 @@ class SweeperImpl:
         except KeyboardInterrupt as e:
             log.error("Interrupted (%s): the sweep is marked KILLED; resume it with hydra.sweeper.resume=<its "
                       "parent run id>, printed at its start", e or "Ctrl-C")
-            sys.exit(130)
+            self._exit(130)
         except (ValueError, RuntimeError, HydraException) as e:
             if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _is_user_error(e):
                 raise
             log.error("%s", e)
-            sys.exit(1 if isinstance(e, (SweepFailed, StoreLost)) else 2)
+            self._exit(1 if isinstance(e, (SweepFailed, StoreLost)) else 2)
+        raise AssertionError("unreachable")
+
+    def _exit(self, code: int) -> None:
+        """Exit with ``code``; after workers were killed, at once: the torn-down pool's clean-up at exit (loky's
+        resource tracker) would only print tracebacks after the sweep's last line."""
+        if not self._stopped_workers:
+            sys.exit(code)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
     def _sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.config is not None and self.hydra_context is not None
@@ -146,7 +158,7 @@ class SweeperImpl:
             raise
         finally:
             if len(launches):
-                stop_workers(launches)
+                self._stopped_workers = bool(stop_workers(launches)) or launches.threaded
                 if store_up:
                     self._end_runs(plan, parent, [k for L in self._launched.values() for k in L.numbers], "KILLED",
                                    "the sweep stopped while this trial ran")
@@ -352,24 +364,6 @@ def _check_repeating(plan: SweepPlan, records: Sequence[TrialRecord]) -> None:
                 not any(name.lstrip("+") in r.error for name in plan.space.names):
             raise SweepFailed(f"trial {r.number} failed with an error every trial would repeat, so the sweep "
                               f"stops: {r.error}")
-
-
-class ReportSchedule:
-    """The report is rewritten while the sweep runs: after a batch, at most every ``max(MIN_SECONDS, 5 x its
-    last build time)``, so a large sweep does not spend its time drawing."""
-
-    MIN_SECONDS = 20.0
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self._next, self._cost = enabled, 0.0, 0.0
-
-    def maybe(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
-        if not self.enabled or time.monotonic() < self._next:
-            return
-        start = time.monotonic()
-        write_report(uri, parent_run_id, sweep_dir, final=False)
-        self._cost = time.monotonic() - start
-        self._next = time.monotonic() + max(self.MIN_SECONDS, 5 * self._cost)
 
 
 def _check_failures(plan: SweepPlan, progress: SweepProgress) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,21 @@ def publish_best_model(uri: str, parent_run_id: str, best_run_id: str, register:
         log.log(level, "%s", line)
     if done.returncode not in (0, NOT_FINISHED_EXIT):  # 3: the registry saw an unfinished sweep and said so
         raise RuntimeError(f"python -m pipeline.registry exited with {done.returncode}")
+
+
+class ReportSchedule:
+    """The report is rewritten while the sweep runs: after a batch, at most every ``max(MIN_SECONDS, 5 x its
+    last build time)``, so a large sweep does not spend its time drawing."""
+
+    MIN_SECONDS = 20.0
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self._next, self._cost = enabled, 0.0, 0.0
+
+    def maybe(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
+        if not self.enabled or time.monotonic() < self._next:
+            return
+        start = time.monotonic()
+        write_report(uri, parent_run_id, sweep_dir, final=False)
+        self._cost = time.monotonic() - start
+        self._next = time.monotonic() + max(self.MIN_SECONDS, 5 * self._cost)

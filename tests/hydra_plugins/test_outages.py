@@ -24,10 +24,12 @@ pytestmark = pytest.mark.slow
 SLOW_TRIAL = [*SWEEP_FAST, "trainer.epochs=25"]  # long enough to be killed mid-trial
 
 
-def start_sweep(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_sweep(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None,
+                report: bool = False) -> subprocess.Popen:
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - the process writes it until it ends
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=joblib",
-                             "hydra.sweeper.n_jobs=2", "hydra.sweeper.strategy=random", "hydra.sweeper.report=false",
+                             "hydra.sweeper.n_jobs=2", "hydra.sweeper.strategy=random",
+                             f"hydra.sweeper.report={str(report).lower()}",
                              "hydra.sweeper.register_model=false", f"hydra.sweep.dir={tmp_path / name}", *args],
                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
@@ -111,9 +113,13 @@ def test_a_dead_worker_is_run_again_and_a_killed_sweeper_leaves_no_worker(tmp_pa
 
 
 def test_sigterm_ends_the_sweep_with_one_line_and_exit_130(tmp_path, new_store):
+    """Also: the report is written while the sweep runs, so it can be opened mid-sweep."""
     uri = new_store(tmp_path / "mlruns")
-    sweep = start_sweep(tmp_path, "sweep", "hydra.sweeper.n_trials=4", f"tracking.uri={uri}", *SLOW_TRIAL)
-    wait_for(lambda: running_child(uri), 180)
+    sweep = start_sweep(tmp_path, "sweep", "hydra.sweeper.n_trials=6", f"tracking.uri={uri}", *SLOW_TRIAL,
+                        report=True)
+    page = tmp_path / "sweep" / "report" / "report.html"
+    wait_for(lambda: page.exists() and running_child(uri), 300)
+    assert sweep.poll() is None and "Plotly.newPlot(" in page.read_text()
     workers = psutil.Process(sweep.pid).children(recursive=True)
     sweep.terminate()
     assert sweep.wait(timeout=60) == 130
