@@ -207,6 +207,7 @@ def test_slurm_preset_submits_the_expected_job_script(tmp_path, store_template, 
                                       "hydra/launcher=slurm", "hydra.launcher.partition=cpu",
                                       "hydra.launcher.gpus_per_node=1", "hydra.launcher.timeout_min=30",
                                       "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=3",
+                                      "hydra.sweeper.batch_size=3",  # one launch of 3: one SLURM job array
                                       "optimizer.lr=tag(log, interval(1e-3, 1e-1))"], capfd)
     assert code != 0 and len(scripts) == 1, out[-3000:]
     script = scripts[0]

@@ -5,7 +5,7 @@ The points checked: every parameter at its low end, then each parameter in turn 
 values (an interval's high end, every choice), the others staying low. Each point's trial config is composed
 by Hydra exactly as a trial's would be, so an unknown group or key fails here, once. Then the app's own
 validation (``hydra.sweeper.check``: the dotted name of a function that takes the trial's config and raises
-on a value it rejects; this project's is ``pipeline.config.validate``) runs on every point, in a process of
+on a value it rejects; this project's is ``pipeline.config.check``) runs on every point, in a process of
 its own: the sweeper never imports the trial's code.
 """
 

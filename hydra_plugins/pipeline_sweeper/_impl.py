@@ -94,6 +94,7 @@ class SweeperImpl:
         self._aborts: dict[int, int] = {}   # trial number -> how often its worker died under it (or its original)
         self._launched: dict[int, Launch] = {}
         self._stopped_workers = False
+        self._parent_id: str | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
@@ -108,8 +109,8 @@ class SweeperImpl:
         try:
             return self._sweep(arguments)
         except KeyboardInterrupt as e:
-            log.error("Interrupted (%s): the sweep is marked KILLED; resume it with hydra.sweeper.resume=<its "
-                      "parent run id>, printed at its start", e or "Ctrl-C")
+            log.error("Interrupted (%s): the sweep is marked KILLED; resume it with hydra.sweeper.resume=%s",
+                      e or "Ctrl-C", self._parent_id or "<its parent run id>")
             self._exit(130)
         except (ValueError, RuntimeError, HydraException) as e:
             if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _is_user_error(e):
@@ -142,6 +143,7 @@ class SweeperImpl:
         (sweep_dir / "multirun.yaml").write_text(redact(OmegaConf.to_yaml(self.config)))
         os.environ[lease.LEASE_ENV] = lease.own()  # workers stop when this process is gone
         parent, progress, reruns = self._open(plan, optimizer)
+        self._parent_id = parent.run_id
         log.info("Sweep %s (parent run %s): %d trials, %s", plan.name, parent.run_id, plan.n_trials, plan.strategy)
         launches = Launches(self._launch_job, self._slots(plan), self.prepared)
         returns: list[Sequence[JobReturn]] = []

@@ -21,7 +21,7 @@ from tests.conftest import ROOT, SWEEP_FAST, _free_port, start_server, stop_serv
 
 pytestmark = pytest.mark.slow
 
-SLOW_TRIAL = [*SWEEP_FAST, "trainer.epochs=25"]  # long enough to be killed mid-trial
+SLOW_TRIAL = [*SWEEP_FAST, "trainer.epochs=60"]  # a few seconds: long enough to be killed mid-trial
 
 
 def start_sweep(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None,
@@ -30,7 +30,8 @@ def start_sweep(tmp_path: Path, name: str, *args: str, env: dict[str, str] | Non
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=joblib",
                              "hydra.sweeper.n_jobs=2", "hydra.sweeper.strategy=random",
                              f"hydra.sweeper.report={str(report).lower()}",
-                             "hydra.sweeper.register_model=false", f"hydra.sweep.dir={tmp_path / name}", *args],
+                             "hydra.sweeper.register_model=false", f"hydra.sweep.dir={tmp_path / name}",
+                             *[a for a in args if not (report and a.startswith("hydra.sweeper.report="))]],
                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
 
