@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_N_CANDIDATES = 2048
 DEFAULT_N_RESTARTS = 8  # best candidates refined by local search
-N_BEST_STARTS = 3  # best observed points also refined (and perturbed into candidates)
+N_BEST_STARTS = 1  # best observed points also refined
 MIN_FIT_POINTS = 2  # observations needed before the GP takes over from the Sobol design
 N_FINAL = 64  # best unrefined candidates kept as fallbacks when refined points are duplicates
 # Below this many observations every matrix (the fit sees at most FIT_MAX_POINTS) is small enough that
@@ -170,7 +170,7 @@ class BayesOptimizer(Optimizer):
                 self._grid = self.space.snap(enumerate_points(self.cols))
             pool = self._grid[novel(self._grid, exclude)]
             return pool[[int(np.argmax(acq_values(acq, pool)))]] if len(pool) else None
-        cand = candidates(self.cols, rng, self.n_candidates, best_X)
+        cand = candidates(self.cols, rng, self.n_candidates)
         vals = acq_values(acq, cand)
         top = np.argsort(-vals, kind="stable")
         starts = np.vstack([cand[select_starts(vals, self.n_restarts, rng)], best_X])

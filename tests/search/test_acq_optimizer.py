@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.search.acq_optimizer import candidates, local_search
+from pipeline.search.acq_optimizer import candidates, local_search, select_starts
 from pipeline.search.columns import Columns, enumerate_points
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 
@@ -26,8 +26,8 @@ def test_levels_match_space_encoding():
 
 def test_candidates_sit_on_values():
     cols = Columns.from_space(SPACE)
-    X = candidates(cols, np.random.default_rng(0), 256, np.array([[0.5, 0.5, 0.5, 0.5]]))
-    assert X.shape[0] > 256 and _is_level(cols, X) and (X >= 0).all() and (X <= 1).all()
+    X = candidates(cols, np.random.default_rng(0), 256)
+    assert X.shape[0] == 256 and _is_level(cols, X) and (X >= 0).all() and (X <= 1).all()
 
 
 def test_local_search_finds_the_mixed_optimum():
@@ -66,3 +66,11 @@ def test_continuous_starts_are_refined_independently():
     X, v = local_search(acq, starts, cols, np.random.default_rng(0), scale=np.array([0.5, 2.0]))
     assert np.allclose(X, peaks.numpy(), atol=1e-3)
     assert v[0] > v[1]
+
+
+def test_starts_are_drawn_in_proportion_to_ei():
+    # log-EI values: one candidate far ahead of the rest, two near it, many hopeless ones
+    vals = np.concatenate([[0.0, -0.1, -0.2], np.full(1000, -40.0)])
+    idx = select_starts(vals, 8, np.random.default_rng(0))
+    assert idx[0] == 0 and set(idx[:3]) == {0, 1, 2} and len(set(idx)) == len(idx) <= 8
+    assert (select_starts(np.array([1.0, np.nan, 0.5]), 8, np.random.default_rng(0)) == [0, 2]).all()
