@@ -85,13 +85,14 @@ class SweepRun:
         return cls(Tracker(client, run_id, uri))
 
     def log_trial(self, record: TrialRecord, best: float | None, counts: Mapping[str, int]) -> None:
-        """One batched call per finished trial: its value, the best so far, and the state counts."""
+        """A finished trial's value, the best so far and the state counts, buffered: they travel with the next
+        launch's tags (``Tracker.flush``), or at the latest after ``FLUSH_SECONDS``, in one call."""
         metrics = {f"n_{k}": float(v) for k, v in counts.items()}
         if record.value is not None:
             metrics["trial_value"] = record.value
         if best is not None:
             metrics["best_value"] = best
-        self.tracker.log_metrics(metrics, step=record.number, flush=True)
+        self.tracker.log_metrics(metrics, step=record.number)
 
     def finish(self, records: Sequence[TrialRecord], best: TrialRecord | None, results: Mapping[str, Any],
                status: str = "FINISHED") -> None:

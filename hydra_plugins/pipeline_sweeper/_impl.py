@@ -49,6 +49,9 @@ from pipeline.tracking import redact
 log = logging.getLogger(__name__)
 
 
+KEEP_JOB_CONFIGS = 100  # larger sweeps keep each job's return value and status, not Hydra's config of it
+
+
 class SweepFailed(RuntimeError):
     """Too many trials failed: the sweep stops and its parent run is marked FAILED."""
 
@@ -247,9 +250,9 @@ class SweeperImpl:
         progress.next_number += len(batch)
         for r, k in zip(again, numbers):
             self._aborts[k] = self._aborts.get(r.number, 0)
-        # recorded before launch: what a resumed sweep re-runs
-        parent.tracker.set_tags({**rr.launched_tags(numbers, batch),
-                                 **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
+        # recorded before launch (what a resumed sweep re-runs), with the buffered history of trials that ended
+        parent.tracker.flush({**rr.launched_tags(numbers, batch),
+                              **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
         overrides = [plan.trial_overrides(conditional.active(p), k, parent.run_id) for p, k in zip(batch, numbers)]
         for i in range(0, len(batch), size):
             launch = Launch(numbers[i:i + size], batch[i:i + size], overrides[i:i + size])
@@ -264,6 +267,9 @@ class SweeperImpl:
             returns.append(ended.results)
             records = [outcome(ret, p, k, launch.started, plan.objective)
                        for p, k, ret in zip(launch.params, launch.numbers, ended.results)]
+            if plan.n_trials > KEEP_JOB_CONFIGS:  # ~80 KB of Hydra config per job: 80 MB at 1,000 trials
+                for ret in ended.results:
+                    ret.hydra_cfg = None
         else:
             records = self._aborted(plan, parent, launch, ended.error, reruns)
         if not plan.records_itself:
