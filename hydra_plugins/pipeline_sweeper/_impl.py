@@ -35,6 +35,7 @@ from hydra_plugins.pipeline_sweeper._plan import (
     ConditionalParams,
     SweepPlan,
     build_plan,
+    make_sweep_optimizer,
     parse_arguments,
 )
 from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs
@@ -42,7 +43,6 @@ from hydra_plugins.pipeline_sweeper._wrapup import ReportSchedule, finish
 from pipeline import lease
 from pipeline import run_record as rr
 from pipeline.errors import ConfigError, DataError
-from pipeline.search import make_optimizer
 from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, load_state, running_trial_runs
 from pipeline.tracking import redact
 
@@ -164,13 +164,23 @@ class SweeperImpl:
         finally:
             if len(launches):
                 self._stopped_workers = bool(stop_workers(launches)) or launches.threaded
-                if store_up:
-                    self._end_runs(plan, parent, [k for L in self._launched.values() for k in L.numbers], "KILLED",
-                                   "the sweep stopped while this trial ran")
+            store_up = store_up and self._end_in_flight(plan, parent)
             lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status, store_up)
         if lost:
             raise SweepFailed(lost)
         return returns
+
+    def _end_in_flight(self, plan: SweepPlan, parent: SweepRun) -> bool:
+        """Mark the runs of trials still in flight KILLED; False when the store cannot be written (it went away
+        without a ``StoreLost`` yet): the sweep then ends without touching it, as after ``StoreLost``."""
+        try:
+            self._end_runs(plan, parent, [k for L in self._launched.values() for k in L.numbers], "KILLED",
+                           "the sweep stopped while this trial ran")
+            parent.tracker.client.get_run(parent.run_id)
+        except Exception as e:  # noqa: BLE001 - the sweep is ending anyway; its error is what the user sees
+            log.warning("Could not record the sweep's end in %s (%s)", redact(plan.uri), type(e).__name__)
+            return False
+        return True
 
     def _slots(self, plan: SweepPlan) -> int:
         """Launches in flight: ``n_jobs`` trials one by one, or one launch of ``batch_size`` at a time; one
@@ -208,19 +218,21 @@ class SweeperImpl:
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
         watch, report = StoreWatch(plan.uri, parent.run_id), ReportSchedule(bool(self.conf.get("report", True)))
         while True:
-            self._fill(plan, optimizer, parent, progress, reruns, launches, conditional)
-            if not len(launches):
-                return
-            ended = launches.wait(timeout=watch.every)
-            if ended is None:
-                watch.check()
-                continue
-            launch = self._launched.pop(ended.key)
             try:
+                self._fill(plan, optimizer, parent, progress, reruns, launches, conditional)
+                if not len(launches):
+                    return
+                ended = launches.wait(timeout=watch.every)
+                if ended is None:
+                    watch.check()
+                    continue
+                launch = self._launched.pop(ended.key)
                 records = self._records(plan, parent, launch, ended, reruns, returns)
                 for record in records:
                     self._tell(plan, optimizer, parent, progress, record)
-            except Exception as e:  # noqa: BLE001 - the store went away, or a real bug: decided by watch
+            except (StoreLost, SweepFailed):
+                raise
+            except Exception as e:  # the store went away (StoreLost), or a real bug: re-raised as it is
                 watch.lost(e)
                 raise
             _check_repeating(plan, records)
@@ -327,26 +339,6 @@ class SweeperImpl:
                         "goes on as a space-filling search (return a number, or set hydra.sweeper.objective to "
                         "a key of the mapping the task returns)", number)
             self._warned_no_value = True
-
-
-def make_sweep_optimizer(plan: SweepPlan) -> Any:
-    """The plan's optimizer. A finite space no larger than the budget is run whole, in the grid's order
-    (Hydra's basic sweeper's), whatever the strategy: every point gets evaluated anyway."""
-    strategy, options = plan.strategy, plan.optimizer_options()
-    if strategy != "grid" and plan.space.dim and plan.space.cardinality() <= plan.n_trials:
-        log.info("The space holds %d points, no more than n_trials=%d: every point is run, in grid order",
-                 int(plan.space.cardinality()), plan.n_trials)
-        strategy, options = "grid", {}
-    if strategy == "grid":
-        options = {**options, "n_trials": plan.n_trials}
-    optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
-    if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
-        plan.n_trials = min(plan.n_trials, optimizer.n_total)
-        if optimizer.n_grid > optimizer.n_total:
-            log.warning("The grid has %d points and n_trials=%d: %d points are left out. The %d run try every value "
-                        "of every parameter about equally often; unset hydra.sweeper.n_trials to run the whole "
-                        "grid", optimizer.n_grid, plan.n_trials, optimizer.n_grid - plan.n_trials, plan.n_trials)
-    return optimizer
 
 
 def _result_text(record: TrialRecord) -> str:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import objective
 from pipeline import run_record as rr
 from pipeline.run_record import OBJECTIVE_KEY_TAG, SWEEP_TAG
-from pipeline.search import STRATEGIES, SearchSpace
+from pipeline.search import STRATEGIES, SearchSpace, make_optimizer
 from pipeline.search.grammar import format_value
 from pipeline.sweep_tracking import clip_json
 
@@ -367,3 +367,23 @@ def _rate(value: Any) -> float:
     if not ok:
         raise ValueError(f"hydra.sweeper.max_failure_rate={value!r} is invalid; expected a number in [0, 1]")
     return float(value)
+
+
+def make_sweep_optimizer(plan: SweepPlan) -> Any:
+    """The plan's optimizer. A finite space no larger than the budget is run whole, in the grid's order
+    (Hydra's basic sweeper's), whatever the strategy: every point gets evaluated anyway."""
+    strategy, options = plan.strategy, plan.optimizer_options()
+    if strategy != "grid" and plan.space.dim and plan.space.cardinality() <= plan.n_trials:
+        log.info("The space holds %d points, no more than n_trials=%d: every point is run, in grid order",
+                 int(plan.space.cardinality()), plan.n_trials)
+        strategy, options = "grid", {}
+    if strategy == "grid":
+        options = {**options, "n_trials": plan.n_trials}
+    optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+    if getattr(optimizer, "n_total", None) is not None:  # a finite grid ends sooner
+        plan.n_trials = min(plan.n_trials, optimizer.n_total)
+        if optimizer.n_grid > optimizer.n_total:
+            log.warning("The grid has %d points and n_trials=%d: %d points are left out. The %d run try every value "
+                        "of every parameter about equally often; unset hydra.sweeper.n_trials to run the whole "
+                        "grid", optimizer.n_grid, plan.n_trials, optimizer.n_grid - plan.n_trials, plan.n_trials)
+    return optimizer
