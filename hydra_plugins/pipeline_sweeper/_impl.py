@@ -343,7 +343,7 @@ class SweeperImpl:
 
 def _result_text(record: TrialRecord) -> str:
     if record.state == "failed":
-        return "failed: " + record.error[:200]
+        return "failed: " + (record.error.splitlines() or [""])[0]  # whole, not cut: the run holds the rest
     if record.value is None:
         return "complete, no value"
     return f"pruned at {record.value:.6g}" if record.state == "pruned" else f"{record.value:.6g}"
