@@ -100,7 +100,8 @@ class Launches:
         self.running[key] = thread
         thread.start()
         if self.signal is not None:  # the launcher prepares one launch at a time
-            while not self.signal.prepared.wait(0.05) and thread.is_alive():
+            deadline = time.monotonic() + PREPARE_SECONDS
+            while not self.signal.prepared.wait(0.05) and thread.is_alive() and time.monotonic() < deadline:
                 pass
 
     def wait(self, timeout: float) -> Ended | None:
