@@ -125,10 +125,11 @@ def publish_best_model(uri: str, parent_run_id: str, best_run_id: str, register:
 
 
 class ReportSchedule:
-    """The report is rewritten while the sweep runs: after a batch, at most every ``max(MIN_SECONDS, 5 x its
-    last build time)``, so a large sweep does not spend its time drawing."""
+    """The report is rewritten while the sweep runs: after a batch, at most every ``max(MIN_SECONDS, COST_FACTOR x
+    its last build time)``, so drawing takes at most a tenth of a large sweep's time."""
 
     MIN_SECONDS = 20.0
+    COST_FACTOR = 10.0
 
     def __init__(self, enabled: bool) -> None:
         self.enabled, self._next, self._cost = enabled, 0.0, 0.0
@@ -139,4 +140,4 @@ class ReportSchedule:
         start = time.monotonic()
         write_report(uri, parent_run_id, sweep_dir, final=False)
         self._cost = time.monotonic() - start
-        self._next = time.monotonic() + max(self.MIN_SECONDS, 5 * self._cost)
+        self._next = time.monotonic() + max(self.MIN_SECONDS, self.COST_FACTOR * self._cost)
