@@ -21,7 +21,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in sweep logs
 # A tracking server that is down fails each call after 15-30 s of retries (backoff 1 + 2 + 4 + 8 s), not MLflow's
 # default of several minutes per call: a sweep whose server stays down ends (hydra_plugins/.../_health.py).
-HTTP_RETRY_SECONDS = 30
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,6 @@ from typing import Any
 from pipeline.errors import TrackingError
 from pipeline.run_record import ERROR_TAG, PARENT_RUN_TAG, TRIAL_STATE_TAG
 from pipeline.store import (  # noqa: F401 - the store's helpers, imported from here by the rest of the project
-    HTTP_RETRY_SECONDS,
     PROJECT_ROOT,
     RetryingClient,
     artifact_root,

@@ -4,7 +4,7 @@ bounded time, with one line, instead of trials and the sweeper retrying for ever
 While trials run, the sweeper asks the server's ``/health`` every ``every`` seconds; when a check (or one of
 its own MLflow calls) fails, it keeps asking for ``patience`` seconds (a server restarted within that time
 loses nothing) and then stops with ``StoreLost``. MLflow's own retries of each call are bounded in
-``pipeline.tracking`` (about ``HTTP_RETRY_SECONDS``), so a trial that meets the outage fails in that time too.
+``pipeline.store`` (15-30 s: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), so a trial that meets the outage fails in that time too.
 Worst case from the outage to the sweeper's exit: ``every + patience`` plus one call's retries, under 4 minutes
 with the defaults.
 """

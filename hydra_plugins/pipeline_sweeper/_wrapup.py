@@ -132,12 +132,12 @@ class ReportSchedule:
     COST_FACTOR = 10.0
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled, self._next, self._cost = enabled, 0.0, 0.0
+        self.enabled, self._next = enabled, 0.0
 
     def maybe(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
         if not self.enabled or time.monotonic() < self._next:
             return
         start = time.monotonic()
         write_report(uri, parent_run_id, sweep_dir, final=False)
-        self._cost = time.monotonic() - start
-        self._next = time.monotonic() + max(self.MIN_SECONDS, self.COST_FACTOR * self._cost)
+        cost = time.monotonic() - start
+        self._next = time.monotonic() + max(self.MIN_SECONDS, self.COST_FACTOR * cost)
