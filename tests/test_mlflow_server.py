@@ -97,16 +97,17 @@ def test_make_ui_and_server_bind_loopback_and_follow_the_sweeps_store(tmp_path):
     from tests.conftest import ROOT
 
     def dry_run(*args: str, **env: str) -> subprocess.CompletedProcess:
-        base = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MLFLOW_TRACKING_URI")}
+        base = {k: v for k, v in os.environ.items()
+                if k not in ("HOST", "PORT", "MLFLOW_TRACKING_URI", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
         return subprocess.run(["make", "-n", "-W", "pyproject.toml", *args], cwd=ROOT, capture_output=True,
                               text=True, env={**base, **env})
 
     for target in ("ui", "server"):
-        line = dry_run(target, HOST="build-box-7", PORT="8000").stdout.splitlines()[-1]
+        [line] = [x for x in dry_run(target, HOST="build-box-7", PORT="8000").stdout.splitlines() if "mlflow " in x]
         assert "--host 127.0.0.1 --port 5000" in line and "mlruns/mlflow.db" in line
         assert "--host 0.0.0.0 --port 5001" in dry_run(target, "HOST=0.0.0.0", "PORT=5001").stdout
     db = tmp_path / "elsewhere" / "mlflow.db"
-    line = dry_run("ui", MLFLOW_TRACKING_URI=f"sqlite:///{db}").stdout.splitlines()[-1]
+    [line] = [x for x in dry_run("ui", MLFLOW_TRACKING_URI=f"sqlite:///{db}").stdout.splitlines() if "mlflow " in x]
     assert f'--backend-store-uri "sqlite:///{db}"' in line and f'"{db.parent}/artifacts"' in line
     refused = subprocess.run(["make", "-W", "pyproject.toml", "remote-store-check"], cwd=ROOT, capture_output=True,
                              text=True, env={**os.environ, "MLFLOW_TRACKING_URI": "http://alice:pw@host:5000"})
