@@ -22,6 +22,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.pipeline_sweeper._checks import check_trials
+from hydra_plugins.pipeline_sweeper._compose import ComposeCache
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
     Ended,
@@ -100,6 +101,9 @@ class SweeperImpl:
         self._parent_id: str | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # Trial configs composed once per shape (``_compose``): for the launcher, the checks and the plan alike.
+        hydra_context = HydraContext(config_loader=ComposeCache(hydra_context.config_loader),
+                                     callbacks=hydra_context.callbacks)
         self.hydra_context, self.config = hydra_context, config
         self.prepared = PreparedSignal(hydra_context.config_loader)
         launcher_context = HydraContext(config_loader=self.prepared, callbacks=hydra_context.callbacks)
