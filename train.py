@@ -15,11 +15,11 @@ from pipeline.cli import (
     absolute_searchpath,
     check_composes,
     check_overrides,
+    exit_now,
     ignore_schema_match_warning,
     register_resolvers,
 )
 from pipeline.errors import ConfigError, DataError, TrackingError
-from pipeline.trial import run_trial
 
 log = logging.getLogger("pipeline")
 ignore_schema_match_warning()
@@ -29,6 +29,8 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | dict:
     """Run one trial and return its cross-validated objective to Hydra's sweeper."""
+    from pipeline.trial import run_trial  # torch and the rest: in the trial's process, not the sweeper's
+
     hc = HydraConfig.get()
     multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"
     job = {"name": hc.job.name, "num": hc.job.get("num", 0)}
@@ -49,3 +51,4 @@ if __name__ == "__main__":
     check_overrides(sys.argv[1:], Path(__file__).parent / "conf")
     check_composes(sys.argv[1:], Path(__file__).parent / "conf")
     main()
+    exit_now(0)  # no teardown of torch and MLflow: seconds after the last line

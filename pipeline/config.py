@@ -12,6 +12,7 @@ import torch
 from pipeline import objective
 from pipeline.builders import check_model
 from pipeline.contract import DataSplit
+from pipeline.data import load_data  # at import: a sweep's check process loads it before the configs arrive
 from pipeline.errors import ConfigError
 from pipeline.loop import PRECISIONS
 
@@ -61,8 +62,6 @@ def check(cfg: Any) -> None:
 @functools.lru_cache(maxsize=4)
 def _loaded(data_yaml: str) -> DataSplit:
     from omegaconf import OmegaConf
-
-    from pipeline.data import load_data
 
     return load_data(OmegaConf.create(data_yaml))
 

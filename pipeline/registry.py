@@ -209,15 +209,26 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.tracking import resolve_tracking_uri
 
     parser = argparse.ArgumentParser(prog="python -m pipeline.registry", description=main.__doc__)
-    parser.add_argument("parent_run_id", help="the sweep's parent run")
+    parser.add_argument("parent_run_id", nargs="?", help="the sweep's parent run (with --wait: read from stdin)")
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project store")
     parser.add_argument("--name", default=None, help="registered model name (default: the experiment's name)")
     parser.add_argument("--alias", default=DEFAULT_ALIAS,
                         help=f"alias the version takes if it beats its holder (default {DEFAULT_ALIAS})")
     parser.add_argument("--log-only", action="store_true", help="log the best trial's model, do not register it")
+    parser.add_argument("--wait", action="store_true",
+                        help="import and open the store first, then read the parent run id from stdin (a sweeper "
+                             "starts this ahead of its end); nothing to do on an empty line")
     args = parser.parse_args(argv)
+    if not args.wait and not args.parent_run_id:
+        parser.error("the parent run id is required")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     uri = resolve_tracking_uri(args.tracking_uri)
+    if args.wait:
+        get_client(uri)
+        import mlflow.pytorch  # noqa: F401 - what logging the model imports, ahead of time
+        args.parent_run_id = sys.stdin.readline().strip()
+        if not args.parent_run_id:
+            return 0
     if args.log_only:
         model_id = log_best_model(uri, args.parent_run_id)
         log.info("Best model: %s", model_id or "none (no refit checkpoint)")

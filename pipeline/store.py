@@ -101,6 +101,17 @@ def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0) -> None:
                 time.sleep(1.0)
 
 
+def import_store(uri: str) -> None:
+    """Import MLflow and the store code ``uri`` needs (seconds), touching no store: a sweep does it while its
+    checks run in another process, before it may write anything."""
+    import mlflow  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+    if uri.startswith("sqlite:"):
+        from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore  # noqa: F401
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _  # noqa: F401
+
+
 def get_client(uri: str) -> RetryingClient:
     import mlflow
     from mlflow.tracking import MlflowClient

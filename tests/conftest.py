@@ -101,16 +101,19 @@ def run_train_in_process(args: list[str], capfd) -> tuple[int, str]:
 
     from hydra.core.global_hydra import GlobalHydra
 
+    import pipeline.cli
+
     GlobalHydra.instance().clear()
-    argv = sys.argv
+    argv, exit_now = sys.argv, pipeline.cli.exit_now
     sys.argv = [str(ROOT / "train.py"), *args]
+    pipeline.cli.exit_now = sys.exit  # in this process, the command's quick exit ends the run, not pytest
     code = 0
     try:  # as __main__, so that Hydra finds conf/ beside train.py as it does from the shell
         runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     finally:
-        sys.argv = argv
+        sys.argv, pipeline.cli.exit_now = argv, exit_now
         GlobalHydra.instance().clear()
     out = capfd.readouterr()
     return code, out.out + out.err

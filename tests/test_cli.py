@@ -78,3 +78,33 @@ def test_a_flag_value_that_is_no_override_is_not_parsed(capsys):
     check_overrides(["--config-dir", "/not an/override", "--experimental-rerun", "/tmp/config.pickle"], CONF)
     assert capsys.readouterr().err == ""
     assert fails(["/not an/override"], capsys)[0].startswith("Cannot parse the override '/not an/override'")
+
+
+EXITING = '''
+import atexit, sys, threading, time
+from pipeline.cli import exit_now
+
+class Held:
+    def __del__(self):
+        print("torn down", flush=True)
+
+held = Held()  # a normal exit frees it while tearing the interpreter down
+atexit.register(lambda: open(sys.argv[1] + ".atexit", "w").write("ran"))
+threading.Thread(target=lambda: (time.sleep(0.5), open(sys.argv[1] + ".thread", "w").write("done"))).start()
+sys.stdout.write("last line, not flushed")
+exit_now(int(sys.argv[2]))
+'''
+
+
+@pytest.mark.parametrize("code", [0, 5])
+def test_exit_now_waits_for_threads_runs_atexit_and_skips_the_teardown(tmp_path, code):
+    import subprocess
+    import sys
+
+    script = tmp_path / "exiting.py"
+    script.write_text(EXITING)
+    stamp = tmp_path / "stamp"
+    done = subprocess.run([sys.executable, str(script), str(stamp), str(code)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == code and done.stdout == "last line, not flushed", done.stdout + done.stderr
+    assert (tmp_path / "stamp.atexit").read_text() == "ran" and (tmp_path / "stamp.thread").read_text() == "done"

@@ -1,5 +1,6 @@
-"""``python -m hydra_plugins.pipeline_sweeper._check_child <checker> <configs.pkl>``: run an app's validation
-on the trial configs the sweeper composed (``_checks``), in a process of its own.
+"""``python -m hydra_plugins.pipeline_sweeper._check_child <checker>``: run an app's validation on the trial
+configs the sweeper composed (``_checks``), in a process of its own. It imports the checker at once, then reads
+the pickled ``[(label, config)]`` from stdin (none, on EOF: the sweeper did not need it).
 
 Prints ``<label>\\t<message>`` and exits 2 at the first config the checker rejects; exits 0 when all pass.
 """
@@ -15,10 +16,12 @@ from hydra_plugins.pipeline_sweeper._checks import trial_config
 from pipeline.cli import one_line
 
 
-def main(checker: str, path: str) -> int:
+def main(checker: str) -> int:
     check = get_method(checker)
-    with open(path, "rb") as f:
-        configs = pickle.load(f)
+    data = sys.stdin.buffer.read()
+    if not data:
+        return 0
+    configs = pickle.loads(data)
     for label, cfg in configs:
         try:
             check(trial_config(cfg))
@@ -29,4 +32,4 @@ def main(checker: str, path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1]))

@@ -6,7 +6,8 @@ values (an interval's high end, every choice), the others staying low. Each poin
 by Hydra exactly as a trial's would be, so an unknown group or key fails here, once. Then the app's own
 validation (``hydra.sweeper.check``: the dotted name of a function that takes the trial's config and raises
 on a value it rejects; this project's is ``pipeline.config.check``) runs on every point, in a process of
-its own: the sweeper never imports the trial's code.
+its own (``Checker``, started first so that it imports the app's code while the configs are composed): the
+sweeper never imports the trial's code.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.pipeline_sweeper._plan import ConditionalParams, SweepPlan
 from pipeline.cli import one_line
+from pipeline.store import import_store
 
 MAX_CHOICES = 20  # edge values checked per categorical parameter
 
@@ -43,7 +43,41 @@ def _edges(param: Any) -> list[Any]:
     return [param.low, param.high] if param.high != param.low else [param.low]
 
 
-def check_trials(conf: dict[str, Any], hydra_context: Any, config: DictConfig, plan: SweepPlan) -> None:
+class Checker:
+    """The app's check (``hydra.sweeper.check``) in a child process, started before the sweep is planned: the
+    child imports the app's code (seconds) while this process composes the configs it will check."""
+
+    def __init__(self, checker: str) -> None:
+        self.checker = checker
+        self.proc = subprocess.Popen([sys.executable, "-m", "hydra_plugins.pipeline_sweeper._check_child", checker],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    @classmethod
+    def start(cls, conf: dict[str, Any]) -> Checker | None:
+        checker = conf.get("check")
+        return cls(str(checker)) if checker else None
+
+    def run(self, configs: list[tuple[str, DictConfig]], plan: SweepPlan) -> None:
+        """Check ``configs``; the first rejection becomes our ``ValueError``."""
+        out, err = self.proc.communicate(pickle.dumps(configs))
+        code = self.proc.returncode
+        if code == 0:
+            return
+        lines = out.decode(errors="replace").strip().splitlines()
+        if code == 2 and lines:
+            label, _, message = lines[-1].partition("\t")
+            raise ValueError(f"{_where(label, plan)}: {message}")
+        tail = (err or out).decode(errors="replace").strip().splitlines()
+        raise ValueError(f"hydra.sweeper.check={self.checker!r} could not run: {tail[-1] if tail else code}")
+
+    def close(self) -> None:
+        """End the child if it was not needed (bad input found first, nothing to check)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def check_trials(checker: Checker | None, hydra_context: Any, config: DictConfig, plan: SweepPlan) -> None:
     """Raise ``ValueError`` with one line naming the first value a trial would reject."""
     if plan.resume and not plan.space.dim and not plan.fixed:
         return
@@ -56,30 +90,13 @@ def check_trials(conf: dict[str, Any], hydra_context: Any, config: DictConfig, p
         except Exception as e:  # noqa: BLE001 - Hydra's composition errors, as one line
             raise ValueError(f"{_where(label, plan)}: {one_line(e)}") from None
         configs.append((label, cfg))
-    checker = conf.get("check")
-    if checker:
-        _run_checker(str(checker), configs, plan)
+    if checker is not None:
+        import_store(plan.uri)  # while the checker process is busy: nothing is written before it answers
+        checker.run(configs, plan)
 
 
 def _where(label: str, plan: SweepPlan) -> str:
     return "the command line's overrides" if not plan.space.dim else f"trial config at {label}"
-
-
-def _run_checker(checker: str, configs: list[tuple[str, DictConfig]], plan: SweepPlan) -> None:
-    """Run ``checker`` on each config in a child process; its first rejection becomes our ``ValueError``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "configs.pkl"
-        path.write_bytes(pickle.dumps([(label, cfg) for label, cfg in configs]))
-        done = subprocess.run([sys.executable, "-m", "hydra_plugins.pipeline_sweeper._check_child", checker,
-                               str(path)], capture_output=True, text=True)
-    if done.returncode == 0:
-        return
-    lines = done.stdout.strip().splitlines()
-    if done.returncode == 2 and lines:
-        label, _, message = lines[-1].partition("\t")
-        raise ValueError(f"{_where(label, plan)}: {message}")
-    tail = (done.stderr or done.stdout).strip().splitlines()
-    raise ValueError(f"hydra.sweeper.check={checker!r} could not run: {tail[-1] if tail else done.returncode}")
 
 
 def trial_config(cfg: DictConfig) -> DictConfig:

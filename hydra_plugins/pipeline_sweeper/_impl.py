@@ -21,7 +21,7 @@ from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.pipeline_sweeper._checks import check_trials
+from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
@@ -39,8 +39,8 @@ from hydra_plugins.pipeline_sweeper._plan import (
     make_sweep_optimizer,
     parse_arguments,
 )
-from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs
-from hydra_plugins.pipeline_sweeper._wrapup import ReportSchedule, finish
+from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs, result_text
+from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
 from pipeline import lease
 from pipeline import run_record as rr
 from pipeline.errors import ConfigError, DataError
@@ -142,8 +142,13 @@ class SweeperImpl:
         cli_space, cli_fixed = parse_arguments(parser.parse_overrides(arguments))
         script = Path(sys.argv[0]).name
         command = shlex.join(["python", script, *sys.argv[1:]])
-        plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command, script)
-        check_trials(self.conf, self.hydra_context, self.config, plan)
+        checker = Checker.start(self.conf)
+        try:
+            plan = build_plan(self.conf, self.config, cli_space, cli_fixed, command, script)
+            check_trials(checker, self.hydra_context, self.config, plan)
+        finally:
+            if checker is not None:
+                checker.close()
         optimizer = make_sweep_optimizer(plan)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +158,7 @@ class SweeperImpl:
         self._parent_id = parent.run_id
         log.info("Sweep %s (parent run %s): %d trials, %s", plan.name, parent.run_id, plan.n_trials, plan.strategy)
         launches = Launches(self._launch_job, self._slots(plan), self.prepared)
+        self._model = BestModel(self.conf, plan)
         returns: list[Sequence[JobReturn]] = []
         status, store_up = "FAILED", True
         try:
@@ -169,7 +175,9 @@ class SweeperImpl:
             if len(launches):
                 self._stopped_workers = bool(stop_workers(launches)) or launches.threaded
             store_up = store_up and self._end_in_flight(plan, parent)
-            lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status, store_up)
+            lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status,
+                          self._model, store_up)
+            self._model.close()
         if lost:
             raise SweepFailed(lost)
         return returns
@@ -270,6 +278,8 @@ class SweeperImpl:
         parent.tracker.flush({**rr.launched_tags(numbers, batch),
                               **rr.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
         overrides = [plan.trial_overrides(conditional.active(p), k, parent.run_id) for p, k in zip(batch, numbers)]
+        if progress.ended + in_flight + len(batch) >= plan.n_trials:
+            self._model.prepare()  # the last trials: the registry's process imports meanwhile
         for i in range(0, len(batch), size):
             launch = Launch(numbers[i:i + size], batch[i:i + size], overrides[i:i + size])
             self._launched[launch.numbers[0]] = launch
@@ -335,7 +345,7 @@ class SweeperImpl:
             self._warn_no_value(record.number)
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - progress.started))
         log.info("trial %d/%d (job %d): %s | best %s | elapsed %s", progress.ended, plan.n_trials, record.number,
-                 _result_text(record), "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
+                 result_text(record), "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
 
     def _warn_no_value(self, number: int) -> None:
         if not self._warned_no_value:
@@ -343,14 +353,6 @@ class SweeperImpl:
                         "goes on as a space-filling search (return a number, or set hydra.sweeper.objective to "
                         "a key of the mapping the task returns)", number)
             self._warned_no_value = True
-
-
-def _result_text(record: TrialRecord) -> str:
-    if record.state == "failed":
-        return "failed: " + (record.error.splitlines() or [""])[0]  # whole, not cut: the run holds the rest
-    if record.value is None:
-        return "complete, no value"
-    return f"pruned at {record.value:.6g}" if record.state == "pruned" else f"{record.value:.6g}"
 
 
 def _is_user_error(e: BaseException) -> bool:

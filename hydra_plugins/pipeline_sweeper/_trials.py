@@ -99,6 +99,15 @@ def run_name(record: TrialRecord) -> str:
     return name if record.value is None else f"{name} {record.value:.4g}"
 
 
+def result_text(record: TrialRecord) -> str:
+    """A trial's result on the progress line."""
+    if record.state == "failed":
+        return "failed: " + (record.error.splitlines() or [""])[0]  # whole, not cut: the run holds the rest
+    if record.value is None:
+        return "complete, no value"
+    return f"pruned at {record.value:.6g}" if record.state == "pruned" else f"{record.value:.6g}"
+
+
 def _override_params(overrides: Sequence[str]) -> dict[str, str]:
     out = {}
     for o in overrides:

@@ -24,7 +24,7 @@ NOT_FINISHED_EXIT = 3  # python -m pipeline.registry: the sweep did not finish, 
 
 
 def finish(conf: dict[str, Any], plan: SweepPlan, parent: SweepRun, records: Sequence[TrialRecord],
-           counts: dict[str, int], sweep_dir: Path, status: str, store_up: bool = True) -> str | None:
+           counts: dict[str, int], sweep_dir: Path, status: str, model: BestModel, store_up: bool = True) -> str | None:
     """Write ``optimization_results.yaml`` and end the parent run with ``status``; FAILED, with the reason
     returned, when trials ran but their runs are not in the sweep's store. With the store down
     (``store_up=False``) only the file is written: the parent stays RUNNING, for a resume."""
@@ -45,21 +45,25 @@ def finish(conf: dict[str, Any], plan: SweepPlan, parent: SweepRun, records: Seq
         return None
     parent.finish(records, best, results, status=status)
     if not lost and status == "FINISHED":
-        insights(conf, plan, parent.run_id, best, sweep_dir)
+        insights(conf, plan, parent.run_id, best, sweep_dir, model)
     return lost
 
 
 def insights(conf: dict[str, Any], plan: SweepPlan, parent_run_id: str, best: TrialRecord | None,
-             sweep_dir: Path) -> None:
-    """Log (and register) the best model, and write the report; a failure here never loses the sweep."""
-    if best is not None:
-        try:
-            publish_best_model(plan.uri, parent_run_id, best.run_id, bool(conf.get("register_model", True)),
-                               conf.get("model_name") or plan.experiment, conf.get("model_alias"))
-        except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
-            log.warning("Could not log or register the best model: %s", e)
+             sweep_dir: Path, model: BestModel) -> None:
+    """Log (and register) the best model while the report is written; a failure here never loses the sweep."""
+    publishing = False
+    try:
+        publishing = best is not None and model.publish(parent_run_id, best.run_id)
+    except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
+        log.warning("Could not log or register the best model: %s", e)
     if conf.get("report", True):
         write_report(plan.uri, parent_run_id, sweep_dir, final=True)
+    if publishing:
+        try:
+            model.wait()
+        except Exception as e:  # noqa: BLE001
+            log.warning("Could not log or register the best model: %s", e)
     log.info("Open the MLflow UI on this sweep's store with: %s", ui_command(plan.uri))
 
 
@@ -97,31 +101,62 @@ def lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[Tri
             f"elsewhere although {rr.URI_KEY} was passed to every trial. The sweep is marked FAILED.")
 
 
-def publish_best_model(uri: str, parent_run_id: str, best_run_id: str, register: bool, name: str,
-                       alias: str | None) -> None:
-    """Log the best trial's model (and register it) with ``python -m pipeline.registry``, in a process of its own.
+class BestModel:
+    """Logs (and registers) the best trial's model with ``python -m pipeline.registry``, in a process of its own.
 
-    Rebuilding a model needs the trial's model code, which the sweeper never imports: the sweeper and
-    the trials meet only in overrides and return values. The store travels in the environment, not
-    on the command line. Sweeps whose best trial has no refit checkpoint (a foreign app, ``cv.refit=false``)
-    start no process. Only a sweep that finished gets here: an interrupted one never moves an alias.
+    Rebuilding a model needs the trial's model code, which the sweeper never imports: the sweeper and the trials
+    meet only in overrides and return values. The process is started ahead (``prepare``, when the last trial is
+    launched) so that it has imported torch and MLflow and opened the store when the sweep ends; it then gets the
+    parent run on stdin (``publish``) while the report is drawn here, and ``wait`` relays its lines. The store
+    travels in the environment, not on the command line. Apps whose trials log no refit checkpoint (a foreign
+    app, ``cv.refit=false``) need no process. Only a sweep that finished publishes: an interrupted one never
+    moves an alias.
     """
-    import subprocess
 
-    from pipeline.tracking import get_client
+    def __init__(self, conf: dict[str, Any], plan: SweepPlan) -> None:
+        self.uri, self.enabled = plan.uri, plan.records_itself
+        self.register = bool(conf.get("register_model", True))
+        self.name, self.alias = conf.get("model_name") or plan.experiment, conf.get("model_alias")
+        self.proc: Any = None
 
-    if rr.REFIT_CHECKPOINT_TAG not in get_client(uri).get_run(best_run_id).data.tags:
-        log.info("No model to log: the best trial has no refit checkpoint")
-        return
-    cmd = [sys.executable, "-m", "pipeline.registry", parent_run_id, "--name", name]
-    cmd += (["--alias", alias] if alias else []) + ([] if register else ["--log-only"])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    level = logging.INFO if done.returncode in (0, NOT_FINISHED_EXIT) else logging.WARNING
-    for line in (done.stdout + done.stderr).strip().splitlines()[-3:]:
-        log.log(level, "%s", line)
-    if done.returncode not in (0, NOT_FINISHED_EXIT):  # 3: the registry saw an unfinished sweep and said so
-        raise RuntimeError(f"python -m pipeline.registry exited with {done.returncode}")
+    def prepare(self) -> None:
+        import subprocess
+
+        if self.proc is not None or not self.enabled:
+            return
+        cmd = [sys.executable, "-m", "pipeline.registry", "--wait", "--name", self.name]
+        cmd += (["--alias", self.alias] if self.alias else []) + ([] if self.register else ["--log-only"])
+        self.proc = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": self.uri}, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def publish(self, parent_run_id: str, best_run_id: str) -> bool:
+        """Hand the sweep to the process; False (and nothing to wait for) when the best trial has no model."""
+        from pipeline.tracking import get_client
+
+        if rr.REFIT_CHECKPOINT_TAG not in get_client(self.uri).get_run(best_run_id).data.tags:
+            log.info("No model to log: the best trial has no refit checkpoint")
+            return False
+        self.enabled = True  # a best trial with a checkpoint, from an app the plan did not know as this one
+        self.prepare()
+        self.proc.stdin.write(parent_run_id + "\n")
+        self.proc.stdin.flush()
+        return True
+
+    def wait(self) -> None:
+        out, _ = self.proc.communicate()
+        code = self.proc.returncode
+        level = logging.INFO if code in (0, NOT_FINISHED_EXIT) else logging.WARNING
+        for line in out.strip().splitlines()[-3:]:
+            log.log(level, "%s", line)
+        if code not in (0, NOT_FINISHED_EXIT):  # 3: the registry saw an unfinished sweep and said so
+            raise RuntimeError(f"python -m pipeline.registry exited with {code}")
+
+    def close(self) -> None:
+        """End a process that was not needed (a sweep that did not finish, no best trial)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+        self.proc = None
 
 
 class ReportSchedule:

@@ -164,9 +164,3 @@ def test_a_trial_failing_before_its_run_exists_is_recorded_and_its_repeating_err
     assert child.info.status == "FAILED" and child.data.tags["trial.number"] == "0"
     assert "dataset 'mnist' not found" in child.data.tags["error"] and child.info.run_name == "trial-000 failed"
 
-
-def test_the_progress_line_gives_a_failed_trials_whole_first_line():
-    from hydra_plugins.pipeline_sweeper._impl import _result_text
-
-    error = "DataError: dataset 'mnist' not found under data.root='/data': " + "x" * 300 + "\nsecond line"
-    assert _result_text(TrialRecord(0, {}, "failed", error=error)) == "failed: " + error.splitlines()[0]

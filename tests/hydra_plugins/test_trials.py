@@ -8,7 +8,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from mlflow.tracking import MlflowClient
 
-from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record_runs
+from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record_runs, result_text
 from pipeline import run_record as rr
 from pipeline.sweep_tracking import TrialRecord
 
@@ -84,3 +84,10 @@ def test_missing_runs_ignore_trials_that_failed_before_logging():
     records = [TrialRecord(0, {}, "complete", 1.0), TrialRecord(1, {}, "failed"), TrialRecord(2, {}, "pruned", 0.5)]
     assert missing_runs(records, {0: "a"}) == [2]
     assert missing_runs(records, {0: "a", 2: "c"}) == []
+
+
+def test_the_progress_line_gives_a_failed_trials_whole_first_line():
+    error = "DataError: dataset 'mnist' not found under data.root='/data': " + "x" * 300 + "\nsecond line"
+    assert result_text(TrialRecord(0, {}, "failed", error=error)) == "failed: " + error.splitlines()[0]
+    assert result_text(TrialRecord(1, {}, "pruned", value=0.25)) == "pruned at 0.25"
+    assert result_text(TrialRecord(2, {}, "complete")) == "complete, no value"

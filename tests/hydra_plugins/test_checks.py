@@ -1,0 +1,79 @@
+"""The app's check in a child process (``_checks.Checker``): started before the configs exist, it gets them on
+stdin; a rejection is one line naming the edge point, a checker that cannot run says so, an unused one ends."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from hydra_plugins.pipeline_sweeper._checks import Checker, edge_points
+from hydra_plugins.pipeline_sweeper._plan import SweepPlan
+from pipeline.search import SearchSpace
+
+APP = '''
+import os, time
+IMPORTED_AT = time.time()
+def check(cfg):
+    if cfg.lr > 0.5:
+        raise ValueError(f"lr={cfg.lr}: expected at most 0.5")
+def imported_at(cfg):
+    with open(os.environ["CHECK_STAMP"], "w") as f:
+        f.write(repr(IMPORTED_AT))
+'''
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    (tmp_path / "tiny_app_checks.py").write_text(APP)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    return tmp_path
+
+
+def plan() -> SweepPlan:
+    space = SearchSpace.from_grammar({"lr": "interval(0.1, 0.9)"})
+    return SweepPlan(strategy="random", space=space, fixed=[], n_trials=4, n_jobs=1, direction="minimize",
+                     command="python app.py -m")
+
+
+def configs(space, conf_dir):
+    """The trial configs at the edges of ``space``, composed by Hydra as the sweeper composes them."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.types import RunMode
+
+    (conf_dir / "config.yaml").write_text("lr: 0.1\n")
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir)))
+    master = loader.load_configuration("config", [], RunMode.MULTIRUN)
+    return [(label, loader.load_sweep_config(master, [f"lr={p['lr']}"])) for label, p in edge_points(space)]
+
+
+def test_a_rejected_edge_is_one_line_naming_it(app):
+    checker = Checker.start({"check": "tiny_app_checks.check"})
+    with pytest.raises(ValueError) as err:
+        checker.run(configs(plan().space, app), plan())
+    assert str(err.value) == "trial config at lr=0.9: lr=0.9: expected at most 0.5"
+    assert checker.proc.returncode == 2
+
+
+def test_the_child_imports_the_app_before_the_configs_arrive(app, monkeypatch):
+    monkeypatch.setenv("CHECK_STAMP", str(app / "stamp"))
+    checker = Checker.start({"check": "tiny_app_checks.imported_at"})
+    time.sleep(1.5)  # the sweeper composing its configs meanwhile
+    sent = time.time()
+    checker.run(configs(SearchSpace.from_grammar({"lr": "interval(0.1, 0.2)"}), app), plan())
+    assert float((app / "stamp").read_text()) < sent
+
+
+def test_a_checker_that_cannot_run_says_so(app):
+    checker = Checker.start({"check": "tiny_app_checks.no_such_function"})
+    with pytest.raises(ValueError, match=r"hydra.sweeper.check='tiny_app_checks.no_such_function' could not run: "):
+        checker.run(configs(plan().space, app), plan())
+
+
+def test_no_check_no_process_and_an_unused_checker_ends(app):
+    assert Checker.start({"check": None}) is None and Checker.start({}) is None
+    checker = Checker.start({"check": "tiny_app_checks.check"})
+    checker.close()
+    assert checker.proc.poll() is not None
