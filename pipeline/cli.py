@@ -120,17 +120,22 @@ def exit_now(code: int = 0) -> None:
     """Exit after the interpreter's exit steps but before its teardown: with torch, MLflow and SQLAlchemy
     loaded, freeing every module's objects takes seconds after the command's last line.
 
-    What a normal exit does first is done here too: wait for non-daemon threads, run the ``atexit`` handlers
-    (logging's flush, MLflow's, loky's, temporary folders), flush the standard streams. Only for a command that
+    What a normal exit does first is done here too, in its order: the thread pools' exit hooks (loky's and
+    ``concurrent.futures``' executors shut down), waiting for non-daemon threads, the ``atexit`` handlers (logging's
+    flush, MLflow's, temporary folders), flushing the standard streams. Only for a command that
     ended well: an error goes through the normal exit with its traceback or exit code.
     """
     import atexit
     import os
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    shutdown = getattr(threading, "_shutdown", None)  # what the interpreter runs first: the pools' exit hooks
+    if shutdown is not None:                          # (concurrent.futures, loky), then joins non-daemon threads
+        shutdown()
+    else:  # pragma: no cover - CPython has it
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

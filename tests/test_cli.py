@@ -82,7 +82,11 @@ def test_a_flag_value_that_is_no_override_is_not_parsed(capsys):
 
 EXITING = '''
 import atexit, sys, threading, time
+from concurrent.futures import ProcessPoolExecutor
 from pipeline.cli import exit_now
+
+pool = ProcessPoolExecutor(1)  # its manager thread ends only when the interpreter's exit hooks shut it down
+pool.submit(abs, -1).result()
 
 class Held:
     def __del__(self):
@@ -105,6 +109,6 @@ def test_exit_now_waits_for_threads_runs_atexit_and_skips_the_teardown(tmp_path,
     script.write_text(EXITING)
     stamp = tmp_path / "stamp"
     done = subprocess.run([sys.executable, str(script), str(stamp), str(code)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)  # a hang would be the bug
     assert done.returncode == code and done.stdout == "last line, not flushed", done.stdout + done.stderr
     assert (tmp_path / "stamp.atexit").read_text() == "ran" and (tmp_path / "stamp.thread").read_text() == "done"
