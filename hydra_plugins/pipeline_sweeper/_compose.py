@@ -8,7 +8,8 @@ overrides applied to the composed tree (``_apply_overrides_to_config``), followe
 in order), and cached; each job gets a copy of its shape's config with its value overrides applied by Hydra's
 own function and the bookkeeping redone (``hydra.overrides.task``, ``override_dirname``, ``env_set``, ``cwd``).
 Anything unusual (a sweep override, an override Hydra would reject) takes Hydra's own path, whose result and
-errors are then exactly Hydra's. ``tests/hydra_plugins/test_compose.py`` compares both paths config by config.
+errors are then exactly Hydra's. A shape is keyed by the config name, the sweep's ``hydra.*`` overrides and the
+job's group overrides; config files edited during a sweep are not read again. ``tests/hydra_plugins/test_compose.py`` compares both paths config by config.
 """
 
 from __future__ import annotations
@@ -16,20 +17,29 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import warnings
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 MAX_SHAPES = 64  # composed shapes kept (each is one job config, ~100 KB)
+# This plugin's nodes (hydra/sweeper/{grid,random,bayes}) are meant to be extended by an app's file of the same
+# name; Hydra warns about it at every composition, in every worker: once in the app's own start is enough.
+SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/(grid|random|bayes)' is validated against ConfigStore schema"
+# Launchers that compose in their workers (joblib) ship a fresh copy of the loader with every job: a worker
+# keeps its shapes across the jobs it runs, per config search path.
+_WORKER_SHAPES: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], DictConfig], threading.Lock]] = {}
 
 
 class ComposeCache:
     """A Hydra config loader whose ``load_sweep_config`` reuses each shape's composition."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, shared: bool = False) -> None:
         self.loader = loader
         self._shapes: dict[tuple[Any, ...], DictConfig] = {}
         self._lock = threading.Lock()  # launch threads compose one at a time (``_launches``), tests may not
+        if shared:
+            self._shapes, self._lock = _WORKER_SHAPES.setdefault(_search_path(loader), (self._shapes, self._lock))
         self.hydra_composes = 0  # whole compositions by Hydra: one per shape, and one per job Hydra must compose
 
     def __getattr__(self, name: str) -> Any:  # the rest of the loader's API, as it is
@@ -41,7 +51,7 @@ class ComposeCache:
         return {"loader": self.loader}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["loader"])  # type: ignore[misc]
+        self.__init__(state["loader"], shared=True)  # type: ignore[misc]
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         try:
@@ -54,7 +64,7 @@ class ComposeCache:
         with self._lock:
             base = self._shapes.get(shape)
             if base is None:
-                base = self._hydra(master_config, list(shape[1]))
+                base = self._hydra(master_config, list(shape[2]))
                 if len(self._shapes) >= MAX_SHAPES:
                     self._shapes.pop(next(iter(self._shapes)))
                 self._shapes[shape] = base
@@ -65,7 +75,9 @@ class ComposeCache:
 
     def _hydra(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         self.hydra_composes += 1
-        return self.loader.load_sweep_config(master_config, sweep_overrides)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=SCHEMA_MATCH_WARNING, category=UserWarning)
+            return self.loader.load_sweep_config(master_config, sweep_overrides)
 
     def _split(self, master_config: DictConfig, sweep_overrides: list[str]) -> tuple[Any, list[Any], list[Any]] | None:
         """``(shape, value overrides, every override parsed)`` or None when Hydra must compose it whole."""
@@ -81,7 +93,11 @@ class ComposeCache:
                 shape.append(o.input_line)
             else:
                 values.append(o)
-        return (master_config.hydra.job.config_name, tuple(shape)), values, parsed
+        return (master_config.hydra.job.config_name, tuple(hydra_overrides), tuple(shape)), values, parsed
+
+
+def _search_path(loader: Any) -> tuple[Any, ...]:
+    return tuple((e.provider, e.path) for e in loader.get_search_path().get_path())
 
 
 def _apply(base: DictConfig, master_config: DictConfig, values: list[Any], parsed: list[Any]) -> DictConfig:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,8 @@ from hydra_plugins.pipeline_sweeper._launches import (
     Ended,
     Launches,
     PreparedSignal,
+    release_idle_workers,
+    sigterm_as_interrupt,
     stop_workers,
     worker_died,
 )
@@ -162,9 +162,10 @@ class SweeperImpl:
         returns: list[Sequence[JobReturn]] = []
         status, store_up = "FAILED", True
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 self._loop(plan, optimizer, parent, progress, reruns, returns, launches, sweep_dir)
             status = "FINISHED"
+            release_idle_workers()  # they wind down while the sweep is wrapped up, not after its last line
         except KeyboardInterrupt:
             status = "KILLED"
             raise
@@ -175,8 +176,8 @@ class SweeperImpl:
             if len(launches):
                 self._stopped_workers = bool(stop_workers(launches)) or launches.threaded
             store_up = store_up and self._end_in_flight(plan, parent)
-            lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status,
-                          self._model, store_up)
+            lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status, self._model,
+                          store_up)
             self._model.close()
         if lost:
             raise SweepFailed(lost)
@@ -228,7 +229,8 @@ class SweeperImpl:
               sweep_dir: Path) -> None:
         """Keep every slot busy until ``n_trials`` have ended: a slot that frees takes the next trial at once."""
         conditional = ConditionalParams(self.hydra_context, self.config, plan)
-        watch, report = StoreWatch(plan.uri, parent.run_id), ReportSchedule(bool(self.conf.get("report", True)))
+        watch, report = StoreWatch(plan.uri, parent.run_id), ReportSchedule(bool(self.conf.get("report", True)),
+                                                                            plan.report_every)
         while True:
             try:
                 self._fill(plan, optimizer, parent, progress, reruns, launches, conditional)
@@ -379,21 +381,3 @@ def _check_failures(plan: SweepPlan, progress: SweepProgress) -> None:
             f"{failed} of {progress.ended} trials failed, more than max_failure_rate={plan.max_failure_rate} of "
             f"n_trials={plan.n_trials}; stopping the sweep. The errors are in the trials' MLflow runs and the "
             f"log above; raise hydra.sweeper.max_failure_rate to tolerate more failures.")
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the sweep like Ctrl-C: the parent run is marked KILLED."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -166,6 +167,16 @@ def stop_workers(launches: Launches, wait: float = 10.0) -> int:
     return len(children)
 
 
+def release_idle_workers() -> None:
+    """Once every launch has ended: shut the joblib launcher's pool down without waiting. Its workers (loky's
+    reusable executor) otherwise stay until this process exits, which then waits seconds for each to tear down
+    torch and the rest."""
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
 @contextlib.contextmanager
 def _stderr_silenced() -> Iterator[None]:
     sys.stderr.flush()
@@ -178,3 +189,21 @@ def _stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: the parent run is marked KILLED."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+

@@ -30,6 +30,7 @@ ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results o
 DEFAULT_N_TRIALS = 20
 WHOLE_GRID = 2**62  # grid's default n_trials: the whole grid (cut to its size when the optimizer is made)
 DEFAULT_MAX_FAILURE_RATE = 0.5
+DEFAULT_REPORT_EVERY = 60.0  # seconds: a sweep shorter than this has its final report only
 DEFAULT_EXPERIMENT = "hpo-pipeline"
 VALUE_KEY = "value"  # the child metric holding a foreign app's returned value (unless hydra.sweeper.objective)
 # Options of each strategy, passed to its optimizer only when set (pipeline.search.make_optimizer).
@@ -60,6 +61,7 @@ class SweepPlan:
     resume: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # the strategy options the user set
     batch_size: int | None = None
+    report_every: float = DEFAULT_REPORT_EVERY  # seconds between mid-sweep reports, at least
 
     def batch(self, remaining: int) -> int:
         """Trials per launch when launches run one at a time (``batch_size``, or a launcher that runs trials in
@@ -157,7 +159,8 @@ def build_plan(conf: dict[str, Any], config: DictConfig, cli_space: dict[str, st
                      records_itself=records_itself(config), objective=conf.get("objective"),
                      experiment=_experiment(conf, config),
                      name=conf.get("name") or sweep_name(strategy, config),
-                     options=_options(conf, strategy), batch_size=_batch_size(conf))
+                     options=_options(conf, strategy), batch_size=_batch_size(conf),
+                     report_every=_report_every(conf.get("report_every")))
 
 
 def sweep_name(strategy: str, config: DictConfig) -> str:
@@ -210,7 +213,8 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, comm
                      direction=tags["sweep.direction"], max_failure_rate=_rate(conf.get("max_failure_rate")),
                      command=command, script=script, uri=uri, records_itself=records_itself(config),
                      objective=conf.get("objective"), experiment=_experiment(conf, config), resume=run_id,
-                     options=json.loads(tags.get("sweep.options", "{}")), batch_size=_batch_size(conf))
+                     options=json.loads(tags.get("sweep.options", "{}")), batch_size=_batch_size(conf),
+                     report_every=_report_every(conf.get("report_every")))
     _check_consistent(plan, conf, config, cli_space)
     return plan
 
@@ -356,6 +360,13 @@ def _positive(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"hydra.sweeper.{name}={value!r} is invalid; expected an integer >= 1")
     return value
+
+
+def _report_every(value: Any) -> float:
+    value = _or(value, DEFAULT_REPORT_EVERY)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"hydra.sweeper.report_every={value!r} is invalid; expected a number of seconds >= 0")
+    return float(value)
 
 
 def _rate(value: Any) -> float:

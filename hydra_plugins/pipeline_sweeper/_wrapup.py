@@ -160,14 +160,15 @@ class BestModel:
 
 
 class ReportSchedule:
-    """The report is rewritten while the sweep runs: after a batch, at most every ``max(MIN_SECONDS, COST_FACTOR x
-    its last build time)``, so drawing takes at most a tenth of a large sweep's time."""
+    """The report is rewritten while the sweep runs: first ``every`` seconds after the sweep's start (a short sweep
+    has its final report only), then after a batch at most every ``max(every, COST_FACTOR x its last build time)``,
+    so that drawing takes at most a tenth of a large sweep's time (and of the cores its trials would use)."""
 
-    MIN_SECONDS = 20.0
     COST_FACTOR = 10.0
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self._next = enabled, 0.0
+    def __init__(self, enabled: bool, every: float) -> None:
+        self.enabled, self.every = enabled, max(0.0, float(every))
+        self._next = time.monotonic() + self.every
 
     def maybe(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
         if not self.enabled or time.monotonic() < self._next:
@@ -175,4 +176,4 @@ class ReportSchedule:
         start = time.monotonic()
         write_report(uri, parent_run_id, sweep_dir, final=False)
         cost = time.monotonic() - start
-        self._next = time.monotonic() + max(self.MIN_SECONDS, self.COST_FACTOR * cost)
+        self._next = time.monotonic() + max(self.every, self.COST_FACTOR * cost)

@@ -94,14 +94,24 @@ def test_a_foreign_app_with_nested_groups_packages_and_env_copy(tmp_path, monkey
     assert cached.hydra_composes == 6 + 2 * 1, cached.hydra_composes  # 6 shapes, 1 error
 
 
-def test_the_cache_travels_as_its_loader_alone():
+def test_a_worker_keeps_its_shapes_across_jobs_and_hears_no_schema_warning(tmp_path):
+    """A launcher that composes in its workers (joblib) ships a copy per job: copies in one process share."""
+    import warnings
+
     cached = ComposeCache(loader_for(CONF))
-    master = cached.load_configuration("config", ["hydra/sweeper=random"], RunMode.MULTIRUN)
-    cached.load_sweep_config(master, ["optimizer.lr=0.5"])
+    master = cached.load_configuration("config", ["hydra/sweeper=random", f"hydra.sweep.dir={tmp_path}"],
+                                       RunMode.MULTIRUN)
     state = cached.__getstate__()  # what pickling ships (Hydra's loader pickles as it always does)
     assert set(state) == {"loader"} and state["loader"] is cached.loader
-    copy = ComposeCache.__new__(ComposeCache)
-    copy.__setstate__(state)
-    assert copy._shapes == {} and copy.hydra_composes == 0 and copy.get_search_path() is not None
-    assert as_data(copy.load_sweep_config(master, ["optimizer.lr=0.5"])) == as_data(
-        cached.load_sweep_config(master, ["optimizer.lr=0.5"]))
+    first, second = ComposeCache.__new__(ComposeCache), ComposeCache.__new__(ComposeCache)
+    first.__setstate__(state)
+    second.__setstate__(state)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jobs = [first.load_sweep_config(master, ["optimizer.lr=0.5"]), second.load_sweep_config(master,
+                                                                                                   ["optimizer.lr=0.7"])]
+    assert first.hydra_composes + second.hydra_composes == 1  # the second job's shape came from the first's
+    assert not [w for w in caught if "validated against ConfigStore schema" in str(w.message)]
+    fresh = loader_for(CONF)
+    assert [as_data(j) for j in jobs] == [as_data(fresh.load_sweep_config(master, [o])) for o in
+                                          ("optimizer.lr=0.5", "optimizer.lr=0.7")]

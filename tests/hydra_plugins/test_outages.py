@@ -29,7 +29,7 @@ def start_sweep(tmp_path: Path, name: str, *args: str, env: dict[str, str] | Non
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - the process writes it until it ends
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=joblib",
                              "hydra.sweeper.n_jobs=2", "hydra.sweeper.strategy=random",
-                             f"hydra.sweeper.report={str(report).lower()}",
+                             f"hydra.sweeper.report={str(report).lower()}", "hydra.sweeper.report_every=0",
                              "hydra.sweeper.register_model=false", f"hydra.sweep.dir={tmp_path / name}",
                              *[a for a in args if not (report and a.startswith("hydra.sweeper.report="))]],
                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

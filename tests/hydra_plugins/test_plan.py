@@ -141,3 +141,12 @@ def test_default_space_keys_the_config_lacks_are_left_out():
     assert plan.space.names == ["optimizer.lr", "optimizer"]
     declared = build_plan({**conf, "params": {"model.hidden_dim": "16,32"}}, config, {}, [], "cmd", "train.py")
     assert declared.space.names == ["model.hidden_dim"]  # what the user declares is used as given
+
+
+def test_report_every_is_checked_when_the_sweep_is_planned():
+    assert build_plan({"strategy": "random"}, task_config(), {"x": "1,2"}, [], "cmd", "app.py").report_every == 60.0
+    assert build_plan({"strategy": "random", "report_every": 5}, task_config(), {"x": "1,2"}, [], "cmd",
+                      "app.py").report_every == 5.0
+    for bad in (-1, "soon", True, float("inf")):
+        with pytest.raises(ValueError, match=r"hydra.sweeper.report_every=.* expected a number of seconds >= 0"):
+            build_plan({"strategy": "random", "report_every": bad}, task_config(), {"x": "1,2"}, [], "cmd", "app.py")

@@ -12,7 +12,7 @@ import psutil
 from mlflow.tracking import MlflowClient
 
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
-from hydra_plugins.pipeline_sweeper._wrapup import BestModel
+from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule
 from pipeline.search import SearchSpace
 
 
@@ -61,3 +61,13 @@ def test_the_registry_told_nothing_exits_cleanly(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
     assert MlflowClient(uri).search_registered_models() == []
+
+
+def test_the_mid_sweep_report_waits_report_every_from_the_start(tmp_path, caplog):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ReportSchedule(True, 3600).maybe(uri, "0" * 32, tmp_path)  # a short sweep: no mid-sweep report
+    assert "Could not write the sweep report" not in caplog.text
+    ReportSchedule(False, 0).maybe(uri, "0" * 32, tmp_path)
+    assert "Could not write the sweep report" not in caplog.text
+    ReportSchedule(True, 0).maybe(uri, "0" * 32, tmp_path)  # due at once: tried (on a parent that is not there)
+    assert "Could not write the sweep report" in caplog.text
