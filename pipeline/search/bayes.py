@@ -57,7 +57,8 @@ def limited_threads(n: int) -> Iterator[None]:
 
 
 class BayesOptimizer(Optimizer):
-    """GP-based Bayesian optimization (Matern-5/2 ARD + overlap kernel, MAP hyperparameters, LogEI).
+    """GP-based Bayesian optimization (constant GLS mean, Matern-5/2 ARD + overlap kernel, MAP hyperparameters,
+    LogEI).
 
     Options (keyword only; bad values raise ``ValueError``):
       n_initial: size of the scrambled-Sobol initial design; ``None`` = ``2 (d + 1)`` clipped to [5, 20].

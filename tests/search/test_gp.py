@@ -19,10 +19,27 @@ def test_posterior_matches_closed_form():
     gp = GP(X, y, np.zeros(2, bool), theta)
     k = lambda A, B: s * _matern_np(np.sqrt((((A[:, None] - B[None]) / ls) ** 2).sum(-1)))  # noqa: E731
     K = k(X, X) + noise * np.eye(6)
-    mean = k(x, X) @ np.linalg.solve(K, y)
+    c = np.linalg.solve(K, np.ones(6)) @ y / np.linalg.solve(K, np.ones(6)).sum()  # GLS constant mean
+    mean = c + k(x, X) @ np.linalg.solve(K, y - c)
     var = s - np.einsum("ij,ji->i", k(x, X), np.linalg.solve(K, k(X, x)))
     m, v = gp.posterior_np(x)
     assert np.allclose(m, mean, atol=1e-10) and np.allclose(v, var, atol=1e-10)
+
+
+def test_constant_mean_discounts_clustered_points():
+    """The GLS mean weighs a tight cluster of observations about as one point, unlike the sample mean:
+    a search that piles evaluations into one good basin does not make unexplored regions look good."""
+    rng = np.random.default_rng(5)
+    spread = rng.random((8, 2))
+    cluster = 0.5 + 1e-3 * rng.random((12, 2))
+    X = np.vstack([spread, cluster])
+    y = np.concatenate([np.zeros(8), np.full(12, -3.0)])
+    gp = GP(X, y, np.zeros(2, bool), np.log([0.2, 0.2, 1.0, 1e-4]))
+    assert y.mean() < -1.5 and -0.6 < gp.mean < 0.0
+    far, _ = gp.posterior_np(np.array([[0.0, 1.0]]))
+    assert far[0] > -0.6
+    fantasy = gp.condition_on(np.array([[0.9, 0.9]]), np.array([5.0]))
+    assert fantasy.mean == gp.mean  # fantasies (running trials) do not move the prior mean
 
 
 def test_categorical_columns_use_overlap_distance():
@@ -83,11 +100,12 @@ def test_neg_log_posterior_gradient_matches_finite_differences():
 
     rng = np.random.default_rng(5)
     X = torch.tensor(rng.random((12, 3)))
-    y = torch.tensor(rng.normal(size=12))
+    y = torch.tensor(rng.normal(size=12)) + 1.5
     D2 = per_dim_sq_dist(X, X, torch.tensor([False, True, False]))
     prior = HyperPrior(3)
     theta = np.array([-0.5, 0.2, 0.8, 0.1, -3.0])
     f0, g = neg_log_posterior(theta, D2, y, prior)
+    assert np.isclose(neg_log_posterior(theta, D2, y - 7.0, prior)[0], f0)  # the constant mean is profiled out
     for i in range(5):
         e = np.zeros(5)
         e[i] = 1e-6
@@ -117,7 +135,8 @@ def test_incremental_conditioning_equals_a_fresh_factorization():
     gp = GP(X, rng.normal(size=30), is_cat, theta)
     yn = rng.normal(size=4)
     inc = gp.condition_on(Xn, yn)
-    fresh = GP(np.vstack([X, Xn]), np.concatenate([gp.y.numpy(), yn]), is_cat, theta, n_fantasies=4)
+    fresh = GP(np.vstack([X, Xn]), np.concatenate([gp.y.numpy(), yn]), is_cat, theta, n_fantasies=4,
+               mean=gp.mean)  # fantasies keep the prior mean of the real observations
     assert torch.allclose(inc.L, fresh.L, atol=1e-10) and torch.allclose(inc.alpha, fresh.alpha, atol=1e-8)
     x = rng.random((50, 3))
     for a, b in zip(inc.posterior_np(x), fresh.posterior_np(x)):
