@@ -138,8 +138,11 @@ class BestModel:
             return False
         self.enabled = True  # a best trial with a checkpoint, from an app the plan did not know as this one
         self.prepare()
-        self.proc.stdin.write(parent_run_id + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(parent_run_id + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it ended before it was told (an import, the store): ``wait`` relays why
         return True
 
     def wait(self) -> None:
