@@ -28,15 +28,19 @@ ENUM_LEVELS = 64  # coordinate search tries every value of columns up to this si
 LOCAL_MAXITER = 200  # L-BFGS-B iterations per start and continuous refinement
 LOCAL_GTOL = 1e-2  # projected-gradient tolerance on the preconditioned scale (Optuna: sqrt(1e-4))
 ALTERNATIONS = 3  # continuous / discrete refinement rounds
-EVAL_CHUNK = 4096  # candidates scored per torch call
+EVAL_CHUNK = 4096  # candidates scored per torch call, at most
+EVAL_ELEMENTS = 2**18  # and at most this many candidate x observation pairs: the kernel's temporaries scale with
+                       # it (x d with categoricals), ~230 MB at 2,048 candidates and 1,000 observations unchunked
 
 
-def acq_values(acq: AcqFn, X: np.ndarray) -> np.ndarray:
-    """Acquisition values ``(m,)`` of ``X (m, d)`` without gradients, in chunks."""
+def acq_values(acq: AcqFn, X: np.ndarray, n_obs: int = 0) -> np.ndarray:
+    """Acquisition values ``(m,)`` of ``X (m, d)`` without gradients, in chunks sized for a GP of ``n_obs``
+    observations."""
+    chunk = max(1, min(EVAL_CHUNK, EVAL_ELEMENTS // max(1, n_obs)))
     out = []
     with torch.no_grad():
-        for s in range(0, len(X), EVAL_CHUNK):
-            out.append(acq(torch.as_tensor(X[s:s + EVAL_CHUNK])).numpy())
+        for s in range(0, len(X), chunk):
+            out.append(acq(torch.as_tensor(X[s:s + chunk])).numpy())
     vals = np.concatenate(out) if out else np.zeros(0)
     return np.where(np.isfinite(vals), vals, -np.inf)
 

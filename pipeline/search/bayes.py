@@ -34,6 +34,9 @@ DEFAULT_N_RESTARTS = 8  # best candidates refined by local search
 N_BEST_STARTS = 1  # best observed points also refined
 MIN_FIT_POINTS = 2  # observations needed before the GP takes over from the Sobol design
 N_FINAL = 64  # best unrefined candidates kept as fallbacks when refined points are duplicates
+# Past ``fit_points`` observations the hyperparameters (fitted on a subset of that size) are refitted once the
+# history has grown by this fraction; in between, the GP keeps them and is conditioned on every observation.
+REFIT_GROWTH = 0.05
 # Below this many observations every matrix (the fit sees at most FIT_MAX_POINTS) is small enough that
 # a second thread costs more in synchronization than it saves, far more on shared cores: one thread.
 PARALLEL_MIN_POINTS = 2000
@@ -99,6 +102,7 @@ class BayesOptimizer(Optimizer):
         self.fit_points = FIT_MAX_POINTS if fit_points is None else _int_option("fit_points", fit_points, 2)
         self.cols = Columns.from_space(space)
         self._theta: np.ndarray | None = None  # last MAP hyperparameters: warm start of the next fit
+        self._fitted_on = 0  # observations in the history when ``_theta`` was fitted
         self._grid: np.ndarray | None = None  # every point of a small finite space
 
     # -- proposing ----------------------------------------------------------------------------
@@ -127,12 +131,16 @@ class BayesOptimizer(Optimizer):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GP:
         """MAP-fit the GP to warped losses (on at most ``fit_points`` of them), warm-started from the
-        previous fit, and condition it on all of them."""
+        previous fit, and condition it on all of them. Past ``fit_points`` observations the previous fit is
+        kept until the history has grown by ``REFIT_GROWTH``: a subset of that size moves little between asks,
+        and the fit is most of an ask's cost at a thousand observations."""
         z = warp(y, self.warping)
+        if self._theta is not None and self.fit_points < len(z) < self._fitted_on * (1 + REFIT_GROWTH):
+            return GP(X, z, self.space.is_categorical, self._theta)
         idx = fit_subset(z, self.fit_points, np.random.default_rng([self.seed, len(z)]))
         starts = [] if self._theta is None else [self._theta]
         gp = fit_gp(X[idx], z[idx], self.space.is_categorical, starts)
-        self._theta = gp.theta
+        self._theta, self._fitted_on = gp.theta, len(z)
         return gp if len(idx) == len(z) else GP(X, z, self.space.is_categorical, gp.theta)
 
     def _propose_model(self, n: int, X: np.ndarray, y: np.ndarray, exclude: np.ndarray, running: np.ndarray,
@@ -170,9 +178,9 @@ class BayesOptimizer(Optimizer):
             if self._grid is None:
                 self._grid = self.space.snap(enumerate_points(self.cols))
             pool = self._grid[novel(self._grid, exclude)]
-            return pool[[int(np.argmax(acq_values(acq, pool)))]] if len(pool) else None
+            return pool[[int(np.argmax(acq_values(acq, pool, len(self.trials))))]] if len(pool) else None
         cand = candidates(self.cols, rng, self.n_candidates)
-        vals = acq_values(acq, cand)
+        vals = acq_values(acq, cand, len(self.trials))
         top = np.argsort(-vals, kind="stable")
         starts = np.vstack([cand[select_starts(vals, self.n_restarts, rng)], best_X])
         Xr, vr = local_search(acq, starts, self.cols, rng, scale)

@@ -74,3 +74,19 @@ def test_starts_are_drawn_in_proportion_to_ei():
     idx = select_starts(vals, 8, np.random.default_rng(0))
     assert idx[0] == 0 and set(idx[:3]) == {0, 1, 2} and len(set(idx)) == len(idx) <= 8
     assert (select_starts(np.array([1.0, np.nan, 0.5]), 8, np.random.default_rng(0)) == [0, 2]).all()
+
+
+def test_scores_are_the_same_whatever_the_chunks():
+    from pipeline.search.acq_optimizer import EVAL_ELEMENTS, acq_values
+
+    cols = Columns.from_space(SPACE)
+    X = candidates(cols, np.random.default_rng(0), 300)
+    calls = []
+
+    def acq(x: torch.Tensor) -> torch.Tensor:
+        calls.append(len(x))
+        return -((x - 0.3) ** 2).sum(-1)
+
+    whole = acq_values(acq, X)  # no GP size given: one chunk
+    chunked = acq_values(acq, X, n_obs=EVAL_ELEMENTS // 64)  # a large GP: 64 candidates per call
+    assert calls == [300, 64, 64, 64, 64, 44] and np.allclose(whole, chunked)

@@ -169,3 +169,21 @@ def test_fit_points_subset_used_past_the_limit_and_model_conditioned_on_all():
     assert len(gp.X) == len(X) == 20  # hyperparameters from 12 points, posterior from all 20
     with pytest.raises(ValueError, match="fit_points=1"):
         BayesOptimizer(MIXED, fit_points=1)
+
+
+def test_past_fit_points_the_fit_is_kept_until_the_history_grows_by_refit_growth():
+    from pipeline.search.bayes import REFIT_GROWTH
+
+    opt = BayesOptimizer(MIXED, seed=0, fit_points=12, **FAST)
+    rng = np.random.default_rng(0)
+    for p in MIXED.decode(rng.random((44, MIXED.dim))):
+        opt.tell(p, _mixed_loss(p))
+    X, y = opt.training_data()
+    first = opt.fit(X[:40], y[:40])
+    kept = opt.fit(X[:41], y[:41])  # 41 < 40 x 1.05: the same hyperparameters, conditioned on all 41
+    assert np.array_equal(kept.theta, first.theta) and len(kept.X) == 41
+    refit = opt.fit(X[:42], y[:42])  # 42 >= 40 x (1 + REFIT_GROWTH): fitted again
+    assert 42 >= 40 * (1 + REFIT_GROWTH) and not np.array_equal(refit.theta, first.theta) and len(refit.X) == 42
+    below = BayesOptimizer(MIXED, seed=0, fit_points=50, **FAST)  # within fit_points: every fit is a fit
+    a, b = below.fit(X[:40], y[:40]), below.fit(X[:41], y[:41])
+    assert not np.array_equal(a.theta, b.theta)
