@@ -17,12 +17,12 @@ import math
 import warnings
 
 import numpy as np
-import scipy.optimize as so
 import torch
 from scipy.stats import qmc
 
 from pipeline.search.acquisition import AcqFn
 from pipeline.search.columns import Columns, nearest
+from pipeline.search.lockstep import minimize_lockstep
 
 ENUM_LEVELS = 64  # coordinate search tries every value of columns up to this size, else a subset
 LOCAL_MAXITER = 200  # L-BFGS-B iterations per start and continuous refinement
@@ -85,31 +85,29 @@ def refine_continuous(acq: AcqFn, X: np.ndarray, cont: np.ndarray,
 
     Runs are separate (as Optuna's and BoTorch's batched L-BFGS-B): a shared run on the summed
     acquisition couples line searches and stopping rules across starts and may trade one start's
-    value for another's. ``scale`` (d,) (the GP lengthscales) preconditions each column, as Optuna does:
+    value for another's. They run in lockstep (``lockstep``): the points all runs ask for at a step are
+    scored in one call. ``scale`` (d,) (the GP lengthscales) preconditions each column, as Optuna does:
     the search runs on ``x / scale``, where the acquisition varies at a similar rate along every axis.
     """
     if not cont.any():
         return X
     idx = np.flatnonzero(cont)
     s = np.ones(len(idx)) if scale is None else np.clip(np.asarray(scale, dtype=np.float64)[idx], 1e-3, 1e3)
+    bases, cols = torch.as_tensor(X.copy()), torch.as_tensor(idx)
+
+    def fun(rows: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = torch.tensor(Z * s, requires_grad=True)
+        vals = acq(bases[torch.as_tensor(rows)].index_copy(1, cols, u))
+        (g,) = torch.autograd.grad(vals.sum(), u)  # rows are independent: each row's own gradient
+        ok = torch.isfinite(vals).numpy()
+        return np.where(ok, -vals.detach().numpy(), 1e300), np.where(ok[:, None], -g.numpy() * s, 0.0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Z = minimize_lockstep(fun, X[:, idx] / s, list(zip(np.zeros(len(idx)), 1.0 / s)),
+                              {"maxiter": LOCAL_MAXITER, "gtol": LOCAL_GTOL})
     out = X.copy()
-    for i in range(len(X)):
-        base = torch.as_tensor(X[i:i + 1].copy())
-
-        def fun(z: np.ndarray, base: torch.Tensor = base) -> tuple[float, np.ndarray]:
-            u = torch.tensor(z * s, requires_grad=True)
-            val = acq(base.index_copy(1, torch.as_tensor(idx), u[None]))[0]
-            if not torch.isfinite(val):
-                return 1e300, np.zeros_like(z)
-            (g,) = torch.autograd.grad(val, u)
-            return -float(val), -g.numpy() * s
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = so.minimize(fun, X[i, idx] / s, jac=True, method="L-BFGS-B",
-                              bounds=list(zip(np.zeros(len(idx)), 1.0 / s)),
-                              options={"maxiter": LOCAL_MAXITER, "gtol": LOCAL_GTOL})
-        out[i, idx] = np.clip(res.x * s, 0.0, 1.0)
+    out[:, idx] = np.clip(Z * s, 0.0, 1.0)
     return out
 
 
