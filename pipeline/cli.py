@@ -6,7 +6,6 @@ import sys
 import warnings
 from pathlib import Path
 
-SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/\w+' is validated against ConfigStore schema"
 HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
                           "--package", "-p", "--info", "-i", "--experimental-rerun"}
 
@@ -113,6 +112,9 @@ def ignore_schema_match_warning() -> None:
     """conf/hydra/sweeper/{bayes,random}.yaml extend the sweeper plugin's nodes of the same names on purpose
     (they add the project's default search space); Hydra warns, at every start, that it matches them against
     those nodes' schemas."""
+    # the plugin owns the names of its nodes, and the warning's pattern
+    from hydra_plugins.pipeline_sweeper._compose import SCHEMA_MATCH_WARNING
+
     warnings.filterwarnings("ignore", message=SCHEMA_MATCH_WARNING, category=UserWarning)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import threading
 
 from hydra.utils import get_method
 
@@ -17,11 +18,14 @@ from pipeline.cli import one_line
 
 
 def main(checker: str) -> int:
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(sys.stdin.buffer.read()), daemon=True)
+    reader.start()  # the sweeper's configs arrive while the checker's code imports
     check = get_method(checker)
-    data = sys.stdin.buffer.read()
-    if not data:
+    reader.join()
+    if not received[0]:
         return 0
-    configs = pickle.loads(data)
+    configs = pickle.loads(received[0])
     for label, cfg in configs:
         try:
             check(trial_config(cfg))

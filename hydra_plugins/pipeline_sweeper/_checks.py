@@ -57,9 +57,18 @@ class Checker:
         checker = conf.get("check")
         return cls(str(checker)) if checker else None
 
-    def run(self, configs: list[tuple[str, DictConfig]], plan: SweepPlan) -> None:
-        """Check ``configs``; the first rejection becomes our ``ValueError``."""
-        out, err = self.proc.communicate(pickle.dumps(configs))
+    def send(self, configs: list[tuple[str, DictConfig]]) -> None:
+        """Hand ``configs`` over (the child reads them while it imports); ``result`` says what it found."""
+        stdin, self.proc.stdin = self.proc.stdin, None  # sent here, not by ``communicate``
+        try:
+            stdin.write(pickle.dumps(configs))
+            stdin.close()
+        except BrokenPipeError:
+            pass  # it ended before reading (the checker cannot be imported): ``result`` says so
+
+    def result(self, plan: SweepPlan) -> None:
+        """The first rejection becomes our ``ValueError``."""
+        out, err = self.proc.communicate()
         code = self.proc.returncode
         if code == 0:
             return
@@ -91,8 +100,9 @@ def check_trials(checker: Checker | None, hydra_context: Any, config: DictConfig
             raise ValueError(f"{_where(label, plan)}: {one_line(e)}") from None
         configs.append((label, cfg))
     if checker is not None:
-        import_store(plan.uri)  # while the checker process is busy: nothing is written before it answers
-        checker.run(configs, plan)
+        checker.send(configs)
+        import_store(plan.uri)  # while the checker process works: nothing is written before it answers
+        checker.result(plan)
 
 
 def _where(label: str, plan: SweepPlan) -> str:

@@ -9,7 +9,8 @@ in order), and cached; each job gets a copy of its shape's config with its value
 own function and the bookkeeping redone (``hydra.overrides.task``, ``override_dirname``, ``env_set``, ``cwd``).
 Anything unusual (a sweep override, an override Hydra would reject) takes Hydra's own path, whose result and
 errors are then exactly Hydra's. A shape is keyed by the config name, the sweep's ``hydra.*`` overrides and the
-job's group overrides; config files edited during a sweep are not read again. ``tests/hydra_plugins/test_compose.py`` compares both paths config by config.
+job's group overrides (groups as Hydra sees them, ``hydra.searchpath`` folders included); config files edited
+during a sweep are not read again, a new sweep reads them afresh. ``tests/hydra_plugins/test_compose.py`` compares both paths config by config.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import uuid
 import warnings
 from typing import Any
 
@@ -26,32 +28,45 @@ MAX_SHAPES = 64  # composed shapes kept (each is one job config, ~100 KB)
 # This plugin's nodes (hydra/sweeper/{grid,random,bayes}) are meant to be extended by an app's file of the same
 # name; Hydra warns about it at every composition, in every worker: once in the app's own start is enough.
 SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/(grid|random|bayes)' is validated against ConfigStore schema"
-# Launchers that compose in their workers (joblib) ship a fresh copy of the loader with every job: a worker
-# keeps its shapes across the jobs it runs, per config search path.
-_WORKER_SHAPES: dict[tuple[Any, ...], tuple[dict[tuple[Any, ...], DictConfig], threading.Lock]] = {}
+# Launchers that compose in their workers (joblib) ship a fresh copy of the loader with every job: a worker keeps
+# what its sweep composed across the jobs it runs (keyed by the sweep's token; the last few sweeps).
+MAX_SWEEPS = 4
+_WORKER_STATE: dict[str, _State] = {}
+
+
+class _State:
+    """What one sweep has composed: shapes, and the config repository Hydra builds per ``hydra.*`` overrides (the
+    app's ``hydra.searchpath`` folders included) to tell groups from keys."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[tuple[Any, ...], DictConfig] = {}
+        self.repos: dict[tuple[Any, ...], Any] = {}
+        self.lock = threading.Lock()  # launch threads compose one at a time (``_launches``), tests may not
 
 
 class ComposeCache:
     """A Hydra config loader whose ``load_sweep_config`` reuses each shape's composition."""
 
-    def __init__(self, loader: Any, shared: bool = False) -> None:
-        self.loader = loader
-        self._shapes: dict[tuple[Any, ...], DictConfig] = {}
-        self._lock = threading.Lock()  # launch threads compose one at a time (``_launches``), tests may not
-        if shared:
-            self._shapes, self._lock = _WORKER_SHAPES.setdefault(_search_path(loader), (self._shapes, self._lock))
+    def __init__(self, loader: Any, token: str | None = None) -> None:
+        self.loader, self.token = loader, token or uuid.uuid4().hex
+        if token is None:
+            self._state = _State()
+        else:  # a copy in a worker: the state its sweep's earlier jobs left in this process
+            self._state = _WORKER_STATE.setdefault(token, _State())
+            while len(_WORKER_STATE) > MAX_SWEEPS:
+                _WORKER_STATE.pop(next(iter(_WORKER_STATE)))
         self.hydra_composes = 0  # whole compositions by Hydra: one per shape, and one per job Hydra must compose
 
     def __getattr__(self, name: str) -> Any:  # the rest of the loader's API, as it is
-        if name.startswith("__") or name in ("loader", "_shapes", "_lock", "hydra_composes"):
+        if name.startswith("__") or name in ("loader", "token", "_state", "hydra_composes"):
             raise AttributeError(name)
         return getattr(self.loader, name)
 
-    def __getstate__(self) -> dict[str, Any]:  # launchers ship their context to workers: the loader alone
-        return {"loader": self.loader}
+    def __getstate__(self) -> dict[str, Any]:  # launchers ship their context to workers: the loader and the token
+        return {"loader": self.loader, "token": self.token}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["loader"], shared=True)  # type: ignore[misc]
+        self.__init__(state["loader"], state["token"])  # type: ignore[misc]
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         try:
@@ -61,13 +76,14 @@ class ComposeCache:
         if split is None:
             return self._hydra(master_config, sweep_overrides)
         shape, values, parsed = split
-        with self._lock:
-            base = self._shapes.get(shape)
+        shapes = self._state.shapes
+        with self._state.lock:
+            base = shapes.get(shape)
             if base is None:
                 base = self._hydra(master_config, list(shape[2]))
-                if len(self._shapes) >= MAX_SHAPES:
-                    self._shapes.pop(next(iter(self._shapes)))
-                self._shapes[shape] = base
+                if len(shapes) >= MAX_SHAPES:
+                    shapes.pop(next(iter(shapes)))
+                shapes[shape] = base
         try:
             return _apply(base, master_config, values, parsed)
         except Exception:  # noqa: BLE001 - a bad value: let Hydra compose it and say what is wrong
@@ -85,19 +101,29 @@ class ComposeCache:
 
         hydra_overrides = list(OmegaConf.to_container(master_config.hydra.overrides.hydra))
         parsed = OverridesParser.create().parse_overrides(hydra_overrides + sweep_overrides)
+        name = master_config.hydra.job.config_name
+        repo = self._repo(name, hydra_overrides)
+        choices = set(master_config.hydra.runtime.get("choices") or {})
         shape, values = [], []
         for o in parsed[len(hydra_overrides):]:
-            if o.is_sweep_override():
+            if o.is_sweep_override() or o.get_key_element() == "hydra.searchpath":
                 return None
-            if o.is_hydra_override() or o.package is not None or self.loader.repository.group_exists(o.key_or_group):
+            if o.is_hydra_override() or o.package is not None or o.key_or_group in choices or \
+                    repo.group_exists(o.key_or_group):
                 shape.append(o.input_line)
             else:
                 values.append(o)
-        return (master_config.hydra.job.config_name, tuple(hydra_overrides), tuple(shape)), values, parsed
+        return (name, tuple(hydra_overrides), tuple(shape)), values, parsed
 
-
-def _search_path(loader: Any) -> tuple[Any, ...]:
-    return tuple((e.provider, e.path) for e in loader.get_search_path().get_path())
+    def _repo(self, config_name: str | None, hydra_overrides: list[str]) -> Any:
+        """The config repository Hydra composes from, ``hydra.searchpath`` folders included: a group that exists
+        only there is a group, not a key."""
+        key = (config_name, tuple(hydra_overrides))
+        with self._state.lock:
+            if key not in self._state.repos:
+                _, self._state.repos[key] = self.loader._parse_overrides_and_create_caching_repo(config_name,
+                                                                                                 hydra_overrides)
+            return self._state.repos[key]
 
 
 def _apply(base: DictConfig, master_config: DictConfig, values: list[Any], parsed: list[Any]) -> DictConfig:

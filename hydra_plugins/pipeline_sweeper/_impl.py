@@ -176,9 +176,11 @@ class SweeperImpl:
             if len(launches):
                 self._stopped_workers = bool(stop_workers(launches)) or launches.threaded
             store_up = store_up and self._end_in_flight(plan, parent)
-            lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status, self._model,
-                          store_up)
-            self._model.close()
+            try:
+                lost = finish(self.conf, plan, parent, progress.records, progress.counts(), sweep_dir, status,
+                              self._model, store_up)
+            finally:
+                self._model.close()
         if lost:
             raise SweepFailed(lost)
         return returns

@@ -41,8 +41,8 @@ class SweeperConf:
     check: str | None = None
     # At the end: the report on the parent run, and the best trial's model in the Model Registry.
     report: bool = True
-    report_every: float = 60.0  # seconds: the report is also rewritten mid-sweep, first after this long, then at
-    # most this often and every 10x its build time (it takes CPU from the trials)
+    report_every: float | None = None  # seconds; None = 60: the report is also rewritten mid-sweep, first after
+    # this long, then at most this often and every 10x its build time (it takes CPU from the trials)
     register_model: bool = True
     model_name: str | None = None   # default: the experiment's name
     model_alias: str | None = None  # default: champion

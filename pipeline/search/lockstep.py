@@ -52,23 +52,37 @@ def minimize_lockstep(fun: BatchFn, x0: np.ndarray, bounds: list[tuple[float, fl
     threads = [threading.Thread(target=run, args=(i,), daemon=True, name=f"lbfgsb-{i}") for i in range(n)]
     for t in threads:
         t.start()
-    with cond:
-        while True:
-            cond.wait_for(lambda: running <= asked.keys())  # every run still going waits for a value
-            if not running:
-                break
-            ids = np.array(sorted(asked))
-            Z = np.stack([asked.pop(int(i)) for i in ids])
-            try:
-                values, grads = fun(ids, Z)
-                for j, i in enumerate(ids):
-                    answers[int(i)] = (float(values[j]), np.asarray(grads[j], dtype=np.float64))
-            except Exception as e:  # noqa: BLE001 - every waiting run stops; the first error is raised
-                errors.insert(0, e)
-                answers.update({int(i): None for i in ids})
-            cond.notify_all()
-    for t in threads:
-        t.join()
+    try:
+        with cond:
+            while True:
+                cond.wait_for(lambda: running <= asked.keys())  # every run still going waits for a value
+                if not running:
+                    break
+                ids = np.array(sorted(asked))
+                Z = np.stack([asked.pop(int(i)) for i in ids])
+                try:
+                    values, grads = fun(ids, Z)
+                    for j, i in enumerate(ids):
+                        answers[int(i)] = (float(values[j]), np.asarray(grads[j], dtype=np.float64))
+                except Exception as e:  # noqa: BLE001 - every waiting run stops; the first error is raised
+                    errors.insert(0, e)
+                    answers.update({int(i): None for i in ids})
+                cond.notify_all()
+    finally:  # an interrupt (Ctrl-C, SIGTERM) too: no run is left waiting for a value
+        stop_waiting(cond, running, answers)
+        for t in threads:
+            t.join()
     if errors:
         raise errors[0]
     return out
+
+
+def stop_waiting(cond: threading.Condition, running: set[int], answers: dict[int, Any]) -> None:
+    """Answer every run still going with None (its next request raises, so it ends)."""
+    while True:
+        with cond:
+            if not running:
+                return
+            answers.update({i: None for i in running})
+            cond.notify_all()
+            cond.wait(0.01)

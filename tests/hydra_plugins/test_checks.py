@@ -15,6 +15,9 @@ from pipeline.search import SearchSpace
 APP = '''
 import os, time
 IMPORTED_AT = time.time()
+if os.environ.get("CHECK_STAMP"):
+    with open(os.environ["CHECK_STAMP"] + ".imported", "w") as f:
+        f.write(repr(IMPORTED_AT))
 def check(cfg):
     if cfg.lr > 0.5:
         raise ValueError(f"lr={cfg.lr}: expected at most 0.5")
@@ -52,7 +55,8 @@ def configs(space, conf_dir):
 def test_a_rejected_edge_is_one_line_naming_it(app):
     checker = Checker.start({"check": "tiny_app_checks.check"})
     with pytest.raises(ValueError) as err:
-        checker.run(configs(plan().space, app), plan())
+        checker.send(configs(plan().space, app))
+        checker.result(plan())
     assert str(err.value) == "trial config at lr=0.9: lr=0.9: expected at most 0.5"
     assert checker.proc.returncode == 2
 
@@ -60,16 +64,21 @@ def test_a_rejected_edge_is_one_line_naming_it(app):
 def test_the_child_imports_the_app_before_the_configs_arrive(app, monkeypatch):
     monkeypatch.setenv("CHECK_STAMP", str(app / "stamp"))
     checker = Checker.start({"check": "tiny_app_checks.imported_at"})
-    time.sleep(1.5)  # the sweeper composing its configs meanwhile
-    sent = time.time()
-    checker.run(configs(SearchSpace.from_grammar({"lr": "interval(0.1, 0.2)"}), app), plan())
-    assert float((app / "stamp").read_text()) < sent
+    imported = app / "stamp.imported"  # written by the app's module as it is imported
+    deadline = time.monotonic() + 120
+    while not imported.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert imported.exists()  # before any config was sent: the child did not wait for them to import the app
+    checker.send(configs(SearchSpace.from_grammar({"lr": "interval(0.1, 0.2)"}), app))
+    checker.result(plan())
+    assert (app / "stamp").read_text() == imported.read_text()
 
 
 def test_a_checker_that_cannot_run_says_so(app):
     checker = Checker.start({"check": "tiny_app_checks.no_such_function"})
     with pytest.raises(ValueError, match=r"hydra.sweeper.check='tiny_app_checks.no_such_function' could not run: "):
-        checker.run(configs(plan().space, app), plan())
+        checker.send(configs(plan().space, app))
+        checker.result(plan())
 
 
 def test_no_check_no_process_and_an_unused_checker_ends(app):

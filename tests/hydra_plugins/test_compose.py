@@ -102,16 +102,41 @@ def test_a_worker_keeps_its_shapes_across_jobs_and_hears_no_schema_warning(tmp_p
     master = cached.load_configuration("config", ["hydra/sweeper=random", f"hydra.sweep.dir={tmp_path}"],
                                        RunMode.MULTIRUN)
     state = cached.__getstate__()  # what pickling ships (Hydra's loader pickles as it always does)
-    assert set(state) == {"loader"} and state["loader"] is cached.loader
-    first, second = ComposeCache.__new__(ComposeCache), ComposeCache.__new__(ComposeCache)
+    assert set(state) == {"loader", "token"} and state["loader"] is cached.loader
+    first, second, other_sweep = (ComposeCache.__new__(ComposeCache) for _ in range(3))
     first.__setstate__(state)
     second.__setstate__(state)
+    other_sweep.__setstate__({**state, "token": ComposeCache(cached.loader).token})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         jobs = [first.load_sweep_config(master, ["optimizer.lr=0.5"]), second.load_sweep_config(master,
                                                                                                    ["optimizer.lr=0.7"])]
     assert first.hydra_composes + second.hydra_composes == 1  # the second job's shape came from the first's
+    other_sweep.load_sweep_config(master, ["optimizer.lr=0.5"])
+    assert other_sweep.hydra_composes == 1  # another sweep in this process composes afresh (its files may differ)
     assert not [w for w in caught if "validated against ConfigStore schema" in str(w.message)]
     fresh = loader_for(CONF)
     assert [as_data(j) for j in jobs] == [as_data(fresh.load_sweep_config(master, [o])) for o in
                                           ("optimizer.lr=0.5", "optimizer.lr=0.7")]
+
+
+def test_groups_from_the_apps_searchpath_are_groups(tmp_path):
+    """An app that adds config folders (``hydra.searchpath`` in its main config or on the command line): a group
+    that exists only there is a group, composed by Hydra, not a key set to a string."""
+    extra = tmp_path / "extra"
+    (extra / "db").mkdir(parents=True)
+    (extra / "db" / "mysql.yaml").write_text("host: mysql\nport: 3306\n")
+    (extra / "db" / "pg.yaml").write_text("host: pg\nport: 5432\n")
+    (extra / "cache").mkdir()
+    (extra / "cache" / "redis.yaml").write_text("ttl: 5\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "config.yaml").write_text(f"defaults:\n  - db: mysql\n  - _self_\nlr: 0.1\n"
+                                     f"hydra:\n  searchpath: [file://{extra}]\n")
+    fresh, cached = loader_for(app), ComposeCache(loader_for(app))
+    master = fresh.load_configuration("config", ["hydra.sweep.dir=/tmp/x"], RunMode.MULTIRUN)
+    jobs = [["db=pg", "lr=0.2"], ["db=mysql", "db.port=1"], ["+cache=redis", "lr=0.3"], ["db=pg", "lr=0.4"]]
+    for job in jobs:
+        assert outcome(cached, master, job) == outcome(fresh, master, job), job
+    assert cached.load_sweep_config(master, ["db=pg", "lr=0.5"]).db.host == "pg"
+    assert cached.hydra_composes == 3  # three shapes: db=pg, db=mysql, +cache=redis

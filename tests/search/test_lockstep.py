@@ -51,3 +51,12 @@ def test_an_error_in_the_batch_is_raised_and_every_run_ends():
     with pytest.raises(ValueError, match="the acquisition broke"):
         minimize_lockstep(fun, STARTS, BOUNDS, OPTIONS)
     assert [t for t in threading.enumerate() if t.name.startswith("lbfgsb-")] == []
+
+
+def test_an_interrupt_leaves_no_run_waiting():
+    def fun(ids, Z):
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM turned into one by the sweeper, while a batch is scored
+
+    with pytest.raises(KeyboardInterrupt):
+        minimize_lockstep(fun, STARTS, BOUNDS, OPTIONS)
+    assert [t for t in threading.enumerate() if t.name.startswith("lbfgsb-")] == []
