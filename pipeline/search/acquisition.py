@@ -81,8 +81,7 @@ def make_acquisition(gp: GP, kind: str = "logei", best: float | None = None,
 
 def incumbent(gp: GP, X: np.ndarray) -> float:
     """Best posterior mean over observed points ``X (n, d)``: a noise-robust EI threshold."""
-    mean, _ = gp.posterior_np(X)
-    return float(np.min(mean))
+    return float(np.min(gp.mean_np(X)))
 
 
 def fantasize(gp: GP, X_pending: np.ndarray) -> GP:
@@ -90,5 +89,4 @@ def fantasize(gp: GP, X_pending: np.ndarray) -> GP:
     X_pending = np.atleast_2d(np.asarray(X_pending, dtype=np.float64))
     if len(X_pending) == 0:
         return gp
-    mean, _ = gp.posterior_np(X_pending)
-    return gp.condition_on(X_pending, mean)
+    return gp.condition_on(X_pending, gp.mean_np(X_pending))

@@ -160,6 +160,13 @@ class GP:
             m, v = self.posterior(torch.as_tensor(np.asarray(x, dtype=np.float64)))
         return m.numpy(), v.numpy()
 
+    def mean_np(self, x: np.ndarray) -> np.ndarray:
+        """The latent mean alone at a numpy ``(m, d)`` array: no variance, so no ``(n, m)`` triangular solve (at
+        every observed point, the cubic part of an ask)."""
+        with torch.no_grad():
+            k = self.kernel(torch.as_tensor(np.asarray(x, dtype=np.float64)), self.X)
+            return (self.mean + k @ self.alpha).numpy()
+
     def condition_on(self, X_new: np.ndarray, y_new: np.ndarray) -> GP:
         """The same GP plus near-noiseless fantasy observations ``X_new (p, d)`` (running trials).
 

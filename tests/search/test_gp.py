@@ -24,6 +24,7 @@ def test_posterior_matches_closed_form():
     var = s - np.einsum("ij,ji->i", k(x, X), np.linalg.solve(K, k(X, x)))
     m, v = gp.posterior_np(x)
     assert np.allclose(m, mean, atol=1e-10) and np.allclose(v, var, atol=1e-10)
+    assert np.array_equal(gp.mean_np(x), m)  # the mean alone: the same numbers, without the variance
 
 
 def test_constant_mean_discounts_clustered_points():
