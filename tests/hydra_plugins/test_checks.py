@@ -42,12 +42,12 @@ def plan() -> SweepPlan:
 
 def configs(space, conf_dir):
     """The trial configs at the edges of ``space``, composed by Hydra as the sweeper composes them."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.utils import create_config_search_path
     from hydra.types import RunMode
 
+    from tests.hydra_plugins.test_compose import loader_for
+
     (conf_dir / "config.yaml").write_text("lr: 0.1\n")
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(conf_dir)))
+    loader = loader_for(conf_dir)
     master = loader.load_configuration("config", [], RunMode.MULTIRUN)
     return [(label, loader.load_sweep_config(master, [f"lr={p['lr']}"])) for label, p in edge_points(space)]
 
