@@ -15,8 +15,8 @@ from sklearn.model_selection import StratifiedKFold  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench.overhead_profile import BUILD, CV_SELF, EVALUATE, LOAD, PREP, PROF, REFIT_SELF, STATS, TRAIN_EPOCH  # noqa: E402
-from pipeline.builders import build_model, build_optimizer, build_scheduler  # noqa: E402
 from pipeline.data import load_data  # noqa: E402
+from pipeline.training.builders import build_model, build_optimizer, build_scheduler  # noqa: E402
 
 
 def hand_train_epoch(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: nn.Module, X: torch.Tensor,

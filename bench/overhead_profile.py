@@ -15,14 +15,14 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-import pipeline.callbacks  # noqa: E402
-import pipeline.config  # noqa: E402
-import pipeline.cv  # noqa: E402
-import pipeline.loop  # noqa: E402
-import pipeline.progress  # noqa: E402
-import pipeline.served  # noqa: E402
+import pipeline.results.served  # noqa: E402
+import pipeline.tracking.callbacks  # noqa: E402
+import pipeline.training.checks  # noqa: E402
+import pipeline.training.cv  # noqa: E402
+import pipeline.training.loop  # noqa: E402
+import pipeline.training.progress  # noqa: E402
 import pipeline.trial  # noqa: E402
-from pipeline.tracking import Tracker  # noqa: E402
+from pipeline.tracking.tracker import Tracker  # noqa: E402
 
 
 class Profile:
@@ -70,32 +70,32 @@ def instrument() -> None:
     from mlflow.tracking import MlflowClient
 
     w = PROF.wrap
-    # training path (pipeline.loop / pipeline.cv)
-    pipeline.loop.TrainStep.epoch = w(TRAIN_EPOCH, pipeline.loop.TrainStep.epoch)
-    pipeline.loop.evaluate = w(EVALUATE, pipeline.loop.evaluate)
-    pipeline.cv.evaluate = w(EVALUATE, pipeline.cv.evaluate)
-    pipeline.loop.copy = types.SimpleNamespace(deepcopy=w("copy.deepcopy(state_dict) in fit", copy.deepcopy))
-    pipeline.cv.fold_scaling = w(STATS, pipeline.cv.fold_scaling)
-    pipeline.cv.batches = w(PREP, pipeline.cv.batches)
-    pipeline.cv.build_model = w(BUILD, pipeline.cv.build_model)
-    cross_validate = w(CV_SELF, pipeline.cv.cross_validate)
-    refit = w(REFIT_SELF, pipeline.cv.refit)
-    pipeline.cv.cross_validate = pipeline.trial.cross_validate = cross_validate
-    pipeline.cv.refit = pipeline.trial.refit = refit
+    # training path (pipeline.training.loop / pipeline.training.cv)
+    pipeline.training.loop.TrainStep.epoch = w(TRAIN_EPOCH, pipeline.training.loop.TrainStep.epoch)
+    pipeline.training.loop.evaluate = w(EVALUATE, pipeline.training.loop.evaluate)
+    pipeline.training.cv.evaluate = w(EVALUATE, pipeline.training.cv.evaluate)
+    pipeline.training.loop.copy = types.SimpleNamespace(deepcopy=w("copy.deepcopy(state_dict) in fit", copy.deepcopy))
+    pipeline.training.cv.fold_scaling = w(STATS, pipeline.training.cv.fold_scaling)
+    pipeline.training.cv.batches = w(PREP, pipeline.training.cv.batches)
+    pipeline.training.cv.build_model = w(BUILD, pipeline.training.cv.build_model)
+    cross_validate = w(CV_SELF, pipeline.training.cv.cross_validate)
+    refit = w(REFIT_SELF, pipeline.training.cv.refit)
+    pipeline.training.cv.cross_validate = pipeline.trial.cross_validate = cross_validate
+    pipeline.training.cv.refit = pipeline.trial.refit = refit
     # trial-level
     pipeline.trial.load_data = w(LOAD, pipeline.trial.load_data)
-    pipeline.config.validate = w("config checks", pipeline.config.validate)
+    pipeline.training.checks.validate = w("config checks", pipeline.training.checks.validate)
     pipeline.trial.check_reachable = w("check_reachable", pipeline.trial.check_reachable)
     pipeline.trial.git_commit = w("git rev-parse (subprocess, in _tags)", pipeline.trial.git_commit)
     pipeline.trial.summary_metrics = w("summary_metrics/cv_curves", pipeline.trial.summary_metrics)
-    pipeline.served.to_bytes = w("checkpoints: torch.save to bytes", pipeline.served.to_bytes)
-    pipeline.callbacks.to_bytes = w("checkpoints: torch.save to bytes", pipeline.callbacks.to_bytes)
-    for cls in (pipeline.callbacks.CurveLogger, pipeline.callbacks.CheckpointLogger):
+    pipeline.results.served.to_bytes = w("checkpoints: torch.save to bytes", pipeline.results.served.to_bytes)
+    pipeline.tracking.callbacks.to_bytes = w("checkpoints: torch.save to bytes", pipeline.tracking.callbacks.to_bytes)
+    for cls in (pipeline.tracking.callbacks.CurveLogger, pipeline.tracking.callbacks.CheckpointLogger):
         for hook in ("on_epoch_end", "on_fold_end"):
             setattr(cls, hook, w(f"{cls.__name__}.{hook}", getattr(cls, hook)))
     pipeline.trial._print_summary = w("_print_summary", pipeline.trial._print_summary)
-    pipeline.progress.Progress.on_epoch_end = w("Progress.on_epoch_end", pipeline.progress.Progress.on_epoch_end)
-    pipeline.progress.Progress.on_fold_end = w("Progress.on_fold_end", pipeline.progress.Progress.on_fold_end)
+    pipeline.training.progress.Progress.on_epoch_end = w("Progress.on_epoch_end", pipeline.training.progress.Progress.on_epoch_end)
+    pipeline.training.progress.Progress.on_fold_end = w("Progress.on_fold_end", pipeline.training.progress.Progress.on_fold_end)
     # Tracker (self time = Python-side work; MLflow client calls are broken out below)
     Tracker.start = staticmethod(w("Tracker.start (client, experiment)", Tracker.start))
     for name in ("log_params", "log_metrics", "flush", "log_files", "log_model", "finish"):

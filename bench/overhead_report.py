@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from bench.overhead_profile import CV_SELF, EVALUATE, LOAD, REFIT_SELF, TRAIN_EPOCH  # noqa: E402
-from pipeline.builders import name_of  # noqa: E402
+from pipeline.training.builders import name_of  # noqa: E402
 
 VARIANTS = ("hand", "pipeline", "trial", "trial-nomodel", "loader")
 TARGET = 1.10

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 
-from pipeline import run_record as rr  # noqa: E402
-from pipeline.tracking import get_client  # noqa: E402
+from pipeline.tracking import names as rr  # noqa: E402
+from pipeline.tracking.tracker import get_client  # noqa: E402
 
 SPACE = {"optimizer.lr": "tag(log,interval(0.0001,0.1))", "model.hidden_dim": "int(interval(16,256))",
          "model.num_layers": "1,2,3", "regularization.dropout": "interval(0.0,0.5)",
@@ -97,9 +97,9 @@ def main() -> None:
         parent = timed(f"write the synthetic sweep ({args.trials} trials)", lambda: build(uri, args.trials, args.steps))
         print(f"parent run {parent} in {uri}")
 
-    from pipeline.insights import curves
-    from pipeline.insights.history import load_history
-    from pipeline.report import write_report
+    from pipeline.results.insights import curves
+    from pipeline.results.insights.history import load_history
+    from pipeline.results.report import write_report
 
     history = timed("load_history (parent + paged children)", lambda: load_history(uri, parent, top_k=0))
     client = get_client(uri)

@@ -144,7 +144,7 @@ class TrialTiming:
 
 def timed_trial(uri: str, extra: list[str], parent: str | None = None, number: int = 0) -> TrialTiming:
     """``run_trial`` on the composed config in this process, profiled; a sweep's trial when ``parent`` is set."""
-    from pipeline.reproduce import compose
+    from pipeline.results.reproduce import compose
     from pipeline.trial import run_trial
 
     overrides = [*extra, f"tracking.uri={uri}"]
@@ -185,7 +185,7 @@ def server_vs_sqlite(args: argparse.Namespace, tmp: Path, out: Report) -> dict[s
 
 def parent_run(uri: str) -> str:
     """A parent run like the sweeper's, so the timed trials log as a sweep's trials do."""
-    from pipeline.sweep_tracking import SweepRun
+    from pipeline.tracking.sweep_run import SweepRun
 
     return SweepRun.create(uri, "hpo-pipeline", "scale-out-bench", {"sweep.strategy": "random"}, {}).run_id
 

@@ -14,7 +14,7 @@ it and joblib's workers are other processes), then:
   interruption; Optuna's sweeper is rerun on the same SQLite study with ``n_trials=1``. The time is from
   the command's start to the moment the next trial starts (imports, reading the record back, telling the
   optimizer and its next proposal).
-* report: ``pipeline.report.generate_report`` on our parent run, timed in a process of its own (Hydra's
+* report: ``pipeline.results.report.generate_report`` on our parent run, timed in a process of its own (Hydra's
   Optuna sweeper has no report).
 
 Strategies: ``random``, ``bayes`` and ``bayes-design`` are ours, tracked in MLflow (a SQLite store per sweep
@@ -181,7 +181,7 @@ def time_report(uri: str, parent_run_id: str, folder: Path) -> dict[str, float]:
     code = (
         "import json, resource, sys, time\n"
         "t0 = time.perf_counter()\n"
-        "from pipeline.report import generate_report\n"
+        "from pipeline.results.report import generate_report\n"
         "t1 = time.perf_counter()\n"
         "generate_report(sys.argv[1], sys.argv[2], out_dir=sys.argv[3])\n"
         "t2 = time.perf_counter()\n"

@@ -41,8 +41,8 @@ STEPS = [
     # patched beforehand: run_job is patched where it is imported from, launch on the launcher Hydra builds.
     ("    Hydra: run_job (job dir, .hydra/*.yaml, logging; task included)", "hydra.core.utils", "run_job"),
     ("  record_runs: one child run per trial", "hydra_plugins.pipeline_sweeper._impl", "record_runs"),
-    ("  parent: per-trial metrics (SweepRun.log_trial)", "pipeline.sweep_tracking", "SweepRun.log_trial"),
-    ("  parent: launched-trial tags per batch (Tracker.set_tags)", "pipeline.tracking", "Tracker.set_tags"),
+    ("  parent: per-trial metrics (SweepRun.log_trial)", "pipeline.tracking.sweep_run", "SweepRun.log_trial"),
+    ("  parent: launched-trial tags per batch (Tracker.set_tags)", "pipeline.tracking.tracker", "Tracker.set_tags"),
     ("  optimizer.ask", None, "ask"),
     ("  optimizer.tell", None, "tell"),
     ("  best_record over all records (per trial)", "hydra_plugins.pipeline_sweeper._impl", "best_record"),

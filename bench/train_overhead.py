@@ -5,7 +5,7 @@ Variants, timed in one process and interleaved (the order rotates every repetiti
     hand          a minimal hand-written loop: same data, StratifiedKFold folds, per-fold normalisation,
                   model, optimizer, seeds, batch size and epochs per fold as the pipeline ran, val
                   loss/accuracy each epoch, and a refit for the same epochs; no tracking
-    pipeline      pipeline.cv.cross_validate(callbacks=()) + pipeline.cv.refit: the training path, no MLflow
+    pipeline      pipeline.training.cv.cross_validate(callbacks=()) + pipeline.training.cv.refit: the training path, no MLflow
     trial         pipeline.trial.run_trial: MLflow params, tags, curves, summary, checkpoints, log_model
     trial-nomodel run_trial with tracking.log_model=false (isolates mlflow.pytorch.log_model)
 
@@ -39,23 +39,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-import pipeline.config  # noqa: E402
-import pipeline.cv  # noqa: E402
-import pipeline.loop  # noqa: E402
-import pipeline.progress  # noqa: E402
+import pipeline.training.checks  # noqa: E402
+import pipeline.training.cv  # noqa: E402
+import pipeline.training.loop  # noqa: E402
+import pipeline.training.progress  # noqa: E402
 import pipeline.trial  # noqa: E402
 from bench.overhead_hand import run_hand, timed_load  # noqa: E402
 from bench.overhead_profile import PROF, instrument  # noqa: E402
 from bench.overhead_report import VARIANTS, report  # noqa: E402
-from pipeline.reproduce import compose  # noqa: E402
+from pipeline.results.reproduce import compose  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "train_overhead.txt")
 
 
 def run_pipeline(cfg: Any, device: torch.device) -> dict[str, Any]:
     data = timed_load(cfg.data)
-    cv = pipeline.cv.cross_validate(cfg, data, device, callbacks=())
-    fitted = pipeline.cv.refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
+    cv = pipeline.training.cv.cross_validate(cfg, data, device, callbacks=())
+    fitted = pipeline.training.cv.refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
     return {"epochs": [len(f.history) for f in cv.folds], "best_epochs": cv.best_epochs, "scores": cv.scores,
             "refit_epochs": cv.refit_epochs(), "test_accuracy": fitted.test["test_accuracy"] if fitted else math.nan}
 
@@ -73,8 +73,8 @@ def as_dataset(data: Any) -> Any:
 
 def run_loader(cfg: Any, device: torch.device) -> dict[str, Any]:
     data = as_dataset(timed_load(cfg.data))
-    cv = pipeline.cv.cross_validate(cfg, data, device, callbacks=())
-    fitted = pipeline.cv.refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
+    cv = pipeline.training.cv.cross_validate(cfg, data, device, callbacks=())
+    fitted = pipeline.training.cv.refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
     return {"epochs": [len(f.history) for f in cv.folds], "scores": cv.scores,
             "test_accuracy": fitted.test["test_accuracy"] if fitted else math.nan}
 

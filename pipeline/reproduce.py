@@ -1,79 +1,9 @@
-"""Re-run a logged trial from its recorded overrides and check that every summary metric matches.
+"""``python -m pipeline.reproduce``: the command's short name, kept for the documentation and for scripts written
+before the package was regrouped; its code is ``pipeline.results.reproduce``."""
 
-    python -m pipeline.reproduce RUN_ID [--tracking-uri URI]
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import logging
-import math
 import sys
-from typing import Any
 
-from pipeline.run_record import SEARCHPATH_TAG, without_sweeper_keys
-from pipeline.tracking import PROJECT_ROOT, get_client, resolve_tracking_uri
-from pipeline.trial import run_trial
-
-TIMING_METRICS = ("train_seconds",)  # wall-clock figures are not expected to repeat
-
-
-def recorded_overrides(run: Any) -> list[str]:
-    """The user's overrides of ``run`` (the sweeper's bookkeeping overrides removed)."""
-    raw = run.data.tags.get("hydra.overrides")
-    if raw is None:
-        raise SystemExit(f"run {run.info.run_id} has no 'hydra.overrides' tag: it was not logged by train.py")
-    return without_sweeper_keys(json.loads(raw))
-
-
-def compose(overrides: list[str], searchpath: list[str] | None = None) -> Any:
-    """Compose the project's config with ``overrides`` (and the config folders of ``searchpath``), as
-    ``train.py`` does."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from pipeline.cli import ignore_schema_match_warning
-
-    ignore_schema_match_warning()
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        extra = [f"hydra.searchpath=[{','.join(searchpath)}]"] if searchpath else []
-        return hydra_compose("config", overrides=[*overrides, *extra])
-
-
-def compare(original: dict[str, float], new: dict[str, float]) -> list[tuple[str, float, float, bool]]:
-    """Rows ``(metric, original, new, equal)`` for every summary metric of the new run."""
-    rows = []
-    for key in sorted(new):
-        if key in TIMING_METRICS or key not in original:
-            continue
-        a, b = original[key], new[key]
-        rows.append((key, a, b, a == b or (math.isnan(a) and math.isnan(b))))
-    return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("run_id")
-    parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project store")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    uri = resolve_tracking_uri(args.tracking_uri)
-    run = get_client(uri).get_run(args.run_id)
-    overrides = recorded_overrides(run) + [f"tracking.uri={uri}", f"+tracking.reproduces={args.run_id}"]
-    searchpath = json.loads(run.data.tags.get(SEARCHPATH_TAG, "[]"))
-    job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {})}
-    result = run_trial(compose(overrides, searchpath), overrides[:-2], job=job)
-    rows = compare(run.data.metrics, result.metrics)
-    width = max(len(r[0]) for r in rows)
-    for key, a, b, ok in rows:
-        print(f"{key:<{width}}  {a!r:>22}  {b!r:>22}  {'==' if ok else 'DIFFERS'}")
-    same = all(r[3] for r in rows)
-    print(f"{'all' if same else 'NOT all'} {len(rows)} summary metrics of run {args.run_id} reproduced "
-          f"(new run {result.run_id})")
-    return 0 if same else 1
-
+from pipeline.results.reproduce import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,19 +13,27 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pipeline import config as config_checks
-from pipeline import lease, objective
-from pipeline import run_record as rr
-from pipeline.builders import name_of
-from pipeline.callbacks import CheckpointLogger, CurveLogger
+from pipeline import objective
 from pipeline.contract import DataSplit
-from pipeline.cv import CVResult, RefitResult, cross_validate, refit
 from pipeline.data import load_data
-from pipeline.progress import Progress
 from pipeline.pruning import TrialPruned, make_reporter
-from pipeline.served import log_served, refit_checkpoint, served_from_fitted
-from pipeline.sweep_tracking import basic_sweep_parent, summarise_basic_parent
-from pipeline.tracking import PROJECT_ROOT, Tracker, check_reachable, flatten, redact, resolve_tracking_uri
+from pipeline.results.served import log_served, refit_checkpoint, served_from_fitted
+from pipeline.tracking import lease
+from pipeline.tracking import names as rr
+from pipeline.tracking.callbacks import CheckpointLogger, CurveLogger
+from pipeline.tracking.sweep_run import basic_sweep_parent, summarise_basic_parent
+from pipeline.tracking.tracker import (
+    PROJECT_ROOT,
+    Tracker,
+    check_reachable,
+    flatten,
+    redact,
+    resolve_tracking_uri,
+)
+from pipeline.training import checks as config_checks
+from pipeline.training.builders import name_of
+from pipeline.training.cv import CVResult, RefitResult, cross_validate, refit
+from pipeline.training.progress import Progress
 
 log = logging.getLogger("pipeline")
 

@@ -57,7 +57,7 @@ def tracking_uri(tmp_path: Path, new_store) -> str:
 @pytest.fixture
 def compose_cfg():
     """Compose the project's real config with overrides, as train.py does."""
-    from pipeline.reproduce import compose
+    from pipeline.results.reproduce import compose
 
     return compose
 
@@ -213,9 +213,9 @@ def score_served(model, data_cfg) -> dict:
     """The task's metrics of a served model (raw inputs in) on the held-out part of the data entry ``data_cfg``."""
     import torch
 
-    from pipeline.batches import Scaling, batches
     from pipeline.data import load_data
-    from pipeline.loop import Task, evaluate
+    from pipeline.training.batches import Scaling, batches
+    from pipeline.training.loop import Task, evaluate
 
     data = load_data(data_cfg)
     return evaluate(model, batches(data.test, None, Scaling(), torch.device("cpu"), 256),

@@ -88,7 +88,7 @@ def test_registered_model_loads_without_the_users_package_and_scores_as_logged(d
 def test_reproduce_a_plugged_in_trial(diabetes):
     folder, uri, _ = diabetes
     parent, _ = sweep_runs(uri)
-    proc = run_in(folder, parent.data.tags["best.run_id"], "--tracking-uri", uri, module="pipeline.reproduce")
+    proc = run_in(folder, parent.data.tags["best.run_id"], "--tracking-uri", uri, module="pipeline.results.reproduce")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "summary metrics of run" in proc.stdout and "NOT all" not in proc.stdout and "test_rmse" in proc.stdout
 

@@ -14,10 +14,10 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from pipeline.insights.plots import slice_filename
-from pipeline.report import generate_report
-from tests.insights.test_history import SPACE, build_sweep, trial
-from tests.insights.test_plots import FIXED_NAMES
+from pipeline.results.insights.plots import slice_filename
+from pipeline.results.report import generate_report
+from tests.results.insights.test_history import SPACE, build_sweep, trial
+from tests.results.insights.test_plots import FIXED_NAMES
 
 pytestmark = pytest.mark.slow
 TRIALS = [trial(0.01, 32, value=0.90, test=0.88), trial(0.001, 16, value=0.80, test=0.79),

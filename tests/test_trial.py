@@ -11,7 +11,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.errors import NonFiniteLossError
-from pipeline.reproduce import main as reproduce_main
+from pipeline.results.reproduce import main as reproduce_main
 from pipeline.trial import run_trial
 from tests.conftest import TINY
 
@@ -25,7 +25,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def logged(store):
-    from pipeline.reproduce import compose
+    from pipeline.results.reproduce import compose
 
     overrides = [*TINY, f"tracking.uri={store}", "optimizer.lr=0.003"]
     result = run_trial(compose(overrides), overrides, job={"name": "train", "num": 0})
@@ -82,7 +82,7 @@ def test_checkpoints_load_with_weights_only(logged, store):
 
 
 def test_logged_model_reproduces_the_test_score(logged, store):
-    from pipeline.reproduce import compose
+    from pipeline.results.reproduce import compose
     from tests.conftest import score_served
 
     result, run, overrides = logged
@@ -106,7 +106,7 @@ def test_same_config_same_metrics_and_reproduce_command(logged, store, capsys):
 
 
 def test_non_finite_loss_fails_the_run(store):
-    from pipeline.reproduce import compose
+    from pipeline.results.reproduce import compose
 
     overrides = [*TINY, f"tracking.uri={store}", "optimizer=sgd", "optimizer.lr=1e12",
                  "tracking.run_name=diverges"]

@@ -5,7 +5,7 @@ The points checked: every parameter at its low end, then each parameter in turn 
 values (an interval's high end, every choice), the others staying low. Each point's trial config is composed
 by Hydra exactly as a trial's would be, so an unknown group or key fails here, once. Then the app's own
 validation (``hydra.sweeper.check``: the dotted name of a function that takes the trial's config and raises
-on a value it rejects; this project's is ``pipeline.config.check``) runs on every point, in a process of
+on a value it rejects; this project's is ``pipeline.training.checks.check``) runs on every point, in a process of
 its own (``Checker``, started first so that it imports the app's code while the configs are composed): the
 sweeper never imports the trial's code.
 """
@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.pipeline_sweeper._plan import ConditionalParams, SweepPlan
 from pipeline.cli import one_line
-from pipeline.store import import_store
+from pipeline.tracking.store import import_store
 
 MAX_CHOICES = 20  # edge values checked per categorical parameter
 

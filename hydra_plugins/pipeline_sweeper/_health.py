@@ -4,7 +4,7 @@ bounded time, with one line, instead of trials and the sweeper retrying for ever
 While trials run, the sweeper asks the server's ``/health`` every ``every`` seconds; when a check (or one of
 its own MLflow calls) fails, it keeps asking for ``patience`` seconds (a server restarted within that time
 loses nothing) and then stops with ``StoreLost``. MLflow's own retries of each call are bounded in
-``pipeline.store`` (15-30 s: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), so a trial that meets the outage fails in that time too.
+``pipeline.tracking.store`` (15-30 s: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), so a trial that meets the outage fails in that time too.
 Worst case from the outage to the sweeper's exit: ``every + patience`` plus one call's retries, under 4 minutes
 with the defaults.
 """
@@ -15,7 +15,7 @@ import os
 import time
 
 from pipeline.errors import TrackingError
-from pipeline.tracking import check_reachable, redact
+from pipeline.tracking.tracker import check_reachable, redact
 
 CHECK_EVERY = float(os.environ.get("PIPELINE_STORE_CHECK_SECONDS", 30))   # between health checks while trials run
 PATIENCE = float(os.environ.get("PIPELINE_STORE_PATIENCE_SECONDS", 120))  # how long the server may stay down

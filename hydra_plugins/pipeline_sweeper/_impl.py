@@ -41,11 +41,11 @@ from hydra_plugins.pipeline_sweeper._plan import (
 )
 from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs, result_text
 from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
-from pipeline import lease
-from pipeline import run_record as rr
 from pipeline.errors import ConfigError, DataError
-from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, load_state, running_trial_runs
-from pipeline.tracking import redact
+from pipeline.tracking import lease
+from pipeline.tracking import names as rr
+from pipeline.tracking.sweep_run import SweepRun, TrialRecord, best_record, load_state, running_trial_runs
+from pipeline.tracking.tracker import redact
 
 log = logging.getLogger(__name__)
 

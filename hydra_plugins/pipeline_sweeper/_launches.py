@@ -8,7 +8,7 @@ so only the waiting overlaps. With one slot nothing is threaded: the launch runs
 exactly as under Hydra's own sweepers (the basic launcher runs the task in this very process).
 
 ``stop_workers`` ends what the launches started in this process tree (loky workers, submitit jobs), so a
-sweep that stops leaves no worker behind; a sweeper killed outright is covered by ``pipeline.lease`` in the
+sweep that stops leaves no worker behind; a sweeper killed outright is covered by ``pipeline.tracking.lease`` in the
 workers themselves.
 """
 

@@ -19,11 +19,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import objective
-from pipeline import run_record as rr
-from pipeline.run_record import OBJECTIVE_KEY_TAG, SWEEP_TAG
 from pipeline.search import STRATEGIES, SearchSpace, make_optimizer
 from pipeline.search.grammar import format_value
-from pipeline.sweep_tracking import clip_json
+from pipeline.tracking import names as rr
+from pipeline.tracking.names import OBJECTIVE_KEY_TAG, SWEEP_TAG
+from pipeline.tracking.sweep_run import clip_json
 
 log = logging.getLogger(__name__)
 ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
@@ -103,7 +103,7 @@ class SweepPlan:
 
     def best_command(self, params: dict[str, Any]) -> str:
         """The one-line command that re-runs a trial with ``params`` on its own (credentials masked)."""
-        from pipeline.tracking import redact
+        from pipeline.tracking.tracker import redact
 
         return redact(shlex.join(["python", self.script, *self.overrides(params)]))
 
@@ -198,7 +198,7 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, uri: str | None, comm
                  cli_space: dict[str, str]) -> SweepPlan:
     """The interrupted sweep's plan, from its parent run; ``n_jobs``, ``batch_size`` and ``max_failure_rate``
     may change. A setting given again on the resume command that contradicts the parent is an error."""
-    from pipeline.tracking import get_client
+    from pipeline.tracking.tracker import get_client
 
     run_id = str(conf["resume"])
     try:
@@ -300,7 +300,7 @@ def tracking_uri(conf: dict[str, Any], config: DictConfig) -> str:
     the project's SQLite store; made absolute, and checked before anything runs."""
     import os
 
-    from pipeline.tracking import check_reachable, resolve_tracking_uri, split_credentials
+    from pipeline.tracking.tracker import check_reachable, resolve_tracking_uri, split_credentials
 
     uri = resolve_tracking_uri(OmegaConf.select(config, rr.URI_KEY, default=None) or conf.get("tracking_uri"))
     check_reachable(uri)

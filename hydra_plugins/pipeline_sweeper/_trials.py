@@ -19,8 +19,8 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 
 from pipeline import objective
-from pipeline import run_record as rr
-from pipeline.sweep_tracking import TrialRecord
+from pipeline.tracking import names as rr
+from pipeline.tracking.sweep_run import TrialRecord
 
 PRUNED_KEY, PRUNED_VALUE = objective.RETURN_PRUNED, objective.RETURN_VALUE  # what a pruned trial returns
 
@@ -74,7 +74,7 @@ def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Se
     """One child run per trial of a foreign app, written by the sweeper: 3 round trips each."""
     from mlflow.entities import Metric, Param
 
-    from pipeline.tracking import MAX_PARAMS_PER_BATCH, MAX_TAG_LENGTH, param_text, redact, safe_key
+    from pipeline.tracking.tracker import MAX_PARAMS_PER_BATCH, MAX_TAG_LENGTH, param_text, redact, safe_key
 
     now = int(time.time() * 1000)
     for record, trial_overrides in zip(records, overrides):

@@ -15,12 +15,12 @@ import yaml
 
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
 from hydra_plugins.pipeline_sweeper._trials import missing_runs
-from pipeline import run_record as rr
-from pipeline.sweep_tracking import SweepRun, TrialRecord, best_record, child_runs
-from pipeline.tracking import redact
+from pipeline.tracking import names as rr
+from pipeline.tracking.sweep_run import SweepRun, TrialRecord, best_record, child_runs
+from pipeline.tracking.tracker import redact
 
 log = logging.getLogger("hydra_plugins.pipeline_sweeper._impl")
-NOT_FINISHED_EXIT = 3  # python -m pipeline.registry: the sweep did not finish, nothing registered (one line)
+NOT_FINISHED_EXIT = 3  # python -m pipeline.results.registry: the sweep did not finish, nothing registered (one line)
 
 
 def finish(conf: dict[str, Any], plan: SweepPlan, parent: SweepRun, records: Sequence[TrialRecord],
@@ -70,8 +70,8 @@ def insights(conf: dict[str, Any], plan: SweepPlan, parent_run_id: str, best: Tr
 def write_report(uri: str, parent_run_id: str, sweep_dir: Path, final: bool) -> None:
     """The sweep's report in ``sweep_dir/report``; ``final`` also logs it on the parent run."""
     try:
-        from pipeline.report import generate_report
-        from pipeline.report import write_report as write_page
+        from pipeline.results.report import generate_report
+        from pipeline.results.report import write_report as write_page
 
         if final:
             generate_report(uri, parent_run_id, out_dir=sweep_dir / "report")
@@ -102,7 +102,7 @@ def lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[Tri
 
 
 class BestModel:
-    """Logs (and registers) the best trial's model with ``python -m pipeline.registry``, in a process of its own.
+    """Logs (and registers) the best trial's model with ``python -m pipeline.results.registry``, in a process of its own.
 
     Rebuilding a model needs the trial's model code, which the sweeper never imports: the sweeper and the trials
     meet only in overrides and return values. The process is started ahead (``prepare``, when the last trial is
@@ -124,14 +124,14 @@ class BestModel:
 
         if self.proc is not None or not self.enabled:
             return
-        cmd = [sys.executable, "-m", "pipeline.registry", "--wait", "--name", self.name]
+        cmd = [sys.executable, "-m", "pipeline.results.registry", "--wait", "--name", self.name]
         cmd += (["--alias", self.alias] if self.alias else []) + ([] if self.register else ["--log-only"])
         self.proc = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": self.uri}, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def publish(self, parent_run_id: str, best_run_id: str) -> bool:
         """Hand the sweep to the process; False (and nothing to wait for) when the best trial has no model."""
-        from pipeline.tracking import get_client
+        from pipeline.tracking.tracker import get_client
 
         if rr.REFIT_CHECKPOINT_TAG not in get_client(self.uri).get_run(best_run_id).data.tags:
             log.info("No model to log: the best trial has no refit checkpoint")
@@ -152,7 +152,7 @@ class BestModel:
         for line in out.strip().splitlines()[-3:]:
             log.log(level, "%s", line)
         if code not in (0, NOT_FINISHED_EXIT):  # 3: the registry saw an unfinished sweep and said so
-            raise RuntimeError(f"python -m pipeline.registry exited with {code}")
+            raise RuntimeError(f"python -m pipeline.results.registry exited with {code}")
 
     def close(self) -> None:
         """End a process that was not needed (a sweep that did not finish, no best trial)."""

@@ -14,6 +14,6 @@ __all__ = ["DataSplit", "TensorData", "cifar10", "digits", "fashion_mnist", "ima
 
 def load_data(cfg: Any) -> DataSplit:
     """Instantiate the data entry ``cfg`` (``_target_`` and its keys) and check what it returned."""
-    from pipeline.builders import build
+    from pipeline.training.builders import build
 
     return checked(build(cfg, "data"), str(cfg.get("_target_")))

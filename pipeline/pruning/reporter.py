@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 from pipeline import objective
-from pipeline import run_record as rr
 from pipeline.pruning.rules import PRUNERS, Curve, asha_promotable, median_prune, rung_step
-from pipeline.tracking import Tracker
+from pipeline.tracking import names as rr
+from pipeline.tracking.tracker import Tracker
 
 log = logging.getLogger("pipeline")
 

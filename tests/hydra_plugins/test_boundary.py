@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "hydra_plugins.pipeline_sweeper"
 # The trial's side: training loop, CV, models, data, optimizers, the trial and what rebuilds its model.
-TRAINING = {"pipeline.loop", "pipeline.cv", "pipeline.models", "pipeline.data", "pipeline.optim", "pipeline.trial",
-            "pipeline.callbacks", "pipeline.progress", "pipeline.config", "pipeline.best_model", "pipeline.registry",
-            "pipeline.reproduce", "torch.nn", "torchvision"}
+TRAINING = {"pipeline.training.loop", "pipeline.training.cv", "pipeline.models", "pipeline.data", "pipeline.optim", "pipeline.trial",
+            "pipeline.tracking.callbacks", "pipeline.training.progress", "pipeline.training.checks", "pipeline.results.best_model", "pipeline.results.registry",
+            "pipeline.results.reproduce", "torch.nn", "torchvision"}
 
 
 def module_file(name: str) -> Path | None:
@@ -65,14 +65,14 @@ def test_the_plugin_never_imports_training_code():
     reached = set()
     for path in (ROOT / "hydra_plugins" / "pipeline_sweeper").glob("*.py"):
         reached |= import_graph(f"{PLUGIN}.{path.stem}")
-    assert "pipeline.search" in reached and "pipeline.sweep_tracking" in reached  # the walk does follow imports
-    assert "pipeline.report" in reached  # imported inside a function of _impl: lazy imports are seen too
+    assert "pipeline.search" in reached and "pipeline.tracking.sweep_run" in reached  # the walk does follow imports
+    assert "pipeline.results.report" in reached  # imported inside a function of _impl: lazy imports are seen too
     assert not reached & TRAINING, sorted(reached & TRAINING)
 
 
 def test_the_walk_would_see_training_code():
-    assert {"pipeline.cv", "pipeline.models", "pipeline.data"} <= import_graph("pipeline.trial")
-    assert "pipeline.models" in import_graph("pipeline.registry")
+    assert {"pipeline.training.cv", "pipeline.models", "pipeline.data"} <= import_graph("pipeline.trial")
+    assert "pipeline.models" in import_graph("pipeline.results.registry")
 
 
 def test_importing_the_plugin_loads_no_training_module():

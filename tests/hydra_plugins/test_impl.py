@@ -17,7 +17,7 @@ from hydra_plugins.pipeline_sweeper._impl import SweepProgress, make_sweep_optim
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
 from hydra_plugins.pipeline_sweeper._wrapup import lost_runs_message as _lost_runs_message
 from pipeline.search import SearchSpace
-from pipeline.sweep_tracking import TrialRecord
+from pipeline.tracking.sweep_run import TrialRecord
 from tests.conftest import ROOT, SWEEP_FAST, fresh_store, sweep_runs
 
 

@@ -80,7 +80,7 @@ def test_best_command_is_shell_quoted():
 @pytest.fixture
 def parent(tracking_uri):
     """A bayes sweep's parent run as the sweeper records it: seed 3, 7 trials, ucb_beta set."""
-    from pipeline.sweep_tracking import SweepRun
+    from pipeline.tracking.sweep_run import SweepRun
 
     recorded = build_plan({"strategy": "bayes", "seed": 3, "n_trials": 7, "ucb_beta": 1.5},
                           task_config(uri=tracking_uri), {"x": "interval(0, 1)", "k": "a,b"}, ["trainer.epochs=2"],

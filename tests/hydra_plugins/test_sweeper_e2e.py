@@ -165,7 +165,7 @@ def test_max_failure_rate_stops_the_sweep(tmp_path, store_template, capfd):
 
 def test_sweep_end_registers_the_best_model_and_writes_the_report(tmp_path, store_template, capfd):
     """The whole end of a sweep as ``make sweep`` runs it: the best trial's model is logged and registered
-    (by ``python -m pipeline.registry`` in a process of its own) and the report reaches the parent."""
+    (by ``python -m pipeline.results.registry`` in a process of its own) and the report reaches the parent."""
     keep = [a for a in SWEEP_FAST if a.split("=")[0] not in ("cv.refit", "tracking.log_checkpoints", "tracking.log_model",
                                                               "hydra.sweeper.report", "hydra.sweeper.register_model")]
     uri = fresh_store(store_template, tmp_path / "store")

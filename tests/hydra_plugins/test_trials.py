@@ -9,8 +9,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from mlflow.tracking import MlflowClient
 
 from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record_runs, result_text
-from pipeline import run_record as rr
-from pipeline.sweep_tracking import TrialRecord
+from pipeline.tracking import names as rr
+from pipeline.tracking.sweep_run import TrialRecord
 
 
 def returned(value=None, error: BaseException | None = None) -> JobReturn:

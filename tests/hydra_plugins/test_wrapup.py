@@ -57,7 +57,7 @@ def test_a_foreign_app_starts_nothing_and_a_best_trial_without_checkpoint_needs_
 
 def test_the_registry_told_nothing_exits_cleanly(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = subprocess.run([sys.executable, "-m", "pipeline.registry", "--wait", "--name", "m"], input="\n",
+    done = subprocess.run([sys.executable, "-m", "pipeline.results.registry", "--wait", "--name", "m"], input="\n",
                           capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
     assert MlflowClient(uri).search_registered_models() == []

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline.run_record import INTERMEDIATE
+from pipeline.tracking.names import INTERMEDIATE
 from tests.conftest import SWEEP_FAST, fresh_store, run_train, sweep_runs
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.pruning import TrialPruned, make_reporter
-from pipeline.run_record import INTERMEDIATE
-from pipeline.tracking import Tracker
+from pipeline.tracking.names import INTERMEDIATE
+from pipeline.tracking.tracker import Tracker
 
 
 def sweep_with_siblings(uri: str, curves: list[dict[int, float]], rung_tags: list[float] = ()) -> str:

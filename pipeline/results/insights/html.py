@@ -1,0 +1,157 @@
+"""One self-contained interactive HTML report of a sweep: plotly.js inlined once, every figure and table inline.
+
+It loads nothing from the network, so it opens offline: from a download of the parent run's
+``report/`` artifacts, from the MLflow UI, or from the sweep directory while the sweep still runs.
+The only URLs in it are links a reader may click (each trial's run in the MLflow UI).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from pipeline.results.insights.history import SelectionGap, SweepHistory
+from pipeline.results.insights.importance import Importance
+from pipeline.results.insights.table import TABLE_JS, trials_table
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;
+font-size:.88em;vertical-align:top}th{background:#f3f3f3}table.trials th{cursor:pointer;position:sticky;top:0}
+th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
+tr.failed td{background:#fdecea}tr.pruned td{color:#666}td.error pre{white-space:pre-wrap;max-width:60em;margin:.3em 0}
+.note{color:#555;font-size:.9em}.caveat{color:#8a4b00}section{margin:1em 0 2em}nav a{margin-right:1em}
+.controls input{width:20em}"""
+# (anchor, heading, what the figure shows): the report's figures in reading order
+SECTIONS = (("history", "Optimization history", "Each trial's objective and the best so far; pruned trials at "
+             "their last intermediate value."),
+            ("parallel", "Parallel coordinates", "Complete trials; drag along any axis to select a range, "
+             "drag the selection to move it, click beside it to clear it."),
+            ("slices", "Slice plots", "The objective against each parameter."),
+            ("contour", "Contour", "The objective over the two most important parameters."),
+            ("intermediate", "Intermediate values", "Every trial's per-step values, pruned trials included; "
+             "click a legend entry to hide a state."),
+            ("ecdf", "Empirical distribution of the objective", "The share of complete trials scoring at or "
+             "below each value."),
+            ("timeline", "Timeline", "When each trial ran, one row per concurrent worker."),
+            ("importance", "Hyperparameter importance", ""))
+
+
+def render_html(history: SweepHistory, importance: Importance | None, gap: SelectionGap | None,
+                figures: Mapping[str, Any], uri: str, note: str, plotly_js: str, final: bool = True) -> str:
+    """The report as one HTML string.
+
+    ``figures`` maps the anchors of ``SECTIONS`` to plotly figures (a missing one is skipped),
+    ``note`` is ``importance.importance_note``, ``plotly_js`` the plotly.js bundle to inline, and
+    ``final=False`` marks the page as a snapshot of a running sweep.
+    """
+    import plotly.io as pio
+
+    nav = " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in SECTIONS) + ' <a href="#trials">All trials</a>'
+    parts = [f"<h1>Sweep report: {_e(history.strategy)} sweep</h1>", _status(history, final), f"<nav>{nav}</nav>",
+             _summary(history), "<h2>Best trial</h2>", _best(history),
+             "<h2>Selection gap</h2>", f"<p>{_e(gap_text(gap))}</p>"]
+    for anchor, title, caption in SECTIONS:
+        if anchor not in figures:
+            continue
+        div = pio.to_html(figures[anchor], full_html=False, include_plotlyjs=False, div_id=f"fig-{anchor}",
+                          config={"displaylogo": False, "responsive": True})
+        extra = _importance(importance, note) if anchor == "importance" else ""
+        parts.append(f'<section id="{anchor}"><h2>{_e(title)}</h2><p class="note">{_e(caption)}</p>{extra}{div}'
+                     "</section>")
+    parts += ['<section id="trials"><h2>All trials</h2>', trials_table(history, uri), "</section>"]
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sweep {_e(history.parent_run_id)}</title>"
+            f"<style>{STYLE}</style>\n<script>{plotly_js}</script>\n<script>{TABLE_JS}</script></head><body>\n"
+            f"{body}\n</body></html>\n")
+
+
+def gap_text(gap: SelectionGap | None) -> str:
+    """The selection gap in plain words (which score came out better, by how much), for report and terminal."""
+    if gap is None:
+        return ("No held-out test score for the best trial (cv.refit=false, or no complete trial): the gap "
+                "between its cross-validated and test scores is unknown.")
+    std = f" +- {gap.cv_std:.4g}" if gap.cv_std is not None else ""
+    text = (f"Best trial {gap.trial}: cross-validated {gap.metric} {gap.cv_score:.4g}{std}, held-out test "
+            f"{gap.test_score:.4g}. {_direction(gap.gap, 'The test score')}")
+    if gap.optimism is not None:
+        text += (f" Across the {gap.n_tested} complete trials with a test score, the median test score is "
+                 f"{_amount(gap.median_gap)} than the CV score; ")
+        text += (f"so {gap.optimism:.4g} of this trial's gap comes from having been chosen as the best."
+                 if gap.optimism > 0 else "so having been chosen as the best added nothing beyond that typical gap.")
+    return text
+
+
+def _direction(value: float, subject: str) -> str:
+    if value > 0:
+        return f"{subject} is {value:.4g} worse than the CV score: the CV estimate was optimistic."
+    if value < 0:
+        return f"{subject} is {-value:.4g} better than the CV score: the CV estimate was pessimistic."
+    return f"{subject} equals the CV score."
+
+
+def _amount(value: float) -> str:
+    return f"{value:.4g} worse" if value > 0 else f"{-value:.4g} better" if value < 0 else "no different"
+
+
+def _status(history: SweepHistory, final: bool) -> str:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if final:
+        return f'<p class="note">Written {when}, when the sweep ended ({_e(history.status.lower())}).</p>'
+    return (f'<p class="note">Snapshot written {when} while the sweep runs; it is rewritten after every '
+            "batch: reload the page to see the latest.</p>")
+
+
+def _summary(history: SweepHistory) -> str:
+    counts = ", ".join(f"{n} {s}" for s, n in history.counts().items() if n) or "no trials"
+    planned = f" of {history.n_planned} planned" if history.n_planned else ""
+    rows = [("parent run", history.parent_run_id), ("status", history.status),
+            ("objective", f"{history.label} ({history.direction})"), ("trials", counts + planned),
+            ("search space", json.dumps(history.space.to_grammar()))]
+    return _table(None, rows)
+
+
+def _best(history: SweepHistory) -> str:
+    best = history.best
+    if best is None:
+        return "<p>No complete trial.</p>"
+    std = f" +- {best.cv_std:.4g}" if best.cv_std is not None else ""
+    test = history.test_score(best)
+    rows = [("trial", best.number), ("run", best.run_id), (history.label, f"{best.value:.6g}{std}"),
+            *([(history.test_key, "not measured" if test is None else f"{test:.6g}")] if history.test_key else []),
+            *[(k, v) for k, v in sorted(best.params.items())]]
+    return _table(None, rows)
+
+
+def _importance(importance: Importance | None, note: str) -> str:
+    """The method, the note (how many more trials are needed, or which values are uncertain), the table."""
+    if importance is None:
+        return f'<p class="caveat">{_e(note)}</p>'
+    cls = "caveat" if importance.uncertain() else "note"
+    rows = [(n, f"{v:.3f}", f"{s:.3f}", "spread exceeds the importance: uncertain" if s > v else "")
+            for n, v, s in importance.ranked()]
+    share = (f"Single parameters explain {importance.main_effects_share:.0%} of the surrogate's variance; "
+             "the rest is interactions.")
+    return (f'<p class="{cls}">{_e(note)}</p><p class="note">Method: {_e(importance.method)}. {share}</p>'
+            + _table(["parameter", "importance", "spread across trees (std)", "caveat"], rows))
+
+
+def _table(columns: list[str] | None, rows: list[Any]) -> str:
+    """An HTML table; ``columns=None`` for a two-column key/value table without a header."""
+    head = "<tr>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>" if columns else ""
+    body = "".join("<tr>" + "".join(f"<td>{_e(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)

@@ -1,0 +1,97 @@
+"""The refit model as users get it: the checkpoint a trial logs (weights, scaling, shapes), the served module
+(raw inputs in, the targets' units out) built from a refit or rebuilt from that checkpoint and the trial's
+config, and how it is logged as an MLflow model: with a signature, an input example, and the code of a
+plugged-in model factory, so that it loads where that code is not installed."""
+
+from __future__ import annotations
+
+import importlib
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.models import as_served
+from pipeline.training.builders import build_model
+from pipeline.training.cv import RefitResult
+
+OWN_PACKAGES = ("pipeline", "torch", "torchvision")  # installed wherever the model is loaded
+
+
+def to_bytes(obj: Any) -> bytes:
+    """A checkpoint of tensors and plain values only, loadable with ``torch.load(weights_only=True)``."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def refit_checkpoint(fitted: RefitResult) -> bytes:
+    """Weights, scaling and shapes: with the trial's config.yaml, all ``served_from_checkpoint`` needs."""
+    s = fitted.scaling
+    return to_bytes({"state_dict": fitted.model.state_dict(), "x_mean": s.x_mean, "x_std": s.x_std,
+                     "y_mean": s.y_mean, "y_std": s.y_std, "epochs": fitted.epochs, "task": fitted.task,
+                     "input_shape": list(fitted.input_shape), "num_outputs": fitted.num_outputs})
+
+
+def served_from_fitted(fitted: RefitResult) -> torch.nn.Module:
+    s = fitted.scaling
+    return as_served(fitted.model, s.x_mean, s.x_std, s.y_mean, s.y_std, input_shape=fitted.input_shape)
+
+
+def served_from_checkpoint(cfg: Any, ckpt: dict[str, Any]) -> torch.nn.Module:
+    """The served model rebuilt from a refit checkpoint and the config of the trial that wrote it."""
+    model = build_model(cfg, tuple(int(v) for v in ckpt["input_shape"]), int(ckpt["num_outputs"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return as_served(model, ckpt["x_mean"], ckpt["x_std"], ckpt["y_mean"], ckpt["y_std"],
+                     input_shape=tuple(int(v) for v in ckpt["input_shape"]))
+
+
+def example_input(input_shape: tuple[int, ...] | list[int]) -> np.ndarray:
+    """A small raw input batch: the logged model's input example (and the pt2 export's sample)."""
+    return np.zeros((2, *[int(d) for d in input_shape]), dtype=np.float32)
+
+
+def code_paths(cfg: Any) -> list[str]:
+    """The package of a plugged-in model factory (``model._target_`` outside this project and torch)."""
+    target = str(cfg.model.get("_target_", ""))
+    top = target.split(".", 1)[0]
+    if not top or top in OWN_PACKAGES:
+        return []
+    try:
+        module = importlib.import_module(top)
+    except ImportError:
+        return []
+    path = Path(getattr(module, "__file__", "") or "")
+    if not path.name:
+        return []
+    return [str(path.parent if path.name == "__init__.py" else path)]
+
+
+def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tuple[int, ...] | list[int]) -> str:
+    """Log ``served`` as the run's MLflow model, with an input example and ``output_signature``; returns its id."""
+    from mlflow.models import set_signature
+
+    example = example_input(input_shape)
+    model_id = tracker.log_model(served, example=example, fmt=cfg.tracking.get("model_format", "pickle"),
+                                 code_paths=code_paths(cfg))
+    set_signature(f"models:/{model_id}", output_signature(served, example))
+    return model_id
+
+
+def output_signature(served: torch.nn.Module, example: np.ndarray) -> Any:
+    """The signature of a served model: its outputs, and its inputs when it takes one layout only (tables).
+
+    MLflow's pyfunc enforces one tensor shape, rank included, per input, and refuses anything else
+    before the model sees it. A model of images takes several (``pipeline.models.InputShape``: image and
+    flat batches) and names them itself when refusing one, so its signature has no input schema; its
+    input example shows the sample's shape.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    with torch.no_grad():
+        out = served(torch.as_tensor(example)).numpy()
+    inputs = Schema([TensorSpec(example.dtype, (-1, *example.shape[1:]))]) if example.ndim == 2 else None
+    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(out.dtype, (-1, *out.shape[1:]))]))
