@@ -29,7 +29,11 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | dict:
     """Run one trial and return its cross-validated objective to Hydra's sweeper."""
+    from pipeline import runtime
+    from pipeline.tracking.store import MLFLOW_DEFAULTS
     from pipeline.trial import run_trial  # torch and the rest: in the trial's process, not the sweeper's
+
+    runtime.start(MLFLOW_DEFAULTS)  # this process's object (a worker runs many trials), MLflow's environment
 
     hc = HydraConfig.get()
     multirun = hc.mode is not None and hc.mode.name == "MULTIRUN"

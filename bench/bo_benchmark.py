@@ -244,7 +244,8 @@ def _targets(regret: dict[tuple[str, str], float], ranks_sum: dict[str, float], 
         lines.append(f"  batch ask({batch}) median regret / sequential (need <= 1.5):")
         for p in probs:
             s, b = regret[("bayes", p)], regret[("bayes_batch", p)]
-            lines.append(f"    {p:<18} seq {s:.4g}  batch {b:.4g}  ratio {b / s if s > 0 else math.inf if b > 0 else 1:.2f}")
+            ratio = b / s if s > 0 else math.inf if b > 0 else 1
+            lines.append(f"    {p:<18} seq {s:.4g}  batch {b:.4g}  ratio {ratio:.2f}")
     return lines
 
 

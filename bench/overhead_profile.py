@@ -94,8 +94,10 @@ def instrument() -> None:
         for hook in ("on_epoch_end", "on_fold_end"):
             setattr(cls, hook, w(f"{cls.__name__}.{hook}", getattr(cls, hook)))
     pipeline.trial._print_summary = w("_print_summary", pipeline.trial._print_summary)
-    pipeline.training.progress.Progress.on_epoch_end = w("Progress.on_epoch_end", pipeline.training.progress.Progress.on_epoch_end)
-    pipeline.training.progress.Progress.on_fold_end = w("Progress.on_fold_end", pipeline.training.progress.Progress.on_fold_end)
+    pipeline.training.progress.Progress.on_epoch_end = w("Progress.on_epoch_end",
+                                                         pipeline.training.progress.Progress.on_epoch_end)
+    pipeline.training.progress.Progress.on_fold_end = w("Progress.on_fold_end",
+                                                        pipeline.training.progress.Progress.on_fold_end)
     # Tracker (self time = Python-side work; MLflow client calls are broken out below)
     Tracker.start = staticmethod(w("Tracker.start (client, experiment)", Tracker.start))
     for name in ("log_params", "log_metrics", "flush", "log_files", "log_model", "finish"):

@@ -81,7 +81,8 @@ def report(args: argparse.Namespace, cfg: Any, times: dict[str, list[float]], cp
     def inclusive(prof: dict, name: str) -> float:
         return prof[name][1] if name in prof else 0.0
 
-    extra_names = ("CurveLogger.on_epoch_end", "CheckpointLogger.on_fold_end", "Progress.on_epoch_end", "Progress.on_fold_end",
+    extra_names = ("CurveLogger.on_epoch_end", "CheckpointLogger.on_fold_end", "Progress.on_epoch_end",
+                   "Progress.on_fold_end",
                    "copy.deepcopy(state_dict) in fit")
     within = []
     for t, prof in zip(times["trial"], profiles["trial"]):

@@ -24,7 +24,8 @@ def proposals(problem_names: list[str], strategies: list[str], seed: int, budget
     for name in problem_names:
         problem = PROBLEMS[name]
         for strategy in strategies:
-            opt = make_optimizer(strategy, problem.space, seed=seed, **({"grid_points": 3} if strategy == "grid" else {}))
+            opt = make_optimizer(strategy, problem.space, seed=seed,
+                                 **({"grid_points": 3} if strategy == "grid" else {}))
             asked = []
             while len(asked) < budget:
                 points = opt.ask(1)

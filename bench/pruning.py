@@ -77,7 +77,8 @@ def main() -> None:
             saved = 1 - rows[name]["epochs"] / ref["epochs"]
             gap = 100 * (ref["best_cv"] - rows[name]["best_cv"])
             ok = saved >= 0.40 and gap <= 0.5
-            print(f"target {name}: {saved:.0%} fewer epochs, best CV {gap:+.2f} pp below -> {'MET' if ok else 'MISSED'}")
+            verdict = "MET" if ok else "MISSED"
+            print(f"target {name}: {saved:.0%} fewer epochs, best CV {gap:+.2f} pp below -> {verdict}")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 
-from pipeline.tracking import names as rr  # noqa: E402
-from pipeline.tracking.tracker import get_client  # noqa: E402
+from pipeline.tracking import names  # noqa: E402
+from pipeline.tracking.store import get_client  # noqa: E402
 
 SPACE = {"optimizer.lr": "tag(log,interval(0.0001,0.1))", "model.hidden_dim": "int(interval(16,256))",
          "model.num_layers": "1,2,3", "regularization.dropout": "interval(0.0,0.5)",
@@ -40,7 +40,7 @@ def build(uri: str, n: int, steps: int, seed: int = 0) -> str:
     client, rng = get_client(uri), np.random.default_rng(seed)
     exp = client.create_experiment(f"bench-{time.time_ns()}")
     space = SearchSpace.from_grammar(SPACE)
-    parent = client.create_run(exp, tags={rr.SWEEP_TAG: "random", "sweep.space": json.dumps(SPACE),
+    parent = client.create_run(exp, tags={names.SWEEP_TAG: "random", "sweep.space": json.dumps(SPACE),
                                           "sweep.direction": "maximize", "sweep.n_trials": str(n)}).info.run_id
     t0 = int(time.time() * 1000) - n * 20_000
     for k, p in enumerate(space.decode(rng.random((n, space.dim)))):
@@ -53,20 +53,20 @@ def build(uri: str, n: int, steps: int, seed: int = 0) -> str:
 
 
 def _child(client, exp, parent, k, params, state, value, start, steps) -> None:
-    tags = {rr.PARENT_RUN_TAG: parent, rr.TRIAL_NUMBER_TAG: str(k), rr.OBJECTIVE_METRIC_TAG: "val_accuracy",
+    tags = {names.PARENT_RUN_TAG: parent, names.TRIAL_NUMBER_TAG: str(k), names.OBJECTIVE_METRIC_TAG: "val_accuracy",
             "mlflow.runName": f"trial-{k:03d}"}
     run = client.create_run(exp, start_time=start, tags=tags).info.run_id
     n_steps = steps if state == "complete" else max(1, steps // 3)
-    metrics = [Metric(rr.INTERMEDIATE, value - 0.2 / (s + 1), start + s * 1000, s) for s in range(n_steps)]
-    end_tags = [RunTag(rr.TRIAL_STATE_TAG, state)]
+    metrics = [Metric(names.INTERMEDIATE, value - 0.2 / (s + 1), start + s * 1000, s) for s in range(n_steps)]
+    end_tags = [RunTag(names.TRIAL_STATE_TAG, state)]
     if state == "complete":
         metrics += [Metric("cv_mean", value, start, 0), Metric("cv_std", 0.01, start, 0),
                     Metric("test_accuracy", value - 0.01, start, 0)]
     elif state == "pruned":
         metrics.append(Metric("pruned_value", metrics[-1].value, start, 0))
-        end_tags.append(RunTag(rr.PRUNED_TAG, "true"))
+        end_tags.append(RunTag(names.PRUNED_TAG, "true"))
     else:
-        end_tags.append(RunTag(rr.ERROR_TAG, "Traceback (most recent call last):\n  ...\n"
+        end_tags.append(RunTag(names.ERROR_TAG, "Traceback (most recent call last):\n  ...\n"
                                              f"NonFiniteLossError: training loss became nan at epoch {k % 7}"))
     client.log_batch(run, metrics=metrics, params=[Param(n, str(v)) for n, v in params.items()], tags=end_tags)
     client.set_terminated(run, "FAILED" if state == "failed" else "FINISHED", end_time=start + 10_000)

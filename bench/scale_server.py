@@ -248,5 +248,6 @@ def call_table(timings: dict[str, list[TrialTiming]], out: Report) -> None:
     for name in names:
         out(f"{name:<52} {cell('sqlite', name)} {cell('server', name)}")
     for mode in ("sqlite", "server"):
-        total = statistics.median(sum(v for k, v in t.calls.items() if k.startswith("MlflowClient.")) for t in timings[mode])
+        total = statistics.median(sum(v for k,
+                                      v in t.calls.items() if k.startswith("MlflowClient.")) for t in timings[mode])
         out(f"{mode}: {total:.0f} MlflowClient calls per trial")

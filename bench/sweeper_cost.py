@@ -22,7 +22,8 @@ in the scratch folder, through ``hydra.sweeper.tracking_uri`` since the app has 
 the report left to the separate measurement (``hydra.sweeper.report=false``). ``bayes-design`` is ``bayes``
 with ``n_initial`` = ``--trials``: every trial of the sweep comes from the Sobol design, so it shows the
 sweeper's own cost under ``bayes`` without the GP, and its resume asks the GP fitted on all of them; a
-full ``bayes`` sweep's GP asks grow with the history (``--bayes-trials`` sizes it apart). ``optuna-random`` and ``optuna-tpe``
+full ``bayes`` sweep's GP asks grow with the history (``--bayes-trials`` sizes it apart). ``optuna-random`` and
+``optuna-tpe``
 are ``hydra-optuna-sweeper`` with a SQLite study (``--optuna-storage memory`` adds its default in-memory
 study, which cannot be resumed). Hydra's Optuna sweeper pins optuna<3, so it runs from a venv of its own:
 
@@ -147,7 +148,8 @@ def _results(path: Path) -> dict[str, Any]:
 def launcher_args(launcher: str) -> list[str]:
     if launcher == "basic":
         return ["hydra.sweeper.n_jobs=1"]
-    return ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={JOBLIB_WORKERS}", f"hydra.sweeper.n_jobs={JOBLIB_WORKERS}"]
+    return ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={JOBLIB_WORKERS}",
+            f"hydra.sweeper.n_jobs={JOBLIB_WORKERS}"]
 
 
 def ours_args(strategy: str, trials: int, seed: int, uri: str) -> list[str]:
@@ -261,8 +263,9 @@ def verdicts(rows: list[Row]) -> list[str]:
         if tpe is not None:
             ratio = r.sweep.per_trial / tpe.sweep.per_trial
             cpu = r.sweep.cpu_per_trial / tpe.sweep.cpu_per_trial
-            out.append(f"{tag} per trial {r.sweep.per_trial * 1e3:.1f} ms vs Optuna TPE {tpe.sweep.per_trial * 1e3:.1f} ms "
-                       f"= {ratio:.2f}x ({'met' if ratio <= 1 else 'MISSED'}, target <= 1x); CPU per trial {cpu:.2f}x")
+            out.append(f"{tag} per trial {r.sweep.per_trial * 1e3:.1f} ms vs Optuna TPE "
+                       f"{tpe.sweep.per_trial * 1e3:.1f} ms = {ratio:.2f}x ({'met' if ratio <= 1 else 'MISSED'}, "
+                       f"target <= 1x); CPU per trial {cpu:.2f}x")
         if r.resume:
             t = r.resume.to_first_task
             out.append(f"{tag} resume {t:.1f} s ({'met' if t < RESUME_TARGET_S else 'MISSED'}, target < 60 s)")
@@ -299,11 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--optuna-storage", default="sqlite", help="comma-separated, of sqlite, memory")
     parser.add_argument("--optuna-python", type=Path, default=OPTUNA_PYTHON)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip", default="", help="comma-separated strategy/launcher pairs to leave out, e.g. bayes/joblib")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated strategy/launcher pairs to leave out, e.g. bayes/joblib")
     parser.add_argument("--bayes-trials", type=int, default=None,
-                        help="trials of the bayes sweep (default --trials): its GP's ask grows with the history, so a "
-                        "1,000-trial bayes sweep is long (the sum of 1,000 asks). bayes-design runs --trials under bayes "
-                        "with n_initial=--trials: the sweeper's own cost without the GP, then a resume whose one "
+                        help="trials of the bayes sweep (default --trials): its GP's ask grows with the history, so "
+                        "a 1,000-trial bayes sweep is long (the sum of 1,000 asks). bayes-design runs --trials under "
+                        "bayes with n_initial=--trials: the sweeper's own cost without the GP, then a resume whose one "
                         "trial is proposed by the GP fitted on all of them")
     parser.add_argument("--scratch", type=Path, default=None, help="kept when given; default a temporary folder")
     parser.add_argument("--rev", default=None, help="measure our sweeper at this git revision (extracted to the "
@@ -331,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     header = [f"Sweeper cost: {args.trials}-trial sweeps of bench/formula_app (a task that returns a formula at once), "
               f"seed {args.seed}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}, our sweeper from {code}",
               "s/trial: (wall - task time) / trials, start-up and end included; steady: between one trial's start and "
-              "the next one's, less the task; CPU/tr: CPU seconds of the sweeper's process per trial;", "start s: command start to first trial; resume s: command start to the "
+              "the next one's, less the task; CPU/tr: CPU seconds of the sweeper's process per trial;",
+              "start s: command start to first trial; resume s: command start to the "
               "next trial on a resumed 1-trial-left parent; report s: generate_report on the parent (import apart);",
               "peak MB: peak RSS of the sweeper's process. Ours track every trial in MLflow (SQLite); Optuna's sweeper "
               "stores its study in SQLite unless '(in memory)'.", ""]

@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", default="random", choices=("random", "bayes", "grid"))
     parser.add_argument("--resume", default=None, help="a parent run id in --uri to resume instead of a new sweep")
     parser.add_argument("--uri", default=None, help="the MLflow store (default: SQLite in a temporary folder)")
-    parser.add_argument("--rev", default=None, help="profile our sweeper at this git revision instead of the working tree")
+    parser.add_argument("--rev", default=None,
+                        help="profile our sweeper at this git revision instead of the working tree")
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides, e.g. hydra.sweeper.n_initial=1000")
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="sweeper_profile-"))

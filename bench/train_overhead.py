@@ -5,7 +5,8 @@ Variants, timed in one process and interleaved (the order rotates every repetiti
     hand          a minimal hand-written loop: same data, StratifiedKFold folds, per-fold normalisation,
                   model, optimizer, seeds, batch size and epochs per fold as the pipeline ran, val
                   loss/accuracy each epoch, and a refit for the same epochs; no tracking
-    pipeline      pipeline.training.cv.cross_validate(callbacks=()) + pipeline.training.cv.refit: the training path, no MLflow
+    pipeline      pipeline.training.cv.cross_validate(callbacks=()) + pipeline.training.cv.refit: the training path, no
+    MLflow
     trial         pipeline.trial.run_trial: MLflow params, tags, curves, summary, checkpoints, log_model
     trial-nomodel run_trial with tracking.log_model=false (isolates mlflow.pytorch.log_model)
 

@@ -7,7 +7,8 @@
     python docs/screenshots.py --ui http://127.0.0.1:5055 --report /tmp/shots/sweep/report/report.html
 
 Writes docs/img/mlflow_runs.png (the run list, the newest sweep expanded), docs/img/mlflow_charts.png (its
-trials' cross-validated curves) and docs/img/report_top.png, docs/img/report_parallel.png, docs/img/report_importance.png (the
+trials' cross-validated curves) and docs/img/report_top.png, docs/img/report_parallel.png,
+docs/img/report_importance.png (the
 sweep's interactive report).
 The browser starts with a fresh profile and without background networking: nothing leaves the machine.
 """

@@ -112,8 +112,8 @@ def ignore_schema_match_warning() -> None:
     """conf/hydra/sweeper/{bayes,random}.yaml extend the sweeper plugin's nodes of the same names on purpose
     (they add the project's default search space); Hydra warns, at every start, that it matches them against
     those nodes' schemas."""
-    # the plugin owns the names of its nodes, and the warning's pattern
-    from hydra_plugins.pipeline_sweeper._compose import SCHEMA_MATCH_WARNING
+    # the plugin owns the names of its nodes, and the warning's pattern (in its light, public config module)
+    from hydra_plugins.pipeline_sweeper.config import SCHEMA_MATCH_WARNING
 
     warnings.filterwarnings("ignore", message=SCHEMA_MATCH_WARNING, category=UserWarning)
 

@@ -20,8 +20,11 @@ DIRECTIONS = (MINIMIZE, MAXIMIZE)
 OBJECTIVE_KEY = "cv_mean"
 OBJECTIVE_STD_KEY = "cv_std"
 PRUNED_VALUE_KEY = "pruned_value"
-# What a pruned trial returns to the sweeper: {"pruned": True, "value": <last intermediate value>}.
-RETURN_PRUNED, RETURN_VALUE = "pruned", "value"
+# The trial protocol, what a trial returns to the sweeper: {"value": <objective>, "run_id": <its MLflow run>}, or
+# {"pruned": True, "value": <last intermediate value>, "run_id": ...}; an exception that ends a trial whose run
+# exists carries the run's id as its attribute ``run_id``.
+RETURN_PRUNED, RETURN_VALUE, RETURN_RUN_ID = "pruned", "value", "run_id"
+CURVE_PREFIX = "cv/"  # the fold-averaged per-epoch curve of a metric: cv/val_loss
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,26 @@ class Metric:
     @property
     def curve_key(self) -> str:
         """The fold-averaged per-epoch curve of this metric."""
-        return f"cv/{self.name}"
+        return curve_key(self.name)
+
+    @property
+    def cv_mean_key(self) -> str:
+        """The summary metric of its cross-validated mean (the objective's value under its own name)."""
+        return f"cv_{self.name}_mean"
+
+    @property
+    def cv_std_key(self) -> str:
+        return f"cv_{self.name}_std"
+
+    @property
+    def plateau_mode(self) -> str:
+        """``ReduceLROnPlateau``'s mode for this metric: the scheduler works with the objective, not against it."""
+        return "max" if self.maximize else "min"
+
+
+def curve_key(name: str) -> str:
+    """The fold-averaged per-epoch curve of the per-epoch value ``name`` (a metric, ``train_loss``, ``lr``)."""
+    return CURVE_PREFIX + name
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (

@@ -16,21 +16,15 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import objective
 from pipeline.contract import DataSplit
 from pipeline.data import load_data
-from pipeline.pruning import TrialPruned, make_reporter
+from pipeline.pruning.reporter import TrialPruned, make_reporter
 from pipeline.results.served import log_served, refit_checkpoint, served_from_fitted
-from pipeline.tracking import lease
-from pipeline.tracking import names as rr
+from pipeline.tracking import lease, names
 from pipeline.tracking.callbacks import CheckpointLogger, CurveLogger
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.store import PROJECT_ROOT, check_reachable, redact, resolve_tracking_uri
 from pipeline.tracking.sweep_run import basic_sweep_parent, summarise_basic_parent
-from pipeline.tracking.tracker import (
-    PROJECT_ROOT,
-    Tracker,
-    check_reachable,
-    flatten,
-    redact,
-    resolve_tracking_uri,
-)
-from pipeline.training import checks as config_checks
+from pipeline.tracking.tracker import Tracker, flatten
+from pipeline.training import checks
 from pipeline.training.builders import name_of
 from pipeline.training.cv import CVResult, RefitResult, cross_validate, refit
 from pipeline.training.progress import Progress
@@ -49,24 +43,31 @@ class TrialResult:
     run_id: str = ""
     pruned: bool = False
 
-    def for_sweeper(self) -> float | dict[str, Any]:
-        """What the task returns to Hydra: the objective, or a pruned marker with the last intermediate value."""
-        return {objective.RETURN_PRUNED: True, objective.RETURN_VALUE: self.objective} if self.pruned else self.objective
+    def for_sweeper(self) -> dict[str, Any]:
+        """What the task returns to Hydra (the trial protocol, ``pipeline.objective``): the objective, or a pruned
+        trial's last intermediate value, with the run that holds it."""
+        out: dict[str, Any] = {objective.RETURN_VALUE: self.objective, objective.RETURN_RUN_ID: self.run_id}
+        return {objective.RETURN_PRUNED: True, **out} if self.pruned else out
 
 
 def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str, Any] | None = None) -> TrialResult:
-    """Run one trial of ``cfg``; ``overrides`` and ``job`` (Hydra job name/num) are recorded as tags."""
-    lease.watch_sweeper()  # in a sweep's worker: stop when the sweeper is gone, and never start a trial for it
+    """Run one trial of ``cfg``; ``overrides`` and ``job`` (Hydra job name/num) are recorded as tags.
+
+    Every value that can be checked without training is checked before the run exists (``checks``): a bad one
+    raises ``ConfigError`` and writes nothing, except in a sweep, whose record keeps a FAILED run for every
+    trial. An exception that ends a trial after its run exists carries the run's id (``objective.RETURN_RUN_ID``).
+    """
+    watchdog = lease.watch_sweeper()  # in a sweep's worker: stop when the sweeper is gone, never start a trial for it
     try:
-        config_checks.validate(cfg)
+        checks.validate(cfg)
         data = load_data(cfg.data)
-        config_checks.validate_for_data(cfg, data)
+        checks.validate_for_data(cfg, data)
     except Exception as e:
         _record_early_failure(cfg, overrides or [], e)
         raise
     uri = resolve_tracking_uri(cfg.tracking.uri)
     check_reachable(uri, wait=SERVER_WAIT_SECONDS if cfg.tracking.parent_run_id else 0.0)
-    device = resolve_device(cfg.trainer.device)
+    device = checks.resolve_device(cfg.trainer.device)
     if int(cfg.trainer.num_threads) > 0:
         torch.set_num_threads(int(cfg.trainer.num_threads))
 
@@ -76,24 +77,20 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     name = run_name(cfg, data)
     tracker = Tracker.start(uri, cfg.tracking.experiment, name, _tags(cfg, data, overrides, job),
                             parent_run_id=cfg.tracking.parent_run_id, background=True)
-    lease.set_on_gone(lambda: tracker.client.set_terminated(tracker.run_id, "KILLED"))
+    watchdog.on_gone(lambda: tracker.client.set_terminated(tracker.run_id, TrialState.INTERRUPTED.run_status))
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
-        tracker.log_files({rr.CONFIG_ARTIFACT: OmegaConf.to_yaml(cfg, resolve=True),
-                           "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(overrides))})
-        try:
-            result = _train_and_log(cfg, data, device, tracker, log_model)
-        except TrialPruned as p:
-            result = _record_pruned(tracker, p)
-        tracker.finish(tags={rr.TRIAL_STATE_TAG: "pruned", rr.PRUNED_TAG: "true", rr.RUN_NAME_TAG: f"{name} pruned"}
-                       if result.pruned else {rr.TRIAL_STATE_TAG: "complete", **_valued_name(cfg, name, result)})
+        tracker.log_files({names.CONFIG_ARTIFACT: OmegaConf.to_yaml(cfg, resolve=True),
+                           names.OVERRIDES_ARTIFACT: OmegaConf.to_yaml(OmegaConf.create(overrides))})
+        result = _train_or_prune(cfg, data, device, tracker, log_model)
+        tracker.finish(tags=_end_tags(cfg, name, result))
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
-        killed = isinstance(e, KeyboardInterrupt)
-        tracker.fail(e, status="KILLED" if killed else "FAILED",
-                     tags={rr.RUN_NAME_TAG: f"{name} {'killed' if killed else 'failed'}"})
+        state = TrialState.INTERRUPTED if isinstance(e, KeyboardInterrupt) else TrialState.FAILED
+        tracker.fail(e, state, tags={names.RUN_NAME_TAG: names.ended_run_name(name, state)})
+        setattr(e, objective.RETURN_RUN_ID, tracker.run_id)  # the sweeper reads it from the failed job
         raise
     finally:
-        lease.set_on_gone(None)
+        watchdog.on_gone(None)
     result.run_id = tracker.run_id
     if basic_parent:
         summarise_basic_parent(uri, basic_parent, objective.direction(cfg.cv.metric))
@@ -102,9 +99,24 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     return result
 
 
-def _valued_name(cfg: DictConfig, name: str, result: TrialResult) -> dict[str, str]:
-    """In a sweep, a trial's name in the run list carries its value: ``trial-007 0.9784``."""
-    return {rr.RUN_NAME_TAG: f"{name} {result.objective:.4g}"} if cfg.tracking.trial_number is not None else {}
+def _train_or_prune(cfg: DictConfig, data: DataSplit, device: torch.device, tracker: Tracker,
+                    log_model: bool) -> TrialResult:
+    try:
+        return _train_and_log(cfg, data, device, tracker, log_model)
+    except TrialPruned as p:
+        return _record_pruned(tracker, p)
+
+
+def _end_tags(cfg: DictConfig, name: str, result: TrialResult) -> dict[str, str]:
+    """How the trial ended, in tags the UI can filter on; in a sweep its name carries its value
+    (``trial-007 0.9784``)."""
+    if result.pruned:
+        return {names.TRIAL_STATE_TAG: str(TrialState.PRUNED), names.PRUNED_TAG: "true",
+                names.RUN_NAME_TAG: names.ended_run_name(name, TrialState.PRUNED)}
+    tags = {names.TRIAL_STATE_TAG: str(TrialState.COMPLETE)}
+    if cfg.tracking.trial_number is not None:
+        tags[names.RUN_NAME_TAG] = names.ended_run_name(name, TrialState.COMPLETE, result.objective)
+    return tags
 
 
 def _record_early_failure(cfg: DictConfig, overrides: list[str], error: Exception) -> None:
@@ -114,12 +126,13 @@ def _record_early_failure(cfg: DictConfig, overrides: list[str], error: Exceptio
         return
     try:
         uri = resolve_tracking_uri(cfg.tracking.uri)
-        name = f"trial-{int(cfg.tracking.trial_number):03d}" if cfg.tracking.trial_number is not None else "trial"
-        tags = {rr.OVERRIDES_TAG: json.dumps(overrides), rr.LEASE_TAG: lease.own(),
-                **({rr.TRIAL_NUMBER_TAG: str(cfg.tracking.trial_number)} if cfg.tracking.trial_number is not None
-                   else {})}
+        number = cfg.tracking.trial_number
+        name = names.trial_run_name(int(number)) if number is not None else "trial"
+        tags = {names.OVERRIDES_TAG: json.dumps(overrides), names.LEASE_TAG: lease.own(),
+                **({names.TRIAL_NUMBER_TAG: str(number)} if number is not None else {})}
         tracker = Tracker.start(uri, cfg.tracking.experiment, name, tags, parent_run_id=cfg.tracking.parent_run_id)
-        tracker.fail(error, tags={rr.RUN_NAME_TAG: f"{name} failed"})
+        tracker.fail(error, tags={names.RUN_NAME_TAG: names.ended_run_name(name, TrialState.FAILED)})
+        setattr(error, objective.RETURN_RUN_ID, tracker.run_id)
     except Exception as e:  # noqa: BLE001 - the trial's own error is what matters
         log.warning("Could not record the failed trial in MLflow: %s", e)
 
@@ -133,10 +146,9 @@ def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, track
         callbacks += (CheckpointLogger(tracker),)
     start = time.perf_counter()
     cv = cross_validate(cfg, data, device, callbacks=callbacks)
-    n_params = cv.n_params
-    fitted = refit(cfg, data, cv.refit_epochs(), device) if cfg.cv.refit else None
+    fitted = refit(cfg, data, cv.refit_epochs(), device, cv.lr_factors()) if cfg.cv.refit else None
     metrics = summary_metrics(cfg, cv, fitted, time.perf_counter() - start)
-    metrics["n_params"] = float(n_params)
+    metrics[names.N_PARAMS] = float(cv.n_params)
     for epoch, values in enumerate(cv_curves(cv), start=1):
         tracker.log_metrics(values, step=epoch)
     tracker.log_metrics(metrics)  # sent with the final tags by Tracker.finish
@@ -146,7 +158,7 @@ def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, track
 
 def _record_pruned(tracker: Tracker, p: TrialPruned) -> TrialResult:
     """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED."""
-    metrics = {objective.PRUNED_VALUE_KEY: p.value, "pruned_step": float(p.step)}
+    metrics = {objective.PRUNED_VALUE_KEY: p.value, names.PRUNED_STEP: float(p.step)}
     tracker.log_metrics(metrics)
     log.info("PRUNED: %s", p)
     return TrialResult(p.value, metrics, pruned=True)
@@ -163,15 +175,16 @@ def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> 
 
 def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, seconds: float) -> dict[str, float]:
     """Cross-validated mean/std of ``cv.metric``, per-fold scores and best epochs, test scores."""
+    metric = objective.metric(cfg.cv.metric)
     m: dict[str, float] = {objective.OBJECTIVE_KEY: cv.mean, objective.OBJECTIVE_STD_KEY: cv.std,
-                           f"cv_{cfg.cv.metric}_mean": cv.mean,
-                           f"cv_{cfg.cv.metric}_std": cv.std, "train_seconds": seconds,
-                           "best_epoch_median": float(cv.refit_epochs())}
+                           metric.cv_mean_key: cv.mean, metric.cv_std_key: cv.std, names.TRAIN_SECONDS: seconds,
+                           names.BEST_EPOCH_MEDIAN: float(cv.refit_epochs())}
     for k, fold in enumerate(cv.folds):
-        m[f"fold_{k}/score"] = fold.best_score
-        m[f"fold_{k}/best_epoch"] = float(fold.best_epoch)
+        m[names.fold_metric(k, names.FOLD_SCORE)] = fold.best_score
+        m[names.fold_metric(k, names.FOLD_BEST_EPOCH)] = float(fold.best_epoch)
     if fitted is not None:
-        m.update(fitted.test, refit_epochs=float(fitted.epochs))
+        m.update(fitted.test)
+        m[names.REFIT_EPOCHS] = float(fitted.epochs)
     return m
 
 
@@ -181,7 +194,7 @@ def cv_curves(cv: CVResult) -> list[dict[str, float]]:
     curves = []
     for i in range(length):
         records = [f.history[min(i, len(f.history) - 1)] for f in cv.folds]
-        curves.append({f"cv/{k}": sum(r[k] for r in records) / len(records) for k in records[0]})
+        curves.append({objective.curve_key(k): sum(r[k] for r in records) / len(records) for k in records[0]})
     return curves
 
 
@@ -190,26 +203,18 @@ def run_name(cfg: DictConfig, data: DataSplit) -> str:
     if cfg.tracking.run_name:
         return str(cfg.tracking.run_name)
     if cfg.tracking.trial_number is not None:
-        return f"trial-{int(cfg.tracking.trial_number):03d}"
-    return f"{data_name(cfg, data)}-{name_of(cfg.model, 'model')}"
+        return names.trial_run_name(int(cfg.tracking.trial_number))
+    return f"{data_name(cfg, data)}-{name_of(cfg.model, names.MODEL_TAG)}"
+
 
 
 def data_name(cfg: DictConfig, data: DataSplit) -> str:
     return data.name or name_of(cfg.data, "data")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise config_checks.ConfigError("trainer.device='cuda' but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
-
-
 def reproduce_command(overrides: list[str]) -> str:
     """The one-line command that re-runs this trial on its own."""
-    return shlex.join(["python", "train.py", *rr.without_sweeper_keys(overrides)])
+    return shlex.join(["python", "train.py", *names.without_sweeper_keys(overrides)])
 
 
 def git_commit() -> str | None:
@@ -222,20 +227,20 @@ def git_commit() -> str | None:
 
 
 def _tags(cfg: DictConfig, data: DataSplit, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
-    tags = {rr.OVERRIDES_TAG: json.dumps(overrides), "reproduce.command": reproduce_command(overrides),
-            rr.LEASE_TAG: lease.own(),
-            rr.OBJECTIVE_METRIC_TAG: cfg.cv.metric, "data": data_name(cfg, data), "model": name_of(cfg.model),
-            "task": data.task, "data.loading": "in memory" if data.in_memory else "DataLoader",
-            "mlflow.source.name": "train.py"}
+    tags = {names.OVERRIDES_TAG: json.dumps(overrides), names.REPRODUCE_COMMAND_TAG: reproduce_command(overrides),
+            names.LEASE_TAG: lease.own(), names.OBJECTIVE_METRIC_TAG: cfg.cv.metric,
+            names.DATA_TAG: data_name(cfg, data), names.MODEL_TAG: name_of(cfg.model), names.TASK_TAG: data.task,
+            names.DATA_LOADING_TAG: "in memory" if data.in_memory else "DataLoader", names.SOURCE_NAME_TAG: "train.py"}
     commit = git_commit()
     if commit:
-        tags["mlflow.source.git.commit"] = commit
-    if cfg.tracking.get("reproduces"):
-        tags["reproduces"] = str(cfg.tracking.reproduces)
+        tags[names.GIT_COMMIT_TAG] = commit
+    reproduces = OmegaConf.select(cfg, names.REPRODUCES_KEY, default=None)
+    if reproduces:
+        tags[names.REPRODUCES_TAG] = str(reproduces)
     if cfg.tracking.trial_number is not None:
-        tags[rr.TRIAL_NUMBER_TAG] = str(cfg.tracking.trial_number)
+        tags[names.TRIAL_NUMBER_TAG] = str(cfg.tracking.trial_number)
     for key, value in (job or {}).items():
-        tags[f"hydra.job.{key}"] = str(value)
+        tags[names.JOB_TAG_PREFIX + key] = str(value)
     return tags
 
 
@@ -244,8 +249,8 @@ def _log_refit(cfg: DictConfig, tracker: Tracker, fitted: RefitResult | None, lo
     if fitted is None:
         return
     if cfg.tracking.log_checkpoints:
-        tracker.log_files({rr.REFIT_CHECKPOINT: refit_checkpoint(fitted)})
-        tracker.set_tags({rr.REFIT_CHECKPOINT_TAG: rr.REFIT_CHECKPOINT})
+        tracker.log_files({names.REFIT_CHECKPOINT: refit_checkpoint(fitted)})
+        tracker.set_tags({names.REFIT_CHECKPOINT_TAG: names.REFIT_CHECKPOINT})
     if log_model:
         log_served(tracker, served_from_fitted(fitted), cfg, fitted.input_shape)
 

@@ -215,8 +215,8 @@ def score_served(model, data_cfg) -> dict:
 
     from pipeline.data import load_data
     from pipeline.training.batches import Scaling, batches
-    from pipeline.training.loop import Task, evaluate
+    from pipeline.training.loop import Targets, evaluate
 
     data = load_data(data_cfg)
     return evaluate(model, batches(data.test, None, Scaling(), torch.device("cpu"), 256),
-                    Task(data.task, data.num_outputs))
+                    Targets(data.task, data.num_outputs))

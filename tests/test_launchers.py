@@ -157,7 +157,8 @@ def test_ray_cluster_sweep_lands_in_the_sweepers_store(tmp_path, ray_cluster, ml
     experiment = f"ray-{tmp_path.name}"
     proc = run_train(["-m", *SWEEP_FAST, f"hydra.sweep.dir={tmp_path / 'sweep'}", f"tracking.experiment={experiment}",
                       "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}",
-                      "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "optimizer.lr=tag(log, interval(1e-3, 1e-1))"],
+                      "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
+                      "optimizer.lr=tag(log, interval(1e-3, 1e-1))"],
                      cwd=tmp_path, env={"MLFLOW_TRACKING_URI": mlflow_server}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(mlflow_server)

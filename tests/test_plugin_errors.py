@@ -59,7 +59,8 @@ def user_folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("overrides, named", [
     (["model=broken_import"], "model._target_='no_such_package.models.net' cannot be imported"),
-    (["data=table", "model=wants_images", "cv.metric=val_rmse"], "model=cnn cannot take the data's samples of shape (5,): expected images (C, H, W)"),
+    (["data=table", "model=wants_images", "cv.metric=val_rmse"],
+     "model=cnn cannot take the data's samples of shape (5,): expected images (C, H, W)"),
     (["model=not_a_factory"], "model._target_='torch.nn.Linear' failed: TypeError"),
     (["model=tabular_only"], "tabular_only takes samples (F,), not (1, 8, 8)"),
     (["model=wrong_outputs"], "gives outputs of shape (3,) per sample; expected (10,)"),
@@ -71,7 +72,8 @@ def test_a_bad_plug_in_stops_before_any_run(user_folder, tmp_path, capfd, overri
     tiny = [a for a in TINY if not a.startswith("data.")]
     subset = [] if overrides[0].startswith("data=") else ["data.subset=300"]
     code, out = run_train_in_process([*tiny, *subset,
-                                      f"hydra.searchpath=[file://{user_folder / 'conf'}]", f"tracking.uri=sqlite:///{db}",
+                                      f"hydra.searchpath=[file://{user_folder / 'conf'}]",
+                                      f"tracking.uri=sqlite:///{db}",
                                       f"hydra.run.dir={tmp_path / 'run'}", *overrides], capfd)
     assert code == 2, out[-2000:]
     errors = [line for line in out.splitlines() if named in line]

@@ -35,12 +35,17 @@ def runs_in(db: Path) -> int:
     ("cv.folds=40", "cv.folds=40 is larger than the smallest class"),
     ("data=mnist", "put the files in"),  # data.root, below, only where the entry has one
     ("model=resnet", "Could not find 'model/resnet'"),
+    # checked before the run starts (a FAILED run was left by these before)
+    ("pruning.pruner=foo", "pruning.pruner='foo' is invalid: expected one of ('none', 'median', 'asha')"),
+    ("pruning.reduction_factor=1", "pruning.reduction_factor=1 is invalid: expected an integer >= 2"),
+    ("scheduler=plateau +scheduler.mode=min",
+     "scheduler.mode='min' is invalid: expected 'max' for cv.metric=val_accuracy"),
 ])
 def test_bad_input_exits_non_zero_with_a_clear_message_and_no_run(tmp_path, capfd, override, message):
     db = tmp_path / "store" / "mlflow.db"
     root = [f"data.root={tmp_path}"] if override.startswith("data=") else []
     code, out = run_train_in_process([*TINY, f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'run'}",
-                                      override, *root], capfd)
+                                      *override.split(), *root], capfd)
     assert code != 0
     assert message in out
     assert "Traceback" not in out

@@ -113,5 +113,6 @@ def test_non_finite_loss_fails_the_run(store):
     with pytest.raises(NonFiniteLossError, match="optimizer.lr"):
         run_trial(compose(overrides), overrides)
     [run] = MlflowClient(store).search_runs(
-        [MlflowClient(store).get_experiment_by_name("hpo-pipeline").experiment_id], "tags.mlflow.runName = 'diverges failed'")  # named for how it ended
+        [MlflowClient(store).get_experiment_by_name("hpo-pipeline").experiment_id],
+                                            "tags.mlflow.runName = 'diverges failed'")  # named for how it ended
     assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["error"]

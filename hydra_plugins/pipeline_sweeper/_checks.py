@@ -20,7 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydra_plugins.pipeline_sweeper._plan import ConditionalParams, SweepPlan
+from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams
+from hydra_plugins.pipeline_sweeper._plan import SweepPlan
 from pipeline.cli import one_line
 from pipeline.tracking.store import import_store
 

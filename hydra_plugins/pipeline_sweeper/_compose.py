@@ -10,7 +10,8 @@ own function and the bookkeeping redone (``hydra.overrides.task``, ``override_di
 Anything unusual (a sweep override, an override Hydra would reject) takes Hydra's own path, whose result and
 errors are then exactly Hydra's. A shape is keyed by the config name, the sweep's ``hydra.*`` overrides and the
 job's group overrides (groups as Hydra sees them, ``hydra.searchpath`` folders included); config files edited
-during a sweep are not read again, a new sweep reads them afresh. ``tests/hydra_plugins/test_compose.py`` compares both paths config by config.
+during a sweep are not read again, a new sweep reads them afresh. ``tests/hydra_plugins/test_compose.py`` compares both
+paths config by config.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydra_plugins.pipeline_sweeper.config import SCHEMA_MATCH_WARNING
+from pipeline import runtime
+
 MAX_SHAPES = 64  # composed shapes kept (each is one job config, ~100 KB)
-# This plugin's nodes (hydra/sweeper/{grid,random,bayes}) are meant to be extended by an app's file of the same
-# name; Hydra warns about it at every composition, in every worker: once in the app's own start is enough.
-SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/(grid|random|bayes)' is validated against ConfigStore schema"
 # Launchers that compose in their workers (joblib) ship a fresh copy of the loader with every job: a worker keeps
-# what its sweep composed across the jobs it runs (keyed by the sweep's token; the last few sweeps).
+# what its sweep composed across the jobs it runs, on the process's object (``pipeline.runtime``), keyed by the
+# sweep's token; the last few sweeps.
 MAX_SWEEPS = 4
-_WORKER_STATE: dict[str, _State] = {}
 
 
 class _State:
@@ -52,9 +53,10 @@ class ComposeCache:
         if token is None:
             self._state = _State()
         else:  # a copy in a worker: the state its sweep's earlier jobs left in this process
-            self._state = _WORKER_STATE.setdefault(token, _State())
-            while len(_WORKER_STATE) > MAX_SWEEPS:
-                _WORKER_STATE.pop(next(iter(_WORKER_STATE)))
+            kept = runtime.process().composed
+            self._state = kept.setdefault(token, _State())
+            while len(kept) > MAX_SWEEPS:
+                kept.pop(next(iter(kept)))
         self.hydra_composes = 0  # whole compositions by Hydra: one per shape, and one per job Hydra must compose
 
     def __getattr__(self, name: str) -> Any:  # the rest of the loader's API, as it is

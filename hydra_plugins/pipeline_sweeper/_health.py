@@ -4,7 +4,8 @@ bounded time, with one line, instead of trials and the sweeper retrying for ever
 While trials run, the sweeper asks the server's ``/health`` every ``every`` seconds; when a check (or one of
 its own MLflow calls) fails, it keeps asking for ``patience`` seconds (a server restarted within that time
 loses nothing) and then stops with ``StoreLost``. MLflow's own retries of each call are bounded in
-``pipeline.tracking.store`` (15-30 s: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), so a trial that meets the outage fails in that time too.
+``pipeline.tracking.store`` (15-30 s: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), so a trial that meets the outage fails in
+that time too.
 Worst case from the outage to the sweeper's exit: ``every + patience`` plus one call's retries, under 4 minutes
 with the defaults.
 """
@@ -15,10 +16,10 @@ import os
 import time
 
 from pipeline.errors import TrackingError
-from pipeline.tracking.tracker import check_reachable, redact
+from pipeline.tracking.store import check_reachable, redact
 
-CHECK_EVERY = float(os.environ.get("PIPELINE_STORE_CHECK_SECONDS", 30))   # between health checks while trials run
-PATIENCE = float(os.environ.get("PIPELINE_STORE_PATIENCE_SECONDS", 120))  # how long the server may stay down
+CHECK_EVERY = 30.0   # seconds between health checks while trials run (PIPELINE_STORE_CHECK_SECONDS)
+PATIENCE = 120.0     # seconds the server may stay down (PIPELINE_STORE_PATIENCE_SECONDS)
 
 
 class StoreLost(RuntimeError):
@@ -27,7 +28,8 @@ class StoreLost(RuntimeError):
 
 class StoreWatch:
     def __init__(self, uri: str, parent_run_id: str, every: float | None = None, patience: float | None = None) -> None:
-        every, patience = every or CHECK_EVERY, patience or PATIENCE
+        every = every or float(os.environ.get("PIPELINE_STORE_CHECK_SECONDS", CHECK_EVERY))
+        patience = patience or float(os.environ.get("PIPELINE_STORE_PATIENCE_SECONDS", PATIENCE))
         self.uri, self.parent_run_id, self.every, self.patience = uri, parent_run_id, every, patience
         self.remote = uri.startswith(("http://", "https://"))
         self._last = time.monotonic()

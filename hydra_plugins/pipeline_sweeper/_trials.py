@@ -1,8 +1,9 @@
 """What the sweeper learns from each launched trial, and what it writes to MLflow for apps that write nothing.
 
 A task's return value becomes a trial record (``outcome``): a number is the objective; a mapping gives it
-under ``hydra.sweeper.objective``; ``None`` is a trial that completed without a value; a mapping
-``{"pruned": True, "value": v}`` is a trial the pruner stopped (the trial protocol of ``pipeline.trial``).
+under ``hydra.sweeper.objective`` (or, from a task that follows the trial protocol of ``pipeline.objective``,
+under ``value``, with its run's id); ``None`` is a trial that completed without a value; a mapping that says
+``pruned`` is a trial the pruner stopped.
 A foreign Hydra app logs nothing itself, so the sweeper writes one child run per trial (``record_runs``):
 its overrides as params, its value as a metric, its state. At the end, every launched trial must have
 its child run in the sweep's store (``missing_runs``).
@@ -18,44 +19,46 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
-from pipeline import objective
-from pipeline.tracking import names as rr
-from pipeline.tracking.sweep_run import TrialRecord
+from pipeline.objective import RETURN_PRUNED, RETURN_RUN_ID, RETURN_VALUE
+from pipeline.tracking import names
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.sweep_run import SweepRun, TrialRecord
 
-PRUNED_KEY, PRUNED_VALUE = objective.RETURN_PRUNED, objective.RETURN_VALUE  # what a pruned trial returns
 
-
-def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, objective: str | None
-            ) -> TrialRecord:
-    """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial."""
+def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, key: str | None) -> TrialRecord:
+    """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial.
+    ``key``: where a returned mapping holds the value (``SweepPlan.return_key``)."""
     record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
     if ret.status != JobStatus.COMPLETED:
         err = ret._return_value
-        record.state, record.error, record.error_type = "failed", f"{type(err).__name__}: {err}", type(err).__name__
+        record.state, record.error, record.error_type = TrialState.FAILED, f"{type(err).__name__}: {err}", \
+            type(err).__name__
+        record.run_id = str(getattr(err, RETURN_RUN_ID, "") or "")
         return record
     value, pruned = ret.return_value, False
     if isinstance(value, Mapping):
         record.metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
-        pruned = bool(value.get(PRUNED_KEY))
-        key = PRUNED_VALUE if pruned else objective
-        if key not in value:
+        record.run_id = str(value.get(RETURN_RUN_ID) or "")
+        pruned = bool(value.get(RETURN_PRUNED))
+        wanted = RETURN_VALUE if pruned else key
+        if wanted not in value:
             keys = sorted(map(str, value))
-            record.state, record.error = "failed", (
+            record.state, record.error = TrialState.FAILED, (
                 f"the task returned a mapping (keys {keys}); set hydra.sweeper.objective to the one to optimize"
-                if key is None else f"the task returned a mapping without {key!r}; its keys: {keys}")
+                if wanted is None else f"the task returned a mapping without {wanted!r}; its keys: {keys}")
             return record
-        value = value[key]
-    elif objective is not None and value is not None:
-        record.state, record.error = "failed", (f"hydra.sweeper.objective={objective!r} but the task returned "
-                                                f"{value!r}, not a mapping")
+        value = value[wanted]
+    elif key is not None and value is not None:
+        record.state, record.error = TrialState.FAILED, (f"hydra.sweeper.objective={key!r} but the task returned "
+                                                         f"{value!r}, not a mapping")
         return record
     if value is None and not pruned:
-        record.state = "complete"  # completed without a value: nothing to learn, no best claimed
+        record.state = TrialState.COMPLETE  # completed without a value: nothing to learn, no best claimed
         return record
     if not _is_number(value) or not math.isfinite(float(value)):
-        record.state, record.error = "failed", f"the task returned {value!r}, expected a finite number or None"
+        record.state, record.error = TrialState.FAILED, f"the task returned {value!r}, expected a finite number or None"
         return record
-    record.state, record.value = ("pruned" if pruned else "complete"), float(value)
+    record.state, record.value = (TrialState.PRUNED if pruned else TrialState.COMPLETE), float(value)
     return record
 
 
@@ -69,43 +72,39 @@ def _is_number(v: Any) -> bool:
     return True
 
 
-def record_runs(client: Any, experiment_id: str, parent_run_id: str, records: Sequence[TrialRecord],
-                overrides: Sequence[Sequence[str]], objective_key: str, started_ms: int) -> None:
-    """One child run per trial of a foreign app, written by the sweeper: 3 round trips each."""
+def record_runs(parent: SweepRun, records: Sequence[TrialRecord], launch: Any, objective_key: str) -> None:
+    """One child run per trial of a foreign app, written by the sweeper: 3 round trips each. ``launch`` (``_impl.
+    Launch``) says when the trials started and with which overrides."""
     from mlflow.entities import Metric, Param
 
-    from pipeline.tracking.tracker import MAX_PARAMS_PER_BATCH, MAX_TAG_LENGTH, param_text, redact, safe_key
+    from pipeline.tracking.store import redact
+    from pipeline.tracking.tracker import MAX_PARAMS_PER_BATCH, param_text, safe_key
 
-    now = int(time.time() * 1000)
-    for record, trial_overrides in zip(records, overrides):
-        tags = {rr.PARENT_RUN_TAG: parent_run_id, rr.TRIAL_NUMBER_TAG: str(record.number),
-                rr.TRIAL_STATE_TAG: record.state, rr.OVERRIDES_TAG: redact(json.dumps(list(trial_overrides)))}
+    client, now = parent.tracker.client, int(time.time() * 1000)
+    for record, trial_overrides in zip(records, launch.overrides):
+        tags = {names.PARENT_RUN_TAG: parent.run_id, names.TRIAL_NUMBER_TAG: str(record.number),
+                names.TRIAL_STATE_TAG: str(record.state),
+                names.OVERRIDES_TAG: redact(json.dumps(list(trial_overrides)))}
         if record.error:
-            tags[rr.ERROR_TAG] = record.error[:MAX_TAG_LENGTH]
-        run = client.create_run(experiment_id, start_time=started_ms, run_name=run_name(record), tags=tags)
+            tags[names.ERROR_TAG] = names.clip(record.error)
+        run = client.create_run(parent.experiment_id, start_time=launch.started_ms, tags=tags,
+                                run_name=names.ended_run_name(names.trial_run_name(record.number), record.state,
+                                                              record.value))
         params = [Param(safe_key(k), param_text(v)) for k, v in _override_params(trial_overrides).items()]
         metrics = {**record.metrics, **({objective_key: record.value} if record.value is not None else {})}
         client.log_batch(run.info.run_id, metrics=[Metric(safe_key(k), v, now, 0) for k, v in metrics.items()
                                                    if math.isfinite(v)], params=params[:MAX_PARAMS_PER_BATCH])
-        client.set_terminated(run.info.run_id, "FAILED" if record.state == "failed" else "FINISHED", end_time=now)
+        client.set_terminated(run.info.run_id, TrialState(record.state).run_status, end_time=now)
         record.run_id = run.info.run_id
-
-
-def run_name(record: TrialRecord) -> str:
-    """A trial's name in the run list, with how it ended: ``trial-007 0.9784``, ``trial-008 failed``."""
-    name = f"trial-{record.number:03d}"
-    if record.state in ("failed", "pruned"):
-        return f"{name} {record.state}"
-    return name if record.value is None else f"{name} {record.value:.4g}"
 
 
 def result_text(record: TrialRecord) -> str:
     """A trial's result on the progress line."""
-    if record.state == "failed":
+    if record.state == TrialState.FAILED:
         return "failed: " + (record.error.splitlines() or [""])[0]  # whole, not cut: the run holds the rest
     if record.value is None:
         return "complete, no value"
-    return f"pruned at {record.value:.6g}" if record.state == "pruned" else f"{record.value:.6g}"
+    return f"pruned at {record.value:.6g}" if record.state == TrialState.PRUNED else f"{record.value:.6g}"
 
 
 def _override_params(overrides: Sequence[str]) -> dict[str, str]:
@@ -119,4 +118,4 @@ def _override_params(overrides: Sequence[str]) -> dict[str, str]:
 
 def missing_runs(records: Sequence[TrialRecord], found: Mapping[int, str]) -> list[int]:
     """Trials that ran (not failed before they could log) but have no child run among ``found`` (number -> run id)."""
-    return [r.number for r in records if r.number not in found and r.state != "failed"]
+    return [r.number for r in records if r.number not in found and r.state != TrialState.FAILED]

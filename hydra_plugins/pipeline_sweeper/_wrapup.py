@@ -9,77 +9,81 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
 from hydra_plugins.pipeline_sweeper._trials import missing_runs
-from pipeline.tracking import names as rr
-from pipeline.tracking.sweep_run import SweepRun, TrialRecord, best_record, child_runs
-from pipeline.tracking.tracker import redact
+from pipeline.tracking import names
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.runs import child_runs, trial_number
+from pipeline.tracking.store import redact
+from pipeline.tracking.sweep_run import TrialRecord, best_record
 
-log = logging.getLogger("hydra_plugins.pipeline_sweeper._impl")
-NOT_FINISHED_EXIT = 3  # python -m pipeline.results.registry: the sweep did not finish, nothing registered (one line)
+if TYPE_CHECKING:
+    from hydra_plugins.pipeline_sweeper._impl import Sweep
+
+log = logging.getLogger(__name__)
+NOT_FINISHED_EXIT = 3  # python -m pipeline.registry: the sweep did not finish, nothing registered (one line)
+STORE_DOWN = "INTERRUPTED"  # optimization_results.yaml's status when the store went away: the parent stays RUNNING
 
 
-def finish(conf: dict[str, Any], plan: SweepPlan, parent: SweepRun, records: Sequence[TrialRecord],
-           counts: dict[str, int], sweep_dir: Path, status: str, model: BestModel, store_up: bool = True) -> str | None:
-    """Write ``optimization_results.yaml`` and end the parent run with ``status``; FAILED, with the reason
+def finish(sweep: Sweep, state: TrialState, store_up: bool = True) -> str | None:
+    """Write ``optimization_results.yaml`` and end the parent run in ``state``; FAILED, with the reason
     returned, when trials ran but their runs are not in the sweep's store. With the store down
     (``store_up=False``) only the file is written: the parent stays RUNNING, for a resume."""
-    found = {rr.trial_number(r): r.info.run_id for r in child_runs(plan.uri, parent.run_id)} if store_up else {}
-    for r in records:
-        r.run_id = found.get(r.number, r.run_id)
-    lost = lost_runs_message(plan, parent.run_id, records, found) if status == "FINISHED" else None
-    status = "FAILED" if lost else status
+    plan, parent, records = sweep.plan, sweep.parent, sweep.progress.records
+    found = trial_runs(sweep, records) if store_up else {}
+    lost = lost_runs_message(plan, parent.run_id, records, found) if state == TrialState.COMPLETE else None
+    state = TrialState.FAILED if lost else state
     best = best_record(records, plan.direction)
-    results = plan.results(best, counts, parent.run_id, status if store_up else "INTERRUPTED")
-    (sweep_dir / "optimization_results.yaml").write_text(redact(yaml.safe_dump(results, sort_keys=False)))
+    results = plan.results(best, sweep.progress.counts(), parent.run_id, state.run_status if store_up else STORE_DOWN)
+    (sweep.dir / names.RESULTS_FILE).write_text(redact(yaml.safe_dump(results, sort_keys=False)))
     if best is not None:
         log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, plan.objective_key, best.value,
                  results["best_command"])
-    elif counts.get("complete"):
+    elif sweep.progress.count(TrialState.COMPLETE):
         log.info("No trial returned a value: no best trial")
     if not store_up:
         return None
-    parent.finish(records, best, results, status=status)
-    if not lost and status == "FINISHED":
-        insights(conf, plan, parent.run_id, best, sweep_dir, model)
+    parent.finish(records, best, results, state)
+    if not lost and state == TrialState.COMPLETE:
+        publish(sweep, best)
     return lost
 
 
-def insights(conf: dict[str, Any], plan: SweepPlan, parent_run_id: str, best: TrialRecord | None,
-             sweep_dir: Path, model: BestModel) -> None:
+def trial_runs(sweep: Sweep, records: Sequence[TrialRecord]) -> dict[int, str]:
+    """Each trial's run id, as its task returned it (``pipeline.objective.RETURN_RUN_ID``) or the sweeper wrote it;
+    the sweep's children are searched only for trials that ran without saying (an app that logs its own runs
+    but returns a bare number)."""
+    found = {r.number: r.run_id for r in records if r.run_id}
+    if all(r.number in found or r.state == TrialState.FAILED for r in records):
+        return found
+    parent = sweep.parent
+    for run in child_runs(parent.tracker.client, parent.experiment_id, parent.run_id):
+        found.setdefault(trial_number(run), run.info.run_id)
+    for r in records:
+        r.run_id = found.get(r.number, r.run_id)
+    return found
+
+
+def publish(sweep: Sweep, best: TrialRecord | None) -> None:
     """Log (and register) the best model while the report is written; a failure here never loses the sweep."""
+    plan, model, parent_run_id = sweep.plan, sweep.model, sweep.parent.run_id
     publishing = False
     try:
         publishing = best is not None and model.publish(parent_run_id, best.run_id)
     except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
         log.warning("Could not log or register the best model: %s", e)
-    if conf.get("report", True):
-        write_report(plan.uri, parent_run_id, sweep_dir, final=True)
+    if plan.report:
+        sweep.report.final(plan.uri, parent_run_id, sweep.dir)
     if publishing:
         try:
             model.wait()
         except Exception as e:  # noqa: BLE001
             log.warning("Could not log or register the best model: %s", e)
     log.info("Open the MLflow UI on this sweep's store with: %s", ui_command(plan.uri))
-
-
-def write_report(uri: str, parent_run_id: str, sweep_dir: Path, final: bool) -> None:
-    """The sweep's report in ``sweep_dir/report``; ``final`` also logs it on the parent run."""
-    try:
-        from pipeline.results.report import generate_report
-        from pipeline.results.report import write_report as write_page
-
-        if final:
-            generate_report(uri, parent_run_id, out_dir=sweep_dir / "report")
-            log.info("Report: %s", sweep_dir / "report" / "report.html")
-        else:
-            write_page(uri, parent_run_id, sweep_dir / "report", final=False)
-    except Exception as e:  # noqa: BLE001
-        log.warning("Could not write the sweep report: %s", e)
 
 
 def ui_command(uri: str) -> str:
@@ -95,14 +99,14 @@ def lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[Tri
     missing = missing_runs(records, found)
     if not missing:
         return None
-    ran = sum(r.state != "failed" for r in records)
+    ran = sum(r.state != TrialState.FAILED for r in records)
     return (f"{len(missing)} of {ran} trials that ran have no run in the sweep's store {redact(plan.uri)}: it holds "
             f"{len(found)} child runs of sweep {parent_run_id} (missing: trials {missing[:10]}); a worker wrote "
-            f"elsewhere although {rr.URI_KEY} was passed to every trial. The sweep is marked FAILED.")
+            f"elsewhere although {names.URI_KEY} was passed to every trial. The sweep is marked FAILED.")
 
 
 class BestModel:
-    """Logs (and registers) the best trial's model with ``python -m pipeline.results.registry``, in a process of its own.
+    """Logs (and registers) the best trial's model with ``python -m pipeline.registry``, in a process of its own.
 
     Rebuilding a model needs the trial's model code, which the sweeper never imports: the sweeper and the trials
     meet only in overrides and return values. The process is started ahead (``prepare``, when the last trial is
@@ -113,10 +117,9 @@ class BestModel:
     moves an alias.
     """
 
-    def __init__(self, conf: dict[str, Any], plan: SweepPlan) -> None:
-        self.uri, self.enabled = plan.uri, plan.records_itself
-        self.register = bool(conf.get("register_model", True))
-        self.name, self.alias = conf.get("model_name") or plan.experiment, conf.get("model_alias")
+    def __init__(self, plan: SweepPlan) -> None:
+        self.uri, self.enabled, self.register = plan.uri, plan.records_itself, plan.register_model
+        self.name, self.alias = plan.model_name or plan.experiment, plan.model_alias
         self.proc: Any = None
 
     def prepare(self) -> None:
@@ -131,9 +134,9 @@ class BestModel:
 
     def publish(self, parent_run_id: str, best_run_id: str) -> bool:
         """Hand the sweep to the process; False (and nothing to wait for) when the best trial has no model."""
-        from pipeline.tracking.tracker import get_client
+        from pipeline.tracking.store import get_client
 
-        if rr.REFIT_CHECKPOINT_TAG not in get_client(self.uri).get_run(best_run_id).data.tags:
+        if names.REFIT_CHECKPOINT_TAG not in get_client(self.uri).get_run(best_run_id).data.tags:
             log.info("No model to log: the best trial has no refit checkpoint")
             return False
         self.enabled = True  # a best trial with a checkpoint, from an app the plan did not know as this one
@@ -152,7 +155,7 @@ class BestModel:
         for line in out.strip().splitlines()[-3:]:
             log.log(level, "%s", line)
         if code not in (0, NOT_FINISHED_EXIT):  # 3: the registry saw an unfinished sweep and said so
-            raise RuntimeError(f"python -m pipeline.results.registry exited with {code}")
+            raise RuntimeError(f"python -m pipeline.registry exited with {code}")
 
     def close(self) -> None:
         """End a process that was not needed (a sweep that did not finish, no best trial)."""
@@ -165,18 +168,39 @@ class BestModel:
 class ReportSchedule:
     """The report is rewritten while the sweep runs: first ``every`` seconds after the sweep's start (a short sweep
     has its final report only), then after a batch at most every ``max(every, COST_FACTOR x its last build time)``,
-    so that drawing takes at most a tenth of a large sweep's time (and of the cores its trials would use)."""
+    so that drawing takes at most a tenth of a large sweep's time (and of the cores its trials would use). The
+    ended trials' curves are kept across the rebuilds (and for the final report) in ``curves``."""
 
     COST_FACTOR = 10.0
 
     def __init__(self, enabled: bool, every: float) -> None:
         self.enabled, self.every = enabled, max(0.0, float(every))
         self._next = time.monotonic() + self.every
+        self.curves: Any = None  # pipeline.results.insights.curves.CurveCache, made with the first report
 
     def maybe(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
         if not self.enabled or time.monotonic() < self._next:
             return
         start = time.monotonic()
-        write_report(uri, parent_run_id, sweep_dir, final=False)
+        self._draw(uri, parent_run_id, sweep_dir, final=False)
         cost = time.monotonic() - start
         self._next = time.monotonic() + max(self.every, self.COST_FACTOR * cost)
+
+    def final(self, uri: str, parent_run_id: str, sweep_dir: Path) -> None:
+        """The report in ``sweep_dir/report``, also logged on the parent run."""
+        self._draw(uri, parent_run_id, sweep_dir, final=True)
+
+    def _draw(self, uri: str, parent_run_id: str, sweep_dir: Path, final: bool) -> None:
+        try:
+            from pipeline.results.insights.curves import CurveCache
+            from pipeline.results.report import generate_report, write_report
+
+            self.curves = self.curves or CurveCache()
+            folder = sweep_dir / names.REPORT_DIR
+            if final:
+                generate_report(uri, parent_run_id, out_dir=folder, curves=self.curves)
+                log.info("Report: %s", folder / names.REPORT_TAG)
+            else:
+                write_report(uri, parent_run_id, folder, final=False, curves=self.curves)
+        except Exception as e:  # noqa: BLE001
+            log.warning("Could not write the sweep report: %s", e)

@@ -9,6 +9,11 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+STRATEGY_NODES = ("grid", "random", "bayes")
+# This plugin's nodes (hydra/sweeper/{grid,random,bayes}) are meant to be extended by an app's file of the same
+# name; Hydra warns about it at every composition, in every worker: once in the app's own start is enough.
+SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/(grid|random|bayes)' is validated against ConfigStore schema"
+
 
 @dataclass
 class SweeperConf:
@@ -22,7 +27,8 @@ class SweeperConf:
     strategy: str = "random"
     n_trials: int | None = None        # default 20
     n_jobs: int | None = None          # trials run at once: the parallel launcher's workers; default 1
-    batch_size: int | None = None      # trials per launch, one launch at a time; null = each trial on its own, n_jobs at once
+    # trials per launch, one launch at a time; null = each trial on its own, n_jobs at once
+    batch_size: int | None = None
     seed: int | None = None            # default 0
     direction: str | None = None       # null/auto (from cv.metric) | minimize | maximize
     max_failure_rate: float | None = None  # stop once more than this share of n_trials has failed; default 0.5
@@ -67,6 +73,6 @@ class SweeperConf:
 # Each is also stored as `<name>_base`, for an app whose conf/hydra/sweeper/<name>.yaml extends the node
 # (a file named like a node replaces it, so it cannot list that node in its own defaults).
 cs = ConfigStore.instance()
-for _name in ("grid", "random", "bayes"):
+for _name in STRATEGY_NODES:
     for _node_name in (_name, f"{_name}_base"):
         cs.store(group="hydra/sweeper", name=_node_name, node=SweeperConf(strategy=_name), provider="pipeline_sweeper")

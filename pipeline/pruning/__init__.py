@@ -1,5 +1,5 @@
-"""Pruning: stop unpromising trials early, deciding inside each trial from what MLflow holds."""
+"""Pruning: stop unpromising trials early, deciding inside each trial from what MLflow holds.
 
-from pipeline.pruning.reporter import PruningReporter, TrialPruned, make_reporter
-
-__all__ = ["PruningReporter", "TrialPruned", "make_reporter"]
+``rules`` are the pure decisions (no I/O: the trial's config checks import them); ``reporter`` reports each
+epoch's intermediate value to MLflow and asks the rules, from inside the trial.
+"""

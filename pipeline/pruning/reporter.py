@@ -17,7 +17,8 @@ from typing import Any
 
 from pipeline import objective
 from pipeline.pruning.rules import PRUNERS, Curve, asha_promotable, median_prune, rung_step
-from pipeline.tracking import names as rr
+from pipeline.tracking import names, runs
+from pipeline.tracking.names import TrialState
 from pipeline.tracking.tracker import Tracker
 
 log = logging.getLogger("pipeline")
@@ -46,10 +47,10 @@ class Siblings:
     def refresh(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._fetched < REFRESH_SECONDS:
             return
-        self.runs = [r for r in rr.child_runs(self.client, self.experiment, self.parent) if r.info.run_id != self.own]
+        self.runs = [r for r in runs.child_runs(self.client, self.experiment, self.parent) if r.info.run_id != self.own]
         for r in self.runs:
-            if r.data.tags.get(rr.TRIAL_STATE_TAG) == "complete" and r.info.run_id not in self.curves:
-                history = self.client.get_metric_history(r.info.run_id, rr.INTERMEDIATE)
+            if r.data.tags.get(names.TRIAL_STATE_TAG) == TrialState.COMPLETE and r.info.run_id not in self.curves:
+                history = self.client.get_metric_history(r.info.run_id, names.INTERMEDIATE)
                 self.curves[r.info.run_id] = {m.step: m.value for m in history}
         self._fetched = time.monotonic()
 
@@ -59,7 +60,7 @@ class Siblings:
 
     def at_rung(self, rung: int) -> list[float]:
         self.refresh(force=True)
-        key = rr.RUNG_TAG.format(rung)
+        key = names.rung_tag(rung)
         return [float(r.data.tags[key]) for r in self.runs if key in r.data.tags]
 
 
@@ -80,7 +81,7 @@ class PruningReporter:
             self.best_in_fold = score
         step = fold * self.epochs + epoch
         value = (sum(self.fold_scores) + self.best_in_fold) / (len(self.fold_scores) + 1)
-        self.tracker.log_metrics({rr.INTERMEDIATE: value}, step=step)
+        self.tracker.log_metrics({names.INTERMEDIATE: value}, step=step)
         if self.should_prune(step, value):
             self.tracker.flush()
             raise TrialPruned(step, value, fold, epoch)
@@ -96,7 +97,7 @@ class PruningReporter:
                                 int(o.n_warmup_steps))
         while step >= rung_step(self.rung, int(o.min_resource), int(o.reduction_factor),
                                 int(o.min_early_stopping_rate)):
-            self.tracker.set_tags({rr.RUNG_TAG.format(self.rung): repr(value)})
+            self.tracker.set_tags({names.rung_tag(self.rung): repr(value)})
             competing = [*self.siblings.at_rung(self.rung), value]
             if not asha_promotable(value, competing, int(o.reduction_factor), self.maximize):
                 return True

@@ -1,7 +1,8 @@
 """Log a finished trial's refit model as an MLflow model, rebuilt from its checkpoint and config.
 
 A sweep does not log an MLflow model per trial (``tracking.log_model=auto``): MLflow 3 copies every
-metric of the run onto the model, one request per metric (~40 round trips through a server). At the end the best trial's model is rebuilt from
+metric of the run onto the model, one request per metric (~40 round trips through a server). At the end the best
+trial's model is rebuilt from
 ``checkpoints/refit.pt`` (weights and normalisation) and ``config.yaml``, and logged into its run.
 """
 
@@ -15,8 +16,9 @@ import torch
 from omegaconf import OmegaConf
 
 from pipeline.results.served import log_served, served_from_checkpoint
-from pipeline.tracking import names as rr
-from pipeline.tracking.tracker import Tracker, get_client
+from pipeline.tracking import names
+from pipeline.tracking.store import get_client
+from pipeline.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "model"  # the name trials log their refit model under
@@ -43,10 +45,10 @@ def ensure_logged_model(client: Any, uri: str, experiment_id: str, run_id: str) 
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            cfg = OmegaConf.load(client.download_artifacts(run_id, rr.CONFIG_ARTIFACT, tmp))
+            cfg = OmegaConf.load(client.download_artifacts(run_id, names.CONFIG_ARTIFACT, tmp))
             if cfg.tracking.get("log_model", "auto") is False:
                 return None
-            ckpt = torch.load(client.download_artifacts(run_id, rr.REFIT_CHECKPOINT, tmp), weights_only=True)
+            ckpt = torch.load(client.download_artifacts(run_id, names.REFIT_CHECKPOINT, tmp), weights_only=True)
         except (MlflowException, OSError) as e:
             log.info("Run %s has no refit checkpoint to build a model from (%s)", run_id, type(e).__name__)
             return None
@@ -62,7 +64,7 @@ def trial_config(client: Any, run_id: str) -> Any | None:
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            return OmegaConf.load(client.download_artifacts(run_id, rr.CONFIG_ARTIFACT, tmp))
+            return OmegaConf.load(client.download_artifacts(run_id, names.CONFIG_ARTIFACT, tmp))
         except (MlflowException, OSError):
             return None
 

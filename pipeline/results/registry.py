@@ -22,8 +22,10 @@ from omegaconf import OmegaConf
 from pipeline.objective import OBJECTIVE_KEY, OBJECTIVE_STD_KEY, is_better
 from pipeline.results.best_model import ensure_logged_model, trial_config
 from pipeline.results.insights.history import SweepHistory, TrialRow, load_history, selection_gap
-from pipeline.tracking import names as rr
-from pipeline.tracking.tracker import Tracker, get_client
+from pipeline.tracking import names, runs
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.store import get_client
+from pipeline.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 DEFAULT_ALIAS = "champion"
@@ -50,12 +52,12 @@ class Standing:
     def of(cls, version: str, tags: dict[str, str]) -> Standing:
         """Read back from a version's tags (missing ones empty: a version registered before they were recorded)."""
         try:
-            value: float | None = float(tags[rr.OBJECTIVE_VALUE_TAG])
+            value: float | None = float(tags[names.OBJECTIVE_VALUE_TAG])
         except (KeyError, ValueError):
             value = None
-        data = f"{tags.get(rr.DATA_TARGET_TAG, '')} {tags.get(rr.DATA_PARAMS_TAG, '')}".strip()
-        return cls(str(version), tags.get(rr.OBJECTIVE_NAME_TAG, ""), tags.get(rr.OBJECTIVE_METRIC_TAG, ""),
-                   tags.get(rr.OBJECTIVE_DIRECTION_TAG, ""), data, value)
+        data = f"{tags.get(names.DATA_TARGET_TAG, '')} {tags.get(names.DATA_PARAMS_TAG, '')}".strip()
+        return cls(str(version), tags.get(names.OBJECTIVE_NAME_TAG, ""), tags.get(names.OBJECTIVE_METRIC_TAG, ""),
+                   tags.get(names.OBJECTIVE_DIRECTION_TAG, ""), data, value)
 
     @property
     def judged_on(self) -> str:
@@ -116,7 +118,7 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
                  best.number, best.run_id)
         return None
     _ensure_registered_model(client, name)
-    tags = version_tags(history, best, rr.objective_key(parent_tags), trial_config(client, best.run_id))
+    tags = version_tags(history, best, runs.objective_key(parent_tags), trial_config(client, best.run_id))
     version = str(client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id, tags=tags,
                                               description=description(history, best), model_id=model_id).version)
     log.info("Model registry: trial %d of sweep %s registered as %s version %s (models:/%s/%s)", best.number,
@@ -125,8 +127,8 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
     if takes:
         client.set_registered_model_alias(name, alias, version)
     Tracker(client, parent_run_id, uri).set_tags({
-        rr.REGISTERED_NAME_TAG: name, rr.REGISTERED_VERSION_TAG: version, rr.REGISTERED_DECISION_TAG: line,
-        **({rr.REGISTERED_ALIAS_TAG: alias} if takes else {})})
+        names.REGISTERED_NAME_TAG: name, names.REGISTERED_VERSION_TAG: version, names.REGISTERED_DECISION_TAG: line,
+        **({names.REGISTERED_ALIAS_TAG: alias} if takes else {})})
     log.info("%s", line)
     return version
 
@@ -134,10 +136,11 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
 def not_finished(history: SweepHistory, parent_tags: dict[str, str]) -> str | None:
     """Why the sweep may not register (``ended KILLED``, ...), or None when it FINISHED with every launched
     trial ended (complete, pruned or failed; a trial run again after a resume counts by its new run)."""
-    if history.status != "FINISHED":
-        return "is still running" if history.status in ("RUNNING", "SCHEDULED") else f"ended {history.status}"
-    ended = {t.number for t in history.trials if t.state in rr.ENDED}
-    open_trials = sorted(set(rr.launched_params(parent_tags)) - ended - rr.rerun_numbers(parent_tags))
+    state = TrialState.of_status(history.status)
+    if state != TrialState.COMPLETE:
+        return "is still running" if state == TrialState.RUNNING else f"ended {history.status}"
+    ended = {t.number for t in history.trials if t.state in names.ENDED}
+    open_trials = sorted(set(names.launched_params(parent_tags)) - ended - names.rerun_numbers(parent_tags))
     if open_trials:
         return f"is marked FINISHED but its trials {open_trials} never ended"
     return None
@@ -145,16 +148,16 @@ def not_finished(history: SweepHistory, parent_tags: dict[str, str]) -> str | No
 
 def version_tags(history: SweepHistory, best: TrialRow, key: str, cfg: Any | None) -> dict[str, str]:
     """What the version was judged on (objective, direction, data) and its scores and provenance."""
-    tags = {rr.SWEEP_PARENT_TAG: history.parent_run_id, rr.TRIAL_NUMBER_TAG: str(best.number),
-            rr.OBJECTIVE_METRIC_TAG: str(history.metric or ""), rr.OBJECTIVE_NAME_TAG: key,
-            rr.OBJECTIVE_DIRECTION_TAG: history.direction, rr.OBJECTIVE_VALUE_TAG: repr(best.value),
+    tags = {names.SWEEP_PARENT_TAG: history.parent_run_id, names.TRIAL_NUMBER_TAG: str(best.number),
+            names.OBJECTIVE_METRIC_TAG: str(history.metric or ""), names.OBJECTIVE_NAME_TAG: key,
+            names.OBJECTIVE_DIRECTION_TAG: history.direction, names.OBJECTIVE_VALUE_TAG: repr(best.value),
             OBJECTIVE_KEY: repr(best.value), **{k: repr(v) for k, v in sorted(best.tests.items())},
             **data_identity(cfg)}
     if best.cv_std is not None:
         tags[OBJECTIVE_STD_KEY] = repr(best.cv_std)
     gap = selection_gap(history)
     if gap is not None:
-        tags["selection_gap"] = repr(gap.gap)
+        tags[names.SELECTION_GAP_TAG] = repr(gap.gap)
     return tags
 
 
@@ -165,8 +168,8 @@ def data_identity(cfg: Any | None) -> dict[str, str]:
     if data is None:
         return {}
     params = OmegaConf.to_container(data, resolve=False) if OmegaConf.is_config(data) else dict(data)
-    return {rr.DATA_TARGET_TAG: str(params.get("_target_", "")),
-            rr.DATA_PARAMS_TAG: json.dumps({k: v for k, v in params.items() if k not in NOT_DATA}, sort_keys=True,
+    return {names.DATA_TARGET_TAG: str(params.get("_target_", "")),
+            names.DATA_PARAMS_TAG: json.dumps({k: v for k, v in params.items() if k not in NOT_DATA}, sort_keys=True,
                                            default=str)}
 
 
@@ -191,7 +194,8 @@ def _ensure_registered_model(client: Any, name: str) -> None:
     from mlflow.exceptions import MlflowException
 
     try:
-        client.create_registered_model(name, description="Best models of hyperparameter sweeps (pipeline.results.registry)")
+        client.create_registered_model(name,
+                                       description="Best models of hyperparameter sweeps (pipeline.results.registry)")
     except MlflowException as e:
         if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise
@@ -205,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
+    from pipeline import runtime
     from pipeline.results.best_model import log_best_model
-    from pipeline.tracking.tracker import resolve_tracking_uri
+    from pipeline.tracking.store import MLFLOW_DEFAULTS, resolve_tracking_uri
 
     parser = argparse.ArgumentParser(prog="python -m pipeline.registry", description=main.__doc__)
     parser.add_argument("parent_run_id", nargs="?", help="the sweep's parent run (with --wait: read from stdin)")
@@ -222,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.wait and not args.parent_run_id:
         parser.error("the parent run id is required")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    runtime.start(MLFLOW_DEFAULTS)
     uri = resolve_tracking_uri(args.tracking_uri)
     if args.wait:
         get_client(uri)

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipeline import runtime
 from pipeline.results.insights.curves import CurveCache, fetch_curves
 from pipeline.results.insights.history import TOP_K, SelectionGap, SweepHistory, load_history, selection_gap
 from pipeline.results.insights.html import gap_text, render_html
@@ -36,18 +37,18 @@ from pipeline.results.insights.importance import (
     sweep_importance,
     trials_needed,
 )
+from pipeline.tracking import names
 from pipeline.tracking.names import SWEEP_TAG
-from pipeline.tracking.tracker import Tracker, get_client, resolve_tracking_uri
+from pipeline.tracking.store import MLFLOW_DEFAULTS, get_client, resolve_tracking_uri
+from pipeline.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
-REPORT_DIR = "report"  # artifact folder on the parent run, and the folder's name in the sweep directory
-HTML_NAME = "report.html"
+REPORT_DIR, HTML_NAME = names.REPORT_DIR, names.REPORT_PAGE  # on the parent run, and in the sweep directory
 DIR_MODE, FILE_MODE = 0o755, 0o644  # readable by everyone, as any other output of the sweep
-_CURVES = CurveCache()  # the ended trials' curves, kept across the rebuilds of one sweep in this process
 
 
-def write_report(uri: str, parent_run_id: str, out_dir: str | Path, final: bool = False, top_k: int = TOP_K
-                 ) -> dict[str, Any]:
+def write_report(uri: str, parent_run_id: str, out_dir: str | Path, final: bool = False, top_k: int = TOP_K,
+                 curves: CurveCache | None = None) -> dict[str, Any]:
     """Write ``report.html`` of the sweep ``parent_run_id`` into ``out_dir`` (created 0o755, files 0o644).
 
     ``final=False`` (after each batch, while the sweep runs): only ``report.html``, replaced atomically
@@ -55,44 +56,47 @@ def write_report(uri: str, parent_run_id: str, out_dir: str | Path, final: bool 
     figures and tables, all logged as ``report/*`` artifacts of the parent run, with tags
     ``report.html``, ``importance.status`` (and ``importance.method``) and the selection gap's.
     Returns ``artifacts``, ``importance``, ``importance_method``, ``importance_note``,
-    ``selection_gap``, ``best_trial`` and ``tags``.
+    ``selection_gap``, ``best_trial`` and ``tags``. ``curves`` keeps the ended trials' curves across the rebuilds
+    of one sweep (the sweeper's).
     """
-    return _build(uri, parent_run_id, Path(out_dir), final, top_k)[0]
+    return _build(uri, parent_run_id, Path(out_dir), final, (top_k, curves))[0]
 
 
-def generate_report(uri: str, parent_run_id: str, top_k: int = TOP_K, out_dir: str | Path | None = None
-                    ) -> dict[str, Any]:
+def generate_report(uri: str, parent_run_id: str, top_k: int = TOP_K, out_dir: str | Path | None = None,
+                    curves: CurveCache | None = None) -> dict[str, Any]:
     """The final report of ``parent_run_id`` (``write_report(final=True)``), kept in ``out_dir`` if given;
     prints its summary and returns what ``write_report`` does."""
     with tempfile.TemporaryDirectory() as tmp:
         found, summary = _build(uri, parent_run_id, Path(out_dir if out_dir is not None else Path(tmp) / REPORT_DIR),
-                                True, top_k)
+                                True, (top_k, curves))
     print(summary, flush=True)
     return found
 
 
-def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, top_k: int) -> tuple[dict[str, Any], str]:
+def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tuple[int, CurveCache | None]
+           ) -> tuple[dict[str, Any], str]:
     """``write_report``'s work; also returns the terminal summary."""
+    top_k, cache = reading
     folder = _make_dir(out_dir)
     history = load_history(uri, parent_run_id, top_k if final else 0)
     importance = sweep_importance(history)
     gap = selection_gap(history)
     note = importance_note(history, importance)
-    curves = fetch_curves(get_client(uri), uri, history, _CURVES)
+    curves = fetch_curves(get_client(uri), uri, history, cache)
     page = render_html(history, importance, gap, interactive_figures(history, importance, curves, note), uri,
                        note, _plotly_js(), final)
     _write(folder / HTML_NAME, page)
-    names, tags = [HTML_NAME], {}
+    written, tags = [HTML_NAME], {}
     if final:
-        names = write_static_files(history, importance, gap, note, folder)
+        written = write_static_files(history, importance, gap, note, folder)
         tags = report_tags(importance, gap, note)
         tracker = Tracker(get_client(uri), parent_run_id, uri)
-        tracker.log_files({name: (folder / name).read_bytes() for name in names}, REPORT_DIR)
+        tracker.log_files({name: (folder / name).read_bytes() for name in written}, REPORT_DIR)
         tracker.set_tags(tags)
-    found = {"parent_run_id": parent_run_id, "artifacts": [f"{REPORT_DIR}/{n}" for n in names],
+    found = {"parent_run_id": parent_run_id, "artifacts": [f"{REPORT_DIR}/{n}" for n in written],
             "importance": importance.as_dict() if importance else {},
             "importance_method": importance.method if importance else None, "importance_note": note,
-            "selection_gap": gap.gap if gap else None, "best_trial": history.best and history.best.number,
+            names.SELECTION_GAP_TAG: gap.gap if gap else None, "best_trial": history.best and history.best.number,
             "tags": tags}
     return found, summary_text(history, importance, gap)
 
@@ -116,7 +120,7 @@ def write_static_files(history: SweepHistory, importance: Importance | None, gap
 
     figures = write_figures(history, importance, folder)
     rows = [{"parameter": n, "importance": v, "std": s} for n, v, s in (importance.ranked() if importance else [])]
-    files = {"trials.csv": _csv(history.rows()), "importance.csv": _csv(rows, ["parameter", "importance", "std"]),
+    files = {names.TRIALS_TABLE: _csv(history.rows()), "importance.csv": _csv(rows, ["parameter", "importance", "std"]),
              "importance.json": json.dumps(importance_json(history, importance, note), indent=2)}
     for name, text in files.items():
         _write(folder / name, text)
@@ -134,15 +138,14 @@ def importance_json(history: SweepHistory, importance: Importance | None, note: 
 
 def report_tags(importance: Importance | None, gap: SelectionGap | None, note: str) -> dict[str, str]:
     """Tags for the parent run: where the report is, the importance's verdict, the selection gap."""
-    tags = {"report.html": f"{REPORT_DIR}/{HTML_NAME}", "importance.status": note}
+    tags = {names.REPORT_TAG: f"{REPORT_DIR}/{HTML_NAME}", names.IMPORTANCE_STATUS_TAG: note}
     if importance is not None:
-        tags["importance.method"] = importance.method
+        tags[names.IMPORTANCE_METHOD_TAG] = importance.method
     if gap is not None:
-        tags.update({"selection_gap": f"{gap.gap:.6g}", "selection_gap.cv_score": f"{gap.cv_score:.6g}",
-                     "selection_gap.test_score": f"{gap.test_score:.6g}"})
+        gap_tags = {"": gap.gap, "cv_score": gap.cv_score, "test_score": gap.test_score}
         if gap.optimism is not None:
-            tags.update({"selection_gap.median": f"{gap.median_gap:.6g}",
-                         "selection_gap.optimism": f"{gap.optimism:.6g}"})
+            gap_tags.update(median=gap.median_gap, optimism=gap.optimism)
+        tags.update({names.selection_gap_tag(k): f"{v:.6g}" for k, v in gap_tags.items()})
     return tags
 
 
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the report files into this folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    runtime.start(MLFLOW_DEFAULTS)
     uri = resolve_tracking_uri(args.tracking_uri)
     tags = get_client(uri).get_run(args.parent_run_id).data.tags
     if SWEEP_TAG not in tags:

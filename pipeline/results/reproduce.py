@@ -12,18 +12,24 @@ import math
 import sys
 from typing import Any
 
-from pipeline.tracking.names import SEARCHPATH_TAG, without_sweeper_keys
-from pipeline.tracking.tracker import PROJECT_ROOT, get_client, resolve_tracking_uri
+from pipeline import runtime
+from pipeline.tracking.names import (
+    OVERRIDES_TAG,
+    REPRODUCES_KEY,
+    SEARCHPATH_TAG,
+    TIMING_METRICS,
+    URI_KEY,
+    without_sweeper_keys,
+)
+from pipeline.tracking.store import MLFLOW_DEFAULTS, PROJECT_ROOT, get_client, resolve_tracking_uri
 from pipeline.trial import run_trial
-
-TIMING_METRICS = ("train_seconds",)  # wall-clock figures are not expected to repeat
 
 
 def recorded_overrides(run: Any) -> list[str]:
     """The user's overrides of ``run`` (the sweeper's bookkeeping overrides removed)."""
-    raw = run.data.tags.get("hydra.overrides")
+    raw = run.data.tags.get(OVERRIDES_TAG)
     if raw is None:
-        raise SystemExit(f"run {run.info.run_id} has no 'hydra.overrides' tag: it was not logged by train.py")
+        raise SystemExit(f"run {run.info.run_id} has no {OVERRIDES_TAG!r} tag: it was not logged by train.py")
     return without_sweeper_keys(json.loads(raw))
 
 
@@ -58,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project store")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-
+    runtime.start(MLFLOW_DEFAULTS)
     uri = resolve_tracking_uri(args.tracking_uri)
     run = get_client(uri).get_run(args.run_id)
-    overrides = recorded_overrides(run) + [f"tracking.uri={uri}", f"+tracking.reproduces={args.run_id}"]
+    overrides = recorded_overrides(run) + [f"{URI_KEY}={uri}", f"+{REPRODUCES_KEY}={args.run_id}"]
     searchpath = json.loads(run.data.tags.get(SEARCHPATH_TAG, "[]"))
     job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {})}
     result = run_trial(compose(overrides, searchpath), overrides[:-2], job=job)

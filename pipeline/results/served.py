@@ -6,31 +6,24 @@ plugged-in model factory, so that it loads where that code is not installed."""
 from __future__ import annotations
 
 import importlib
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline.models import as_served
+from pipeline.results.serving import as_served
+from pipeline.tracking.tracker import checkpoint_bytes, mlflow_fluent
 from pipeline.training.builders import build_model
 from pipeline.training.cv import RefitResult
 
 OWN_PACKAGES = ("pipeline", "torch", "torchvision")  # installed wherever the model is loaded
 
 
-def to_bytes(obj: Any) -> bytes:
-    """A checkpoint of tensors and plain values only, loadable with ``torch.load(weights_only=True)``."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def refit_checkpoint(fitted: RefitResult) -> bytes:
     """Weights, scaling and shapes: with the trial's config.yaml, all ``served_from_checkpoint`` needs."""
     s = fitted.scaling
-    return to_bytes({"state_dict": fitted.model.state_dict(), "x_mean": s.x_mean, "x_std": s.x_std,
+    return checkpoint_bytes({"state_dict": fitted.model.state_dict(), "x_mean": s.x_mean, "x_std": s.x_std,
                      "y_mean": s.y_mean, "y_std": s.y_std, "epochs": fitted.epochs, "task": fitted.task,
                      "input_shape": list(fitted.input_shape), "num_outputs": fitted.num_outputs})
 
@@ -76,7 +69,8 @@ def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tup
     example = example_input(input_shape)
     model_id = tracker.log_model(served, example=example, fmt=cfg.tracking.get("model_format", "pickle"),
                                  code_paths=code_paths(cfg))
-    set_signature(f"models:/{model_id}", output_signature(served, example))
+    with mlflow_fluent(tracker.uri, tracker.experiment_id):
+        set_signature(f"models:/{model_id}", output_signature(served, example))
     return model_id
 
 
@@ -84,7 +78,7 @@ def output_signature(served: torch.nn.Module, example: np.ndarray) -> Any:
     """The signature of a served model: its outputs, and its inputs when it takes one layout only (tables).
 
     MLflow's pyfunc enforces one tensor shape, rank included, per input, and refuses anything else
-    before the model sees it. A model of images takes several (``pipeline.models.InputShape``: image and
+    before the model sees it. A model of images takes several (``pipeline.results.serving.InputShape``: image and
     flat batches) and names them itself when refusing one, so its signature has no input schema; its
     input example shows the sample's shape.
     """

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.objective import MINIMIZE
 from pipeline.search.base import Optimizer, Trial
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam, SearchSpace
 
 STRATEGIES = ("grid", "random", "bayes")
 
 
-def make_optimizer(strategy: str, space: SearchSpace, seed: int = 0, direction: str = "minimize",
+def make_optimizer(strategy: str, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
                    **options: Any) -> Optimizer:
     """Create the optimizer for ``strategy`` (``grid``, ``random`` or ``bayes``) over ``space``."""
     if strategy == "grid":

@@ -7,14 +7,15 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from pipeline.objective import DIRECTIONS, MINIMIZE, sign
 from pipeline.search.space import SearchSpace, params_equal
+from pipeline.tracking.names import TrialState
 
-State = Literal["complete", "failed", "pruned"]
-DIRECTIONS = ("minimize", "maximize")
+TOLD = (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)  # the states ``tell`` takes: a trial's end
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Trial:
 
     params: dict[str, Any]
     value: float | None
-    state: State = "complete"
+    state: TrialState = TrialState.COMPLETE
 
 
 class Optimizer(ABC):
@@ -35,13 +36,13 @@ class Optimizer(ABC):
     minimizes. Subclasses taking options accept ``**options`` and pass them to ``_reject_options``.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize") -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction={direction!r} must be one of {DIRECTIONS}")
         self.space = space
         self.seed = int(seed)
         self.direction = direction
-        self.sign = 1.0 if direction == "minimize" else -1.0
+        self.sign = sign(direction)
         self.trials: list[Trial] = []
         self.pending: list[dict[str, Any]] = []
 
@@ -58,21 +59,22 @@ class Optimizer(ABC):
         self.pending.extend(proposals)
         return [dict(p) for p in proposals]
 
-    def tell(self, params: Mapping[str, Any], value: float | None, state: State | None = None) -> None:
+    def tell(self, params: Mapping[str, Any], value: float | None, state: TrialState | str | None = None) -> None:
         """Record a result. ``value=None`` (or NaN/inf) marks the trial failed; ``state`` may say pruned.
 
         ``state="complete"`` with ``value=None`` is a trial that ended normally without reporting a value:
         its point is used, but there is nothing to learn from it. Told points need not have been asked: a
         resumed sweep re-tells finished trials.
         """
-        if state not in (None, "complete", "failed", "pruned"):
-            raise ValueError(f"state={state!r} must be 'complete', 'failed' or 'pruned'")
+        if state is not None and state not in TOLD:
+            raise ValueError(f"state={str(state)!r} must be 'complete', 'failed' or 'pruned'")
         params = self.space.validate(params)
         finite = value is not None and math.isfinite(float(value))
-        if state in ("complete", "pruned") and value is not None and not finite:
-            raise ValueError(f"state={state!r} needs a finite value or None, got {value!r}")
+        if state in (TrialState.COMPLETE, TrialState.PRUNED) and value is not None and not finite:
+            raise ValueError(f"state={str(state)!r} needs a finite value or None, got {value!r}")
         self._drop_pending(params)
-        self.trials.append(Trial(params, float(value) if finite else None, state or ("complete" if finite else "failed")))
+        told = TrialState(state) if state is not None else TrialState.COMPLETE if finite else TrialState.FAILED
+        self.trials.append(Trial(params, float(value) if finite else None, told))
         self._on_tell(self.trials[-1])
 
     def add_pending(self, params: Mapping[str, Any]) -> None:
@@ -81,7 +83,7 @@ class Optimizer(ABC):
 
     def best(self) -> tuple[dict[str, Any], float]:
         """The best completed trial as ``(params, value)``; raises when there is none."""
-        done = [t for t in self.trials if t.state == "complete" and t.value is not None]
+        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.value is not None]
         if not done:
             raise ValueError("no completed trial yet: best() needs at least one finite result")
         t = min(done, key=lambda t: self.sign * t.value)
@@ -99,7 +101,7 @@ class Optimizer(ABC):
     def pending_X(self) -> np.ndarray:
         return self.space.encode(self.pending)
 
-    def observed(self, states: tuple[str, ...] = ("complete",)) -> tuple[np.ndarray, np.ndarray]:
+    def observed(self, states: tuple[str, ...] = (TrialState.COMPLETE,)) -> tuple[np.ndarray, np.ndarray]:
         """Encoded points ``(n, d)`` and losses ``(n,)`` of told trials in ``states`` with a value."""
         ts = [t for t in self.trials if t.state in states and t.value is not None]
         return self.space.encode(t.params for t in ts), np.array([self.sign * t.value for t in ts])

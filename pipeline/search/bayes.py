@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.objective import MINIMIZE
 from pipeline.search.acq_optimizer import acq_values, candidates, local_search, select_starts
 from pipeline.search.acquisition import (
     ACQUISITIONS,
@@ -26,6 +27,7 @@ from pipeline.search.gp import FIT_MAX_POINTS, GP, fit_gp, fit_subset
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
 from pipeline.search.space import SearchSpace
 from pipeline.search.warping import WARPINGS, warp
+from pipeline.tracking.names import TrialState
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class BayesOptimizer(Optimizer):
     once it is exhausted.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize", *,
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE, *,
                  n_initial: int | None = None, acquisition: str = "logei", ucb_beta: float = DEFAULT_UCB_BETA,
                  warping: str = "power", n_candidates: int = DEFAULT_N_CANDIDATES,
                  n_restarts: int = DEFAULT_N_RESTARTS, n_threads: int = 1, fit_points: int | None = None,
@@ -123,8 +125,8 @@ class BayesOptimizer(Optimizer):
 
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
         """Encoded points ``(n, d)`` and losses ``(n,)`` the GP learns from (see class docstring)."""
-        X, y = self.observed(("complete",))
-        Xp, yp = self.observed(("pruned",))
+        X, y = self.observed((TrialState.COMPLETE,))
+        Xp, yp = self.observed((TrialState.PRUNED,))
         if len(yp) and len(y):
             yp = np.maximum(yp, np.median(y))
         return np.vstack([X, Xp]), np.concatenate([y, yp])

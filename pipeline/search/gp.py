@@ -256,7 +256,8 @@ def _map_from(theta0: np.ndarray, D2: torch.Tensor, y: torch.Tensor, prior: Hype
 def fit_gp(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[np.ndarray] | None = None) -> GP:
     """MAP-fit a GP to ``X (n, d)`` in [0, 1], ``y (n,)`` standardized; ``starts`` are initial thetas.
 
-    The prior mode and a noisy variant of it are always tried as well; the best posterior wins. If every run fails, the prior
+    The prior mode and a noisy variant of it are always tried as well; the best posterior wins. If every run fails, the
+    prior
     mode itself is used (and if even that matrix cannot be factorized, a large noise).
     """
     X = np.asarray(X, dtype=np.float64)

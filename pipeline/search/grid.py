@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.objective import MINIMIZE
 from pipeline.search.base import Optimizer
 from pipeline.search.space import SearchSpace
 
@@ -17,12 +18,13 @@ class GridOptimizer(Optimizer):
     Choices and ranges contribute every value; intervals contribute ``grid_points`` values, evenly
     spaced (in log space on log scale). ``n_trials`` below the grid's size takes a subset that tries every
     value of every parameter as evenly as the count allows (``balanced_subset``), not the grid's first
-    points; ``shuffle=True`` visits the points in a random order fixed by ``seed``. Points already told or pending are skipped, so a fresh optimizer
+    points; ``shuffle=True`` visits the points in a random order fixed by ``seed``. Points already told or pending are
+    skipped, so a fresh optimizer
     told the finished trials of a resumed sweep continues where it stopped. The grid is indexed
     lazily, so a large product costs nothing until it is walked.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize",
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
                  grid_points: int | None = None, n_trials: int | None = None, shuffle: bool = False,
                  **options: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)

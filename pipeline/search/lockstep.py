@@ -22,7 +22,8 @@ BatchFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 def minimize_lockstep(fun: BatchFn, x0: np.ndarray, bounds: list[tuple[float, float]],
                       options: dict[str, Any]) -> np.ndarray:
-    """Minimize run ``i`` from ``x0[i]`` (``x0 (s, k)``) with L-BFGS-B within ``bounds``; the final points ``(s, k)``."""
+    """Minimize run ``i`` from ``x0[i]`` (``x0 (s, k)``) with L-BFGS-B within ``bounds``; the final points ``(s,
+    k)``."""
     n = len(x0)
     cond = threading.Condition()
     asked: dict[int, np.ndarray] = {}

@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from pipeline.search.base import Optimizer, State
+from pipeline.objective import MINIMIZE
+from pipeline.search.base import Optimizer
 from pipeline.search.space import SearchSpace
+from pipeline.tracking.names import TrialState
 
 SAMPLERS = ("sobol", "uniform")
 
@@ -24,7 +26,7 @@ SAMPLERS = ("sobol", "uniform")
 class RandomOptimizer(Optimizer):
     """Sample the space independently of results; ``sampler`` is ``"sobol"`` or ``"uniform"``."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = "minimize",
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
                  sampler: str = "sobol", **options: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)
         self._reject_options(options)
@@ -33,7 +35,7 @@ class RandomOptimizer(Optimizer):
         self.sampler = sampler
         self.n_consumed = 0
 
-    def tell(self, params: Mapping[str, Any], value: float | None, state: State | None = None) -> None:
+    def tell(self, params: Mapping[str, Any], value: float | None, state: TrialState | str | None = None) -> None:
         asked = self._is_pending(params)
         super().tell(params, value, state)
         if not asked:

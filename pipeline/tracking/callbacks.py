@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.results.served import to_bytes
-from pipeline.tracking.tracker import Tracker
+from pipeline.tracking.names import FOLD_BEST_EPOCH, fold_checkpoint, fold_metric
+from pipeline.tracking.tracker import Tracker, checkpoint_bytes
 
 
 class CurveLogger:
@@ -19,7 +19,7 @@ class CurveLogger:
         self.tracker = tracker
 
     def on_epoch_end(self, fold: int, epoch: int, record: dict[str, float]) -> None:
-        self.tracker.log_metrics({f"fold_{fold}/{k}": v for k, v in record.items()}, step=epoch)
+        self.tracker.log_metrics({fold_metric(fold, k): v for k, v in record.items()}, step=epoch)
 
     def on_fold_end(self, fold: int, result: Any) -> None:
         pass
@@ -35,5 +35,5 @@ class CheckpointLogger:
         pass
 
     def on_fold_end(self, fold: int, result: Any) -> None:
-        self.tracker.log_files({f"checkpoints/fold_{fold}.pt": to_bytes({"state_dict": result.best_state,
-                                                                          "best_epoch": result.best_epoch})})
+        self.tracker.log_files({fold_checkpoint(fold): checkpoint_bytes({"state_dict": result.best_state,
+                                                                         FOLD_BEST_EPOCH: result.best_epoch})})

@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from pipeline import runtime
+
 log = logging.getLogger(__name__)
 
 LEASE_ENV = "PIPELINE_SWEEPER_LEASE"  # in a worker's environment: the lease of the sweeper that started it
@@ -55,49 +57,59 @@ def wait_until_gone(lease: str, seconds: float) -> bool:
     return True
 
 
-_watching = threading.Event()
+class Watchdog:
+    """In a sweep's worker: stops this process when the sweeper that started it is gone. One per process (its
+    thread checks the sweeper's lease every ``POLL_SECONDS`` for the life of the process, idle or not), kept on
+    ``pipeline.runtime.process()``; each trial sets what it must record before the process exits (``on_gone``)."""
 
+    def __init__(self, sweeper: str) -> None:
+        self.sweeper = sweeper
+        self._on_gone: Callable[[], None] | None = None
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="sweeper-watchdog")
 
-def watch_sweeper(on_gone: Callable[[], None] | None = None) -> None:
-    """In a worker: stop this process when the sweeper named by ``LEASE_ENV`` is gone.
+    def on_gone(self, action: Callable[[], None] | None) -> None:
+        """What the watchdog runs before it stops this process (the running trial's clean-up), or nothing."""
+        self._on_gone = action
 
-    Checked now (a queued trial of a dead sweeper never starts), then every ``POLL_SECONDS`` by one daemon
-    thread for the life of the process, idle or not. ``on_gone`` gets a few seconds to record the trial as
-    KILLED before the process exits with status 3. Without the variable (a trial run on its own), nothing.
-    """
-    lease = os.environ.get(LEASE_ENV)
-    if not lease:
-        return
-    _current_on_gone[0] = on_gone
-    if not alive(lease):
-        _stop(lease, on_gone)
-    if _watching.is_set():
-        return
-    _watching.set()
+    def start(self) -> Watchdog:
+        if not alive(self.sweeper):  # a queued trial of a dead sweeper never starts
+            self._stop()
+        if not self._thread.is_alive():
+            self._thread.start()
+        return self
 
-    def loop() -> None:
-        while alive(lease):
+    def _watch(self) -> None:
+        while alive(self.sweeper):
             time.sleep(POLL_SECONDS)
-        _stop(lease, _current_on_gone[0])
+        self._stop()
 
-    threading.Thread(target=loop, daemon=True, name="sweeper-watchdog").start()
+    def _stop(self) -> None:
+        """``on_gone`` gets a few seconds to record the trial as KILLED before the process exits with status 3."""
+        log.error("The sweeper that started this worker (%s) is gone: stopping this worker", self.sweeper)
+        if self._on_gone is not None:
+            done = threading.Thread(target=self._on_gone, daemon=True)
+            done.start()
+            done.join(5.0)
+        os._exit(3)
 
 
-_current_on_gone: list[Callable[[], None] | None] = [None]
+class Unwatched:
+    """What a trial run on its own gets instead of a ``Watchdog`` (no sweeper in its environment)."""
+
+    def on_gone(self, action: Callable[[], None] | None) -> None:
+        pass
 
 
-def set_on_gone(on_gone: Callable[[], None] | None) -> None:
-    """What the watchdog runs before it stops this process (the running trial's clean-up), or nothing."""
-    _current_on_gone[0] = on_gone
-
-
-def _stop(lease: str, on_gone: Callable[[], None] | None) -> None:
-    log.error("The sweeper that started this worker (%s) is gone: stopping this worker", lease)
-    if on_gone is not None:
-        done = threading.Thread(target=on_gone, daemon=True)
-        done.start()
-        done.join(5.0)
-    os._exit(3)
+def watch_sweeper() -> Watchdog | Unwatched:
+    """In a worker started by a sweeper (``LEASE_ENV`` set): this process's watchdog, started once and checked
+    now. Without the variable (a trial run on its own), nothing is watched."""
+    sweeper = os.environ.get(LEASE_ENV)
+    if not sweeper:
+        return Unwatched()
+    process = runtime.process()
+    if process.watchdog is None or process.watchdog.sweeper != sweeper:
+        process.watchdog = Watchdog(sweeper)
+    return process.watchdog.start()
 
 
 def _start_time(pid: int) -> str:

@@ -1,21 +1,22 @@
-"""The run record: what the MLflow runs of a sweep hold, and the one way to read them back.
+"""The run record's names: every tag, metric, artifact and run name that the trial, the sweeper, the report and
+the registry share, the states a trial or a sweep can be in, and the codecs of the tags a sweep's parent holds.
+
+Each name is spelled here once; everything else asks this module (``tests/tracking/test_names.py`` fails when
+one of these strings is written anywhere else in ``pipeline/`` or ``hydra_plugins/``). The objective's own
+metrics (``cv_mean``, its curve ``cv/<metric>``) belong to ``pipeline.objective``. This module imports
+nothing of the project and nothing heavy.
 
 A sweep is a parent run (tag ``sweep.strategy``) with one child run per trial (``mlflow.parentRunId``,
-``trial.number``). This module owns the names of their tags and metrics, the query for a sweep's
-children (paged, so sweeps of thousands of trials work), the mapping from a run to a trial state, and
-the codec of the ``trial.<k>.params`` tags that the sweeper writes on the parent before each launch.
-It imports nothing heavy: the sweeper, the trial, the pruner and the report all read runs through it.
-
-Trial states, from a child run:
+``trial.number``). Trial states, from a child run (``pipeline.tracking.runs.trial_state``):
 
 * ``complete``: the run ended FINISHED. Its value is the objective metric; a run that ended normally
-  without one (a task that returned nothing) is complete without a value: it is never the best and
-  never run again.
+  without one (a task that returned nothing) is complete without a value: never the best, never run again.
 * ``pruned``: tagged ``trial.pruned=true``; its value is the last intermediate value.
 * ``failed``: FAILED (an exception, a non-finite loss).
-* ``running``: RUNNING or SCHEDULED. Stale when the sweep that launched it is not running any more:
-  a resume ends such a run as KILLED and runs the trial again.
+* ``running``: RUNNING or SCHEDULED. Stale when the sweep that launched it is not running any more: a
+  resume ends such a run as KILLED and runs the trial again.
 * ``interrupted``: KILLED (Ctrl-C, SIGTERM, a resume ending a stale run).
+* ``aborted``: only inside a sweeper: its worker died under it, and it runs again once under a new number.
 """
 
 from __future__ import annotations
@@ -24,57 +25,183 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-from pipeline.objective import OBJECTIVE_KEY, PRUNED_VALUE_KEY
+MAX_TAG_LENGTH = 5000  # MLflow's limit on a tag's value
+
+
+class TrialState(str, Enum):
+    """Every state a trial or a sweep can be in. A sweep is RUNNING, then COMPLETE (every trial ended),
+    FAILED (too many failures, lost runs) or INTERRUPTED (Ctrl-C, SIGTERM); a trial can also be PRUNED, and
+    ABORTED inside a sweeper (its worker died: it runs again). ``run_status`` is the MLflow run status that
+    records it."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    ABORTED = "aborted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def ended(self) -> bool:
+        """Whether a trial in this state has its result: complete, pruned or failed (never run again)."""
+        return self in ENDED
+
+    @property
+    def run_status(self) -> str:
+        """The MLflow run status of a run in this state."""
+        return _RUN_STATUS[self]
+
+    @classmethod
+    def of_status(cls, status: str) -> TrialState:
+        """The state an MLflow run status records (FINISHED -> complete; a pruned run needs its tags:
+        ``pipeline.tracking.runs.trial_state``)."""
+        for state, known in _RUN_STATUS.items():
+            if known == status and state is not cls.PRUNED:
+                return state
+        return cls.RUNNING if status == "SCHEDULED" else cls.INTERRUPTED
+
+
+_RUN_STATUS = {TrialState.RUNNING: "RUNNING", TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "FINISHED",
+               TrialState.FAILED: "FAILED", TrialState.INTERRUPTED: "KILLED", TrialState.ABORTED: "KILLED"}
+ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+STATES = (*ENDED, TrialState.INTERRUPTED, TrialState.RUNNING)  # what a trial's run in the store can say
+# What a trial run's state tag says once it ended (``TRIAL_STATE_TAG``): killed, not interrupted, as before.
+KILLED = "killed"
 
 # -- the trial protocol: config keys of a task that records its own run, set by the sweeper per trial --
 URI_KEY = "tracking.uri"                    # the store, decided once by the sweeper
 PARENT_KEY = "tracking.parent_run_id"       # the sweep's parent run
 NUMBER_KEY = "tracking.trial_number"        # the trial's job number
 SWEEPER_KEYS = (URI_KEY, PARENT_KEY, NUMBER_KEY)
+REPRODUCES_KEY = "tracking.reproduces"      # set by ``python -m pipeline.reproduce``: the run it re-runs
 
-# -- tags ------------------------------------------------------------------------------------------
-PARENT_RUN_TAG = "mlflow.parentRunId"      # on a child: its sweep's parent run
-SWEEP_TAG = "sweep.strategy"                # on every sweep's parent run (``basic`` for Hydra's sweeper)
-OBJECTIVE_KEY_TAG = "sweep.objective_key"   # on a parent: the child metric holding each trial's value
-TRIAL_NUMBER_TAG = "trial.number"           # on a child: its job number in the sweep
-TRIAL_STATE_TAG = "trial.state"             # on a child: complete | pruned | failed | killed, once ended
-PRUNED_TAG = "trial.pruned"                 # on a child: "true" when the pruner stopped it
-ERROR_TAG = "error"                         # on a failed child: the exception, one line
-OBJECTIVE_METRIC_TAG = "objective.metric"   # on a child: the cv.metric behind its objective
-OVERRIDES_TAG = "hydra.overrides"           # on a child: its Hydra overrides, as JSON
-SEARCHPATH_TAG = "hydra.job.searchpath"     # on a child: the config folders it was composed with (JSON)
-BEST_RUN_TAG = "best.run_id"                # on a parent: the best complete trial's run
-REFIT_CHECKPOINT_TAG = "checkpoint.refit"   # on a child with a refit model: the artifact holding it
+# -- tags of a trial's run ---------------------------------------------------------------------------
+PARENT_RUN_TAG = "mlflow.parentRunId"       # its sweep's parent run
+RUN_NAME_TAG = "mlflow.runName"             # its name in the run list; a trial's says how it ended
+SOURCE_NAME_TAG = "mlflow.source.name"      # the script that ran it
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+TRIAL_NUMBER_TAG = "trial.number"           # its job number in the sweep
+TRIAL_STATE_TAG = "trial.state"             # complete | pruned | failed | killed, once ended
+PRUNED_TAG = "trial.pruned"                 # "true" when the pruner stopped it
+ERROR_TAG = "error"                         # on a failed run: the exception, one line
+OBJECTIVE_METRIC_TAG = "objective.metric"   # the cv.metric behind its objective
+OVERRIDES_TAG = "hydra.overrides"           # its Hydra overrides, as JSON
+JOB_TAG_PREFIX = "hydra.job."               # hydra.job.name, .num, .sweep_dir: Hydra's job
+SEARCHPATH_TAG = JOB_TAG_PREFIX + "searchpath"  # the config folders it was composed with (JSON)
+REPRODUCE_COMMAND_TAG = "reproduce.command"  # the one-line command that re-runs it
+REPRODUCES_TAG = "reproduces"               # on a reproduction: the run it re-ran
+REFIT_CHECKPOINT_TAG = "checkpoint.refit"   # the artifact holding its refit model, when it has one
+DATA_TAG, MODEL_TAG, TASK_TAG = "data", "model", "task"  # what it trained: names a person reads
+DATA_LOADING_TAG = "data.loading"           # in memory | DataLoader
+LEASE_TAG = "lease"                         # on a trial (its worker) and a parent (its sweeper): host:pid:start
+RUNG_TAG = "pruning.rung_{}"                # ASHA: the value a trial had when it reached rung k
 
-# -- tags of a registered model version (pipeline.results.registry): what it was judged on, read back to compare --
-SWEEP_PARENT_TAG = "sweep.parent_run_id"    # on a version: the sweep it is the best of
-OBJECTIVE_NAME_TAG = "objective.key"        # on a version: the metric holding the objective (cv_mean)
-OBJECTIVE_DIRECTION_TAG = "objective.direction"  # on a version: minimize | maximize
-OBJECTIVE_VALUE_TAG = "objective.value"     # on a version: its trial's objective value (repr of a float)
-DATA_TARGET_TAG = "data.target"             # on a version: the data entry (``data._target_``) it was judged on
-DATA_PARAMS_TAG = "data.params"             # on a version: that entry's parameters, as sorted JSON
-# on a sweep's parent, once its best is registered
-REGISTERED_NAME_TAG = "registered_model.name"
+# -- tags of a sweep's parent run ----------------------------------------------------------------------
+SWEEP_TAG = "sweep.strategy"                # on every sweep's parent: its strategy
+BASIC_STRATEGY = "basic"                    # ... for a multirun under Hydra's basic sweeper (no recorded plan)
+OBJECTIVE_KEY_TAG = "sweep.objective_key"   # the child metric holding each trial's value
+SWEEP_DIR_TAG = "sweep.dir"                 # a basic sweep's folder
+SWEEP_COMMAND_TAG = "sweep.command"         # the command that started it
+SPACE_TAG = "sweep.space"                   # its search space, as the sweep grammar (JSON)
+FIXED_TAG = "sweep.fixed"                   # the fixed overrides every trial runs with (JSON)
+SEED_TAG = "sweep.seed"
+N_TRIALS_TAG = "sweep.n_trials"
+DIRECTION_TAG = "sweep.direction"
+OPTIONS_TAG = "sweep.options"               # the strategy options the user set (JSON)
+N_JOBS_PARAM = "sweep.n_jobs"               # a param only: a resume may change it
+SPACE_PARAM_PREFIX = "space."               # params space.<name>: each parameter's search expression
+BEST_RUN_TAG = "best.run_id"                # the best complete trial's run
+BEST_TRIAL_TAG = "best.trial"
+BEST_PARAMS_TAG = "best.params"
+REPORT_PAGE = "report.html"                 # the report's page, in REPORT_DIR
+REPORT_TAG = REPORT_PAGE                    # its path among the parent's artifacts
+IMPORTANCE_STATUS_TAG = "importance.status"
+IMPORTANCE_METHOD_TAG = "importance.method"
+SELECTION_GAP_TAG = "selection_gap"         # how much better the best looked in CV than on the test split (also
+                                            # a registered version's tag); .cv_score, .test_score, .median, .optimism
+REGISTERED_NAME_TAG = "registered_model.name"        # once its best is registered
 REGISTERED_VERSION_TAG = "registered_model.version"
 REGISTERED_ALIAS_TAG = "registered_model.alias"      # set only when the version took the alias
 REGISTERED_DECISION_TAG = "registered_model.decision"  # the one line saying which version holds the alias
-RUN_NAME_TAG = "mlflow.runName"             # a run's name in the list; a trial's says how it ended
-LEASE_TAG = "lease"                         # on a parent (its sweeper) and a child (its worker): host:pid:start
 
-# -- artifacts -------------------------------------------------------------------------------------
+# -- tags of a registered model version (pipeline.results.registry): what it was judged on ----------------
+SWEEP_PARENT_TAG = "sweep.parent_run_id"    # the sweep it is the best of
+OBJECTIVE_NAME_TAG = "objective.key"        # the metric holding the objective (cv_mean)
+OBJECTIVE_DIRECTION_TAG = "objective.direction"  # minimize | maximize
+OBJECTIVE_VALUE_TAG = "objective.value"     # its trial's objective value (repr of a float)
+DATA_TARGET_TAG = "data.target"             # the data entry (``data._target_``) it was judged on
+DATA_PARAMS_TAG = "data.params"             # that entry's parameters, as sorted JSON
+
+# -- metrics -------------------------------------------------------------------------------------------
+INTERMEDIATE = "intermediate/objective"     # a trial's intermediate objective, one value per step
+TRAIN_SECONDS = "train_seconds"             # a trial's training time (cross-validation and refit)
+BEST_EPOCH_MEDIAN = "best_epoch_median"     # the folds' median best epoch: how long the refit trains
+REFIT_EPOCHS = "refit_epochs"
+N_PARAMS = "n_params"                       # the model's trainable parameters
+PRUNED_STEP = "pruned_step"                 # the step at which the pruner stopped a trial
+TRIAL_VALUE = "trial_value"                 # on a parent, at step k: trial k's value
+BEST_VALUE = "best_value"                   # on a parent: the best value so far
+TIMING_METRICS = (TRAIN_SECONDS,)           # wall-clock figures, not expected to repeat in a reproduction
+
+# -- artifacts -----------------------------------------------------------------------------------------
 REFIT_CHECKPOINT = "checkpoints/refit.pt"   # weights, normalisation and shapes of the refit model
 CONFIG_ARTIFACT = "config.yaml"             # the trial's resolved config
+OVERRIDES_ARTIFACT = "overrides.yaml"       # the trial's overrides
+ERROR_ARTIFACT = "error.txt"                # a failed run's traceback
+TRIALS_TABLE = "trials.csv"                 # on a parent (and in its report): one row per trial
+RESULTS_FILE = "optimization_results.yaml"  # on a parent and in the sweep's folder: its outcome
+REPORT_DIR = "report"                       # the report's artifact folder on a parent
+MODEL_NAME = "model"                        # the name a trial's refit model is logged under
 
-# -- metrics ---------------------------------------------------------------------------------------
-INTERMEDIATE = "intermediate/objective"     # a trial's intermediate objective, one value per step
-RUNG_TAG = "pruning.rung_{}"                # ASHA: the value a trial had when it reached rung k
-
-STATES = ("complete", "pruned", "failed", "interrupted", "running")
-ENDED = ("complete", "pruned", "failed")
 _LAUNCHED = re.compile(r"trial\.(\d+)\.params")
 _RERUN = re.compile(r"trial\.(\d+)\.rerun_as")
+
+
+def fold_metric(fold: int, name: str) -> str:
+    """A fold's metric: ``fold_0/val_loss`` per epoch, ``fold_0/score`` and ``fold_0/best_epoch`` once."""
+    return f"fold_{fold}/{name}"
+
+
+FOLD_SCORE, FOLD_BEST_EPOCH = "score", "best_epoch"
+
+
+def fold_checkpoint(fold: int) -> str:
+    """The artifact holding a fold's best weights."""
+    return f"checkpoints/fold_{fold}.pt"
+
+
+def count_metric(state: str) -> str:
+    """On a parent: how many trials are in ``state`` (``n_complete``)."""
+    return f"n_{state}"
+
+
+def selection_gap_tag(part: str = "") -> str:
+    """``selection_gap``, or one of its parts: ``selection_gap.cv_score``."""
+    return f"{SELECTION_GAP_TAG}.{part}" if part else SELECTION_GAP_TAG
+
+
+def rung_tag(rung: int) -> str:
+    return RUNG_TAG.format(rung)
+
+
+def trial_run_name(number: int) -> str:
+    """A trial's name in the run list: ``trial-007``."""
+    return f"trial-{int(number):03d}"
+
+
+def ended_run_name(name: str, state: TrialState, value: float | None = None) -> str:
+    """A run's name once it ended, saying how: ``trial-007 0.9784`` (complete, with its value), ``trial-008
+    failed``, ``trial-009 pruned``, ``trial-010 killed``."""
+    if state == TrialState.COMPLETE:
+        return name if value is None else f"{name} {value:.4g}"
+    return f"{name} {KILLED if state in (TrialState.INTERRUPTED, TrialState.ABORTED) else state}"
 
 
 def override_key(override: str) -> str:
@@ -87,56 +214,77 @@ def without_sweeper_keys(overrides: Iterable[str]) -> list[str]:
     return [o for o in overrides if override_key(o) not in SWEEPER_KEYS]
 
 
-def child_filter(parent_run_id: str, status: str | None = None) -> str:
-    """The ``search_runs`` filter selecting the children of ``parent_run_id`` (with that status)."""
-    where = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
-    return where + (f" and attributes.status = '{status}'" if status else "")
+def clip(value: str) -> str:
+    """``value`` cut to MLflow's tag length."""
+    return value if len(value) <= MAX_TAG_LENGTH else value[:MAX_TAG_LENGTH - 3] + "..."
 
 
-def child_runs(client: Any, experiment_id: str, parent_run_id: str, page_size: int | None = None,
-               status: str | None = None) -> list[Any]:
-    """Every child run of ``parent_run_id`` (all pages of the search), or those with ``status``."""
-    from pipeline.tracking.tracker import SEARCH_PAGE_SIZE, iter_runs
-
-    return iter_runs(client, [experiment_id], child_filter(parent_run_id, status), page_size or SEARCH_PAGE_SIZE)
+def clip_json(obj: Any) -> str:
+    return clip(json.dumps(obj, default=str))
 
 
-def trial_state(run: Any) -> str:
-    """The trial state of an MLflow run (see the module docstring)."""
-    status = run.info.status
-    if run.data.tags.get(PRUNED_TAG) == "true" or run.data.tags.get(TRIAL_STATE_TAG) == "pruned":
-        return "pruned"
-    if status == "FINISHED":
-        return "complete"
-    if status == "FAILED":
-        return "failed"
-    return "running" if status in ("RUNNING", "SCHEDULED") else "interrupted"
+# -- codecs of a sweep's parent tags: written once, read once ------------------------------------------
+@dataclass(frozen=True)
+class SweepTags:
+    """What a grid/random/bayes sweep records on its parent run so that it can be resumed and read back.
+
+    ``decode`` reads each field that is there and readable (None otherwise: a basic sweep records none, a
+    tag may be clipped at MLflow's length limit); ``complete`` says whether a resume has all it needs.
+    """
+
+    strategy: str | None = None
+    space: dict[str, Any] | None = None     # the search space, as the sweep grammar (``SearchSpace.to_grammar``)
+    fixed: list[str] | None = None          # the fixed overrides every trial runs with
+    seed: int | None = None
+    n_trials: int | None = None
+    direction: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # the strategy options the user set
+    command: str = ""
+    objective_key: str | None = None        # the child metric holding each trial's value
+
+    def encode(self) -> dict[str, str]:
+        return {SWEEP_TAG: str(self.strategy), SPACE_TAG: clip_json(self.space), FIXED_TAG: clip_json(self.fixed),
+                SEED_TAG: str(self.seed), N_TRIALS_TAG: str(self.n_trials), DIRECTION_TAG: str(self.direction),
+                OPTIONS_TAG: clip_json(self.options), SWEEP_COMMAND_TAG: self.command,
+                OBJECTIVE_KEY_TAG: str(self.objective_key)}
+
+    def params(self, n_jobs: int) -> dict[str, Any]:
+        """The parent's params (shown in MLflow's run table): strategy, budget, seed, direction, the space."""
+        return {SWEEP_TAG: self.strategy, N_TRIALS_TAG: self.n_trials, N_JOBS_PARAM: n_jobs, SEED_TAG: self.seed,
+                DIRECTION_TAG: self.direction,
+                **{SPACE_PARAM_PREFIX + k: v for k, v in (self.space or {}).items()}}
+
+    @classmethod
+    def decode(cls, tags: Mapping[str, str]) -> SweepTags:
+        return cls(strategy=tags.get(SWEEP_TAG), space=_json(tags, SPACE_TAG, dict), fixed=_json(tags, FIXED_TAG, list),
+                   seed=_int(tags.get(SEED_TAG)), n_trials=_int(tags.get(N_TRIALS_TAG)),
+                   direction=tags.get(DIRECTION_TAG), options=_json(tags, OPTIONS_TAG, dict) or {},
+                   command=tags.get(SWEEP_COMMAND_TAG, ""), objective_key=tags.get(OBJECTIVE_KEY_TAG))
+
+    @property
+    def complete(self) -> bool:
+        """Whether it holds all a resume needs (a basic sweep records none of it; a tag may be clipped)."""
+        return None not in (self.strategy, self.space, self.fixed, self.seed, self.n_trials, self.direction)
 
 
-def trial_value(run: Any, state: str, objective_key: str = OBJECTIVE_KEY) -> float | None:
-    """A trial's value: the objective when complete, the last intermediate value when pruned, else None."""
-    metrics = run.data.metrics
-    if state == "pruned":
-        return metrics.get(PRUNED_VALUE_KEY, metrics.get(objective_key))
-    return metrics.get(objective_key) if state == "complete" else None
+def _json(tags: Mapping[str, str], key: str, kind: type) -> Any:
+    with contextlib.suppress(KeyError, ValueError, TypeError):
+        value = json.loads(tags[key])
+        if isinstance(value, kind):
+            return value
+    return None
 
 
-def trial_number(run: Any, default: int = -1) -> int:
-    """The ``trial.number`` tag of a child run, or ``default`` when it has none."""
+def _int(text: str | None) -> int | None:
     try:
-        return int(run.data.tags[TRIAL_NUMBER_TAG])
-    except (KeyError, ValueError):
-        return default
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
 
 
-def objective_key(parent_tags: Mapping[str, str]) -> str:
-    """The child metric that holds each trial's value, as the sweep's parent run records it."""
-    return parent_tags.get(OBJECTIVE_KEY_TAG, OBJECTIVE_KEY)
-
-
-# -- trial.<k>.params: what the sweeper launched ---------------------------------------------------
 def launched_tags(numbers: Iterable[int], params: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Parent tags recording the parameters of each launched trial, written before the launch."""
+    """Parent tags recording the parameters of each launched trial (``trial.<k>.params``), written before
+    the launch: what a resumed sweep runs again."""
     return {f"trial.{k}.params": json.dumps(dict(p)) for k, p in zip(numbers, params)}
 
 

@@ -1,5 +1,7 @@
 """The tracking store: which one (resolved once, credentials split off), whether it answers, and a client
-that opens a new SQLite store safely and rides out SQLite's locks. Credentials are redacted here too."""
+that opens a new SQLite store safely and rides out SQLite's locks. Credentials are redacted here too; the
+environment MLflow's client should run with (``MLFLOW_DEFAULTS``) is set by the entry points
+(``pipeline.runtime.start``), never on import."""
 
 from __future__ import annotations
 
@@ -12,17 +14,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from pipeline import runtime
 from pipeline.errors import TrackingError
 
 log = logging.getLogger(__name__)
 
-# MLflow 3.17's telemetry thread edits os.environ while requests reads it (a REST call failed on it).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in sweep logs
-# A tracking server that is down fails each call after 15-30 s of retries (backoff 1 + 2 + 4 + 8 s), not MLflow's
-# default of several minutes per call: a sweep whose server stays down ends (hydra_plugins/.../_health.py).
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+MLFLOW_DEFAULTS = {
+    # MLflow 3.17's telemetry thread edits os.environ while requests reads it (a REST call failed on it).
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # no download bars in sweep logs
+    # A tracking server that is down fails each call after 15-30 s of retries (backoff 1 + 2 + 4 + 8 s), not
+    # MLflow's default of several minutes per call: a sweep whose server stays down ends (the sweeper's _health).
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCK_RETRIES = 10             # ~1 min of backoff in all before a "database is locked" error is raised
 LOCK_BACKOFF_SECONDS = 0.05
@@ -113,16 +118,14 @@ def import_store(uri: str) -> None:
 
 
 def get_client(uri: str) -> RetryingClient:
-    import mlflow
+    """A client of the store at ``uri``; a SQLite store is opened safely the first time this process uses it."""
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(uri)
-    if uri.startswith("sqlite:///") and uri not in _OPENED:
+    opened = runtime.process().opened_stores
+    if uri.startswith("sqlite:///") and uri not in opened:
         _open_sqlite_store(uri)
+        opened.add(uri)
     return RetryingClient(MlflowClient(tracking_uri=uri))
-
-
-_OPENED: set[str] = set()
 
 
 def _open_sqlite_store(uri: str) -> None:
@@ -139,7 +142,6 @@ def _open_sqlite_store(uri: str) -> None:
         client = MlflowClient(tracking_uri=uri)  # the tracking and registry stores, migrations included
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
-    _OPENED.add(uri)
 
 
 class RetryingClient:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import functools
 import io
 import json
 import math
@@ -21,9 +20,10 @@ from typing import Any
 import yaml
 
 from pipeline.objective import sign
-from pipeline.tracking import lease
-from pipeline.tracking import names as rr
-from pipeline.tracking.tracker import MAX_TAG_LENGTH, Tracker, get_client
+from pipeline.tracking import lease, names, runs
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.store import get_client
+from pipeline.tracking.tracker import Tracker
 
 
 @dataclass
@@ -32,7 +32,7 @@ class TrialRecord:
 
     number: int
     params: dict[str, Any]
-    state: str = "running"  # running | complete | failed | pruned (see pipeline.tracking.names)
+    state: TrialState = TrialState.RUNNING  # see pipeline.tracking.names
     value: float | None = None  # None when failed, or complete without a reported value
     seconds: float = 0.0
     run_id: str = ""
@@ -60,9 +60,9 @@ class SweepRun:
     def run_id(self) -> str:
         return self.tracker.run_id
 
-    @functools.cached_property
+    @property
     def experiment_id(self) -> str:
-        return self.tracker.client.get_run(self.run_id).info.experiment_id
+        return self.tracker.experiment_id
 
     @classmethod
     def create(cls, uri: str, experiment: str, name: str, tags: Mapping[str, str],
@@ -76,40 +76,34 @@ class SweepRun:
         """Reopen the parent of an interrupted sweep for the sweeper ``holder`` (its lease); refused while the
         sweeper that last held it still runs."""
         client = get_client(uri)
-        previous = client.get_run(run_id).data.tags.get(rr.LEASE_TAG)
+        previous = client.get_run(run_id).data.tags.get(names.LEASE_TAG)
         if previous and previous != holder and lease.alive(previous):
             raise ValueError(f"hydra.sweeper.resume={run_id!r}: that sweep is still running (sweeper "
                              f"{previous}, host:pid:start); stop it before resuming")
-        client.set_tag(run_id, rr.LEASE_TAG, holder)
-        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, names.LEASE_TAG, holder)
+        client.update_run(run_id, status=TrialState.RUNNING.run_status)
         return cls(Tracker(client, run_id, uri))
 
     def log_trial(self, record: TrialRecord, best: float | None, counts: Mapping[str, int]) -> None:
         """A finished trial's value, the best so far and the state counts, buffered: they travel with the next
         launch's tags (``Tracker.flush``), or at the latest after ``FLUSH_SECONDS``, in one call."""
-        metrics = {f"n_{k}": float(v) for k, v in counts.items()}
+        metrics = {names.count_metric(k): float(v) for k, v in counts.items()}
         if record.value is not None:
-            metrics["trial_value"] = record.value
+            metrics[names.TRIAL_VALUE] = record.value
         if best is not None:
-            metrics["best_value"] = best
+            metrics[names.BEST_VALUE] = best
         self.tracker.log_metrics(metrics, step=record.number)
 
     def finish(self, records: Sequence[TrialRecord], best: TrialRecord | None, results: Mapping[str, Any],
-               status: str = "FINISHED") -> None:
+               state: TrialState = TrialState.COMPLETE) -> None:
         """Attach the trials table and ``optimization_results.yaml``; record the best trial; end the run."""
-        files = {"trials.csv": trials_csv(records), "optimization_results.yaml": yaml.safe_dump(dict(results))}
+        files = {names.TRIALS_TABLE: trials_csv(records), names.RESULTS_FILE: yaml.safe_dump(dict(results))}
         self.tracker.log_files(files)
         if best is not None:
-            self.tracker.set_tags({"best.trial": best.number, rr.BEST_RUN_TAG: best.run_id,
-                                   "best.params": json.dumps(best.params)})
-            self.tracker.log_metrics({"best_value": best.value}, step=best.number)
-        self.tracker.finish(status)
-
-
-def child_runs(uri: str, parent_run_id: str) -> list[Any]:
-    """Every child run of the sweep ``parent_run_id`` in the store at ``uri``."""
-    client = get_client(uri)
-    return rr.child_runs(client, client.get_run(parent_run_id).info.experiment_id, parent_run_id)
+            self.tracker.set_tags({names.BEST_TRIAL_TAG: best.number, names.BEST_RUN_TAG: best.run_id,
+                                   names.BEST_PARAMS_TAG: json.dumps(best.params)})
+            self.tracker.log_metrics({names.BEST_VALUE: best.value}, step=best.number)
+        self.tracker.finish(state)
 
 
 def load_state(uri: str, parent_run_id: str) -> SweepState:
@@ -121,22 +115,22 @@ def load_state(uri: str, parent_run_id: str) -> SweepState:
     """
     client = get_client(uri)
     parent = client.get_run(parent_run_id)
-    tags, key = parent.data.tags, rr.objective_key(parent.data.tags)
-    launched, rerun = rr.launched_params(tags), rr.rerun_numbers(tags)
-    children = {rr.trial_number(r): r for r in rr.child_runs(client, parent.info.experiment_id, parent_run_id)}
+    tags, key = parent.data.tags, runs.objective_key(parent.data.tags)
+    launched, rerun = names.launched_params(tags), names.rerun_numbers(tags)
+    children = {runs.trial_number(r): r for r in runs.child_runs(client, parent.info.experiment_id, parent_run_id)}
     state = SweepState(next_number=max([*launched, *children], default=-1) + 1)
     for number, params in sorted(launched.items()):
         run = children.get(number)
-        kind = rr.trial_state(run) if run is not None else "interrupted"
-        if kind == "running":
+        kind = runs.trial_state(run) if run is not None else TrialState.INTERRUPTED
+        if kind == TrialState.RUNNING:
             _wait_for_worker(run, number)
-            client.set_terminated(run.info.run_id, "KILLED")
-        if kind not in rr.ENDED:
+            client.set_terminated(run.info.run_id, TrialState.INTERRUPTED.run_status)
+        if not kind.ended:
             if number not in rerun:
-                state.interrupted.append(TrialRecord(number, params, "interrupted"))
+                state.interrupted.append(TrialRecord(number, params, TrialState.INTERRUPTED))
             continue
-        state.ended.append(TrialRecord(number, params, kind, rr.trial_value(run, kind, key), run_id=run.info.run_id,
-                                       error=run.data.tags.get(rr.ERROR_TAG, "")))
+        state.ended.append(TrialRecord(number, params, kind, runs.trial_value(run, kind, key), run_id=run.info.run_id,
+                                       error=run.data.tags.get(names.ERROR_TAG, "")))
     return state
 
 
@@ -146,40 +140,28 @@ OLDER_COPY_WAIT = 30.0  # seconds a resume waits for a trial still running from 
 def _wait_for_worker(run: Any, number: int) -> None:
     """A trial's older copy may still run on this machine (its worker outlived its sweeper): wait for it to
     stop (its watchdog ends it within seconds), or refuse to run the trial twice at once."""
-    holder = run.data.tags.get(rr.LEASE_TAG)
+    holder = run.data.tags.get(names.LEASE_TAG)
     if holder and not lease.wait_until_gone(holder, OLDER_COPY_WAIT):
         raise ValueError(f"trial {number} of this sweep is still running in worker {holder} (host:pid:start) "
                          f"after {OLDER_COPY_WAIT:.0f} s; stop it before resuming")
 
 
-def running_trial_runs(client: Any, experiment_id: str, parent_run_id: str, numbers: Sequence[int]) -> list[Any]:
-    """The child runs of trials ``numbers`` still marked RUNNING: one search."""
-    wanted = {str(k) for k in numbers}
-    found = rr.child_runs(client, experiment_id, parent_run_id, status="RUNNING")
-    return [r for r in found if r.data.tags.get(rr.TRIAL_NUMBER_TAG) in wanted]
-
-
 def trials_csv(records: Sequence[TrialRecord]) -> str:
     """One row per trial: number, state, value, seconds, run id, then every parameter."""
-    names = sorted({k for r in records for k in r.params})
+    keys = sorted({k for r in records for k in r.params})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["trial", "state", "value", "seconds", "run_id", *names, "error"])
+    writer.writerow(["trial", "state", "value", "seconds", "run_id", *keys, "error"])
     for r in sorted(records, key=lambda r: r.number):
         writer.writerow([r.number, r.state, "" if r.value is None else r.value, f"{r.seconds:.2f}", r.run_id,
-                         *[r.params.get(n, "") for n in names], r.error[:200]])
+                         *[r.params.get(n, "") for n in keys], r.error[:200]])
     return buf.getvalue()
 
 
 def best_record(records: Sequence[TrialRecord], direction: str) -> TrialRecord | None:
     """The best complete trial with a value in ``direction``; pruned trials never win."""
-    done = [r for r in records if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
+    done = [r for r in records if r.state == TrialState.COMPLETE and r.value is not None and math.isfinite(r.value)]
     return min(done, key=lambda r: sign(direction) * r.value) if done else None
-
-
-def clip_json(obj: Any) -> str:
-    text = json.dumps(obj, default=str)
-    return text if len(text) <= MAX_TAG_LENGTH else text[:MAX_TAG_LENGTH - 3] + "..."
 
 
 # -- multiruns under Hydra's basic sweeper ---------------------------------------------------------
@@ -196,26 +178,29 @@ def basic_sweep_parent(uri: str, experiment: str, sweep_dir: str | Path, command
         fcntl.flock(lock, fcntl.LOCK_EX)
         if id_file.exists():
             return id_file.read_text().strip()
-        name = f"sweep-basic-{time.strftime('%Y%m%d-%H%M%S')}"
-        run = SweepRun.create(uri, experiment, name, {rr.SWEEP_TAG: "basic", "sweep.dir": str(folder),
-                                                      "sweep.command": command}, {rr.SWEEP_TAG: "basic"})
+        basic = names.BASIC_STRATEGY
+        name = f"sweep-{basic}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run = SweepRun.create(uri, experiment, name, {names.SWEEP_TAG: basic, names.SWEEP_DIR_TAG: str(folder),
+                                                      names.SWEEP_COMMAND_TAG: command}, {names.SWEEP_TAG: basic})
         id_file.write_text(run.run_id)
         return run.run_id
 
 
 def summarise_basic_parent(uri: str, parent_run_id: str, direction: str) -> None:
     """Refresh a basic-sweep parent after each trial: best so far, counts, trials table; mark it FINISHED."""
-    runs = child_runs(uri, parent_run_id)
+    client = get_client(uri)
+    children = runs.child_runs(client, client.get_run(parent_run_id).info.experiment_id, parent_run_id)
     records = []
-    for r in runs:
-        state = rr.trial_state(r)
-        records.append(TrialRecord(rr.trial_number(r, 0), {}, state, rr.trial_value(r, state), run_id=r.info.run_id))
+    for r in children:
+        state = runs.trial_state(r)
+        records.append(TrialRecord(runs.trial_number(r, 0), {}, state, runs.trial_value(r, state),
+                                   run_id=r.info.run_id))
     best = best_record(records, direction)
-    tracker = Tracker(get_client(uri), parent_run_id, uri)
-    counts = {s: sum(r.state == s for r in records) for s in ("complete", "failed")}
-    tracker.log_metrics({f"n_{k}": float(v) for k, v in counts.items()}, step=len(records), flush=True)
+    tracker = Tracker(client, parent_run_id, uri)
+    counts = {s: sum(r.state == s for r in records) for s in (TrialState.COMPLETE, TrialState.FAILED)}
+    tracker.log_metrics({names.count_metric(k): float(v) for k, v in counts.items()}, step=len(records), flush=True)
     if best is not None:
-        tracker.log_metrics({"best_value": best.value}, step=len(records), flush=True)
-        tracker.set_tags({"best.trial": best.number, rr.BEST_RUN_TAG: best.run_id})
-    tracker.log_files({"trials.csv": trials_csv(records)})
-    tracker.client.set_terminated(parent_run_id, "FINISHED")
+        tracker.log_metrics({names.BEST_VALUE: best.value}, step=len(records), flush=True)
+        tracker.set_tags({names.BEST_TRIAL_TAG: best.number, names.BEST_RUN_TAG: best.run_id})
+    tracker.log_files({names.TRIALS_TABLE: trials_csv(records)})
+    tracker.client.set_terminated(parent_run_id, TrialState.COMPLETE.run_status)

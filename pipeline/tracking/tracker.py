@@ -1,4 +1,5 @@
-"""MLflow tracking: experiments, and a ``Tracker`` that owns one run (the store itself: ``pipeline.tracking.store``).
+"""A ``Tracker`` owns one MLflow run and writes it in batches; experiments are made here too (the store itself:
+``pipeline.tracking.store``; the names of what is written: ``pipeline.tracking.names``).
 
 Every MLflow call is a network or database round trip, so metrics are buffered and sent with
 ``log_batch`` (one call per flush, never one per value), and params, tags and artifacts are
@@ -7,29 +8,32 @@ sent in as few calls as MLflow's limits allow.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import logging
+import os
 import re
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import TrackingError
-from pipeline.tracking.names import ERROR_TAG, PARENT_RUN_TAG, TRIAL_STATE_TAG
-from pipeline.tracking.store import (  # noqa: F401 - the store's helpers, imported from here by the rest of the project
-    PROJECT_ROOT,
-    RetryingClient,
-    artifact_root,
-    check_reachable,
-    default_tracking_uri,
-    get_client,
-    redact,
-    resolve_tracking_uri,
-    split_credentials,
+from pipeline.tracking.names import (
+    ERROR_ARTIFACT,
+    ERROR_TAG,
+    KILLED,
+    MODEL_NAME,
+    PARENT_RUN_TAG,
+    TRIAL_STATE_TAG,
+    TrialState,
+    clip,
 )
+from pipeline.tracking.store import artifact_root, get_client, redact
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,6 @@ EXPERIMENT_KIND = "custom_model_development"
 FLUSH_SECONDS = 10.0         # buffered epoch metrics are sent at most this often (and at the end)
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limits
 MAX_PARAMS_PER_BATCH = 100
-MAX_TAG_LENGTH = 5000
-SEARCH_PAGE_SIZE = 1000       # runs per search_runs call (MLflow's server caps a page at 50000)
 _UNSAFE_KEY = re.compile(r"[^\w\-. :/]")
 
 
@@ -105,17 +107,23 @@ class Tracker:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") if background else None
         self._pending: list[Future[Any]] = []
 
+    @functools.cached_property
+    def experiment_id(self) -> str:
+        return self.client.get_run(self.run_id).info.experiment_id
+
     @classmethod
     def start(cls, uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
               parent_run_id: str | None = None, background: bool = False) -> Tracker:
         """Create the run (as a child of ``parent_run_id`` when given)."""
         client = get_client(uri)
         exp_id = ensure_experiment(client, experiment, uri)
-        tags = {k: _clip(redact(str(v))) for k, v in (tags or {}).items()}
+        tags = {k: clip(redact(str(v))) for k, v in (tags or {}).items()}
         if parent_run_id:
             tags[PARENT_RUN_TAG] = parent_run_id
         run = client.create_run(exp_id, run_name=run_name, tags=tags)
-        return cls(client, run.info.run_id, uri, background=background)
+        tracker = cls(client, run.info.run_id, uri, background=background)
+        tracker.experiment_id = exp_id
+        return tracker
 
     def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run one MLflow write now, or queue it on the writer thread (raising an earlier failure)."""
@@ -178,11 +186,7 @@ class Tracker:
         contents = {name: c if isinstance(c, bytes) else redact(c).encode() for name, c in files.items()}
         self._write(_upload, self.client, self.run_id, contents, artifact_path)
 
-    def log_dir(self, folder: str | Path, artifact_path: str | None = None) -> None:
-        self.wait()
-        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
-
-    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = "model",
+    def log_model(self, model: Any, example: Any, fmt: str = "pickle", name: str = MODEL_NAME,
                   code_paths: list[str] | None = None) -> str:
         """Log a PyTorch model with MLflow 3's ``name=`` API into this run (requirements pinned, not inferred),
         with a signature and ``example`` (a numpy input batch) as its input example; returns the logged model's id.
@@ -201,10 +205,8 @@ class Tracker:
         reqs = [f"torch=={torch.__version__.split('+')[0]}"]
         with torch.no_grad():
             signature = infer_signature(example, model(torch.as_tensor(example)).numpy())
-        mlflow.set_tracking_uri(self.uri)
         # the model belongs to (and stores its artifacts under) the run's experiment, not the active one
-        mlflow.set_experiment(experiment_id=self.client.get_run(self.run_id).info.experiment_id)
-        with warnings.catch_warnings():
+        with mlflow_fluent(self.uri, self.experiment_id), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle notice, once per trial
             logging.getLogger("mlflow.models.model").setLevel(logging.ERROR)
@@ -214,25 +216,26 @@ class Tracker:
         return info.model_id
 
     # -- end of run -------------------------------------------------------------------------------
-    def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
-        """Send what is buffered (with ``tags``), wait for queued writes, and end the run with ``status``."""
+    def finish(self, state: TrialState = TrialState.COMPLETE, tags: Mapping[str, Any] | None = None) -> None:
+        """Send what is buffered (with ``tags``), wait for queued writes, and end the run in ``state``."""
         try:
             self.flush(tags)
             self.wait()
         finally:
             self._close()
-        self.client.set_terminated(self.run_id, status)
+        self.client.set_terminated(self.run_id, state.run_status)
 
-    def fail(self, error: BaseException, status: str = "FAILED", tags: Mapping[str, Any] | None = None) -> None:
-        """Record ``error`` on the run (tag + traceback artifact) and end it with ``status``."""
+    def fail(self, error: BaseException, state: TrialState = TrialState.FAILED,
+             tags: Mapping[str, Any] | None = None) -> None:
+        """Record ``error`` on the run (tag + traceback artifact) and end it in ``state`` (failed, or interrupted)."""
         try:
             self._close(discard_errors=True)
-            state = "killed" if status == "KILLED" else "failed"
-            self.flush({ERROR_TAG: f"{type(error).__name__}: {error}", TRIAL_STATE_TAG: state, **(tags or {})})
+            said = KILLED if state == TrialState.INTERRUPTED else str(state)
+            self.flush({ERROR_TAG: f"{type(error).__name__}: {error}", TRIAL_STATE_TAG: said, **(tags or {})})
             tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            self.log_files({"error.txt": tb})
+            self.log_files({ERROR_ARTIFACT: tb})
         finally:
-            self.client.set_terminated(self.run_id, status)
+            self.client.set_terminated(self.run_id, state.run_status)
 
     def _close(self, discard_errors: bool = False) -> None:
         """Stop the writer thread after its queue; later writes are made directly."""
@@ -259,21 +262,43 @@ def _upload(client: Any, run_id: str, contents: Mapping[str, bytes], artifact_pa
 def _tag_chunks(tags: Mapping[str, Any]) -> list[list[Any]]:
     from mlflow.entities import RunTag
 
-    items = [RunTag(k, _clip(redact(str(v)))) for k, v in tags.items()]
+    items = [RunTag(k, clip(redact(str(v)))) for k, v in tags.items()]
     return [items[i:i + MAX_PARAMS_PER_BATCH] for i in range(0, len(items), MAX_PARAMS_PER_BATCH)]
 
 
-def _clip(value: str) -> str:
-    return value if len(value) <= MAX_TAG_LENGTH else value[:MAX_TAG_LENGTH - 3] + "..."
+def checkpoint_bytes(obj: Any) -> bytes:
+    """A checkpoint of tensors and plain values only, loadable with ``torch.load(weights_only=True)``."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
 
-def iter_runs(client: Any, experiment_ids: Iterable[str], filter_string: str,
-              page_size: int = SEARCH_PAGE_SIZE) -> list[Any]:
-    """All runs matching ``filter_string``, one ``search_runs`` call per ``page_size`` runs."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(list(experiment_ids), filter_string, max_results=page_size, page_token=token)
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs
+FLUENT_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")  # what MLflow's setters also write to os.environ
+
+
+@contextlib.contextmanager
+def mlflow_fluent(uri: str, experiment_id: str) -> Iterator[None]:
+    """MLflow's fluent calls (``Model.log``, ``set_signature``) read the process's tracking URI and active
+    experiment: both are set for the calls in this block and put back exactly as they were after it (MLflow's
+    setters also write them to ``os.environ``), so no caller finds them changed."""
+    import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils
+
+    uri_before, experiment_before = utils._tracking_uri, fluent._active_experiment_id
+    env_before = {key: os.environ.get(key) for key in FLUENT_ENV}
+    mlflow.set_tracking_uri(uri)
+    fluent._active_experiment_id = experiment_id
+    try:
+        yield
+    finally:
+        if uri_before is not None:
+            mlflow.set_tracking_uri(uri_before)
+        utils._tracking_uri, fluent._active_experiment_id = uri_before, experiment_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

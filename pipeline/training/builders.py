@@ -96,11 +96,29 @@ def build_optimizer(cfg: Any, params: Any) -> torch.optim.Optimizer:
 
 def build_scheduler(cfg: Any, optimizer: torch.optim.Optimizer) -> Any | None:
     """``cfg.scheduler`` (``_partial_: true``, any ``torch.optim.lr_scheduler`` class) over ``optimizer``; None
-    when the entry names nothing (``scheduler=none``)."""
+    when the entry names nothing (``scheduler=none``). A plateau scheduler is given the mode of ``cv.metric``'s
+    direction (``pipeline.objective``), which owns it: the config does not restate it."""
     entry = cfg.get("scheduler")
     if entry is None or not entry.get("_target_"):
         return None
+    if is_plateau(entry) and entry.get("mode") is None:
+        from pipeline import objective
+
+        return build(entry, "scheduler", optimizer=optimizer, mode=objective.metric(cfg.cv.metric).plateau_mode)
     return build(entry, "scheduler", optimizer=optimizer)
+
+
+def is_plateau(entry: Any) -> bool:
+    """Whether a scheduler entry builds a ``ReduceLROnPlateau`` (stepped with a metric's value)."""
+    if entry is None or not entry.get("_target_"):
+        return False
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(str(entry._target_))
+    except Exception:  # noqa: BLE001 - a target that does not import is reported when it is built
+        return False
+    return issubclass(cls, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 def build_loss(cfg: Any, task: str) -> torch.nn.Module:

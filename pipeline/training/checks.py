@@ -13,7 +13,7 @@ from pipeline import objective
 from pipeline.contract import DataSplit
 from pipeline.data import load_data  # at import: a sweep's check process loads it before the configs arrive
 from pipeline.errors import ConfigError
-from pipeline.training.builders import check_model
+from pipeline.training.builders import check_model, is_plateau
 from pipeline.training.loop import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,7 +28,6 @@ def validate(cfg: Any) -> None:
         _check(_num(cfg.optimizer.lr) > 0, f"optimizer.lr={cfg.optimizer.lr}", "a number > 0")
     _check(_as_int(cfg.trainer.batch_size) >= 1, f"trainer.batch_size={cfg.trainer.batch_size}", "an integer >= 1")
     _check(_as_int(cfg.trainer.epochs) >= 1, f"trainer.epochs={cfg.trainer.epochs}", "an integer >= 1")
-    _check(cfg.trainer.device in DEVICES, f"trainer.device={cfg.trainer.device!r}", f"one of {DEVICES}")
     precision = cfg.trainer.get("precision", 32)
     _check(str(precision) in PRECISIONS, f"trainer.precision={precision!r}", f"one of {tuple(PRECISIONS)}")
     _check(_as_int(cfg.trainer.get("num_workers", 0)) >= 0, f"trainer.num_workers={cfg.trainer.get('num_workers')}",
@@ -47,6 +46,43 @@ def validate(cfg: Any) -> None:
            "a number in [0, 1)")
     _check(_as_int(reg.early_stopping.patience) >= 0, f"regularization.early_stopping.patience="
            f"{reg.early_stopping.patience}", "an integer >= 0 (0 = off)")
+    resolve_device(cfg.trainer.device)
+    check_scheduler(cfg)
+    check_pruning(cfg.get("pruning"))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
+    _check(name in DEVICES, f"trainer.device={name!r}", f"one of {DEVICES}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device='cuda' but no CUDA device is available; expected auto or cpu")
+    return torch.device(name)
+
+
+def check_scheduler(cfg: Any) -> None:
+    """A plateau scheduler's mode follows ``cv.metric``'s direction (``pipeline.training.builders``); one set
+    against it would lower the learning rate while the objective improves."""
+    entry = cfg.get("scheduler")
+    if not is_plateau(entry) or entry.get("mode") is None:
+        return
+    expected = objective.metric(cfg.cv.metric).plateau_mode
+    _check(entry.mode == expected, f"scheduler.mode={entry.mode!r}",
+           f"{expected!r} for cv.metric={cfg.cv.metric} (leave it out: it follows the objective's direction)")
+
+
+def check_pruning(pruning: Any) -> None:
+    """``pruning.*``: a known pruner, and its counts in range (the rules of ``pipeline.pruning.rules``)."""
+    from pipeline.pruning.rules import PRUNERS
+
+    if pruning is None:
+        return
+    _check(pruning.get("pruner") in PRUNERS, f"pruning.pruner={pruning.get('pruner')!r}", f"one of {PRUNERS}")
+    for key, low in (("n_startup_trials", 0), ("n_warmup_steps", 0), ("min_resource", 1), ("reduction_factor", 2),
+                     ("min_early_stopping_rate", 0)):
+        if key in pruning:
+            _check(_as_int(pruning[key]) >= low, f"pruning.{key}={pruning[key]!r}", f"an integer >= {low}")
 
 
 def check(cfg: Any) -> None:

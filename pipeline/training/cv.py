@@ -12,10 +12,14 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from pipeline.contract import DataSplit
-from pipeline.models import count_params
 from pipeline.training.batches import Scaling, batches, fold_scaling
 from pipeline.training.builders import build_model
-from pipeline.training.loop import FitResult, Task, evaluate, fit
+from pipeline.training.loop import FitResult, Targets, evaluate, fit, lr_factors
+
+
+def count_params(model: torch.nn.Module) -> int:
+    """The model's trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 class FoldCallback(Protocol):
@@ -52,6 +56,10 @@ class CVResult:
     def refit_epochs(self) -> int:
         """The median best-epoch count over folds (at least 1): how long the refit trains."""
         return max(1, int(round(statistics.median(self.best_epochs))))
+
+    def lr_factors(self) -> list[float]:
+        """The folds' median learning-rate schedule over the refit's epochs (``loop.lr_factors``)."""
+        return lr_factors([f.history for f in self.folds], self.refit_epochs())
 
 
 @dataclass
@@ -92,7 +100,8 @@ class _Loading:
         d = self.data
         fitted_on = np.arange(len(d.train)) if indices is None else indices
         scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers)
-        return scaling, batches(d.train, indices, scaling, self.device, self.batch_size, d.train_transform, self.workers)
+        return scaling, batches(d.train, indices, scaling, self.device, self.batch_size, d.train_transform,
+                                self.workers)
 
     def scoring(self, part: Any, indices: np.ndarray | None, scaling: Scaling) -> Any:
         return batches(part, indices, scaling, self.device, self.batch_size, None, self.workers)
@@ -118,7 +127,7 @@ def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
             for cb in callbacks:
                 cb.on_epoch_end(k, epoch, record)
 
-        fold = fit(model, cfg, Task(data.task, data.num_outputs, scaling.to(device)), train, val, seed=seed,
+        fold = fit(model, cfg, Targets(data.task, data.num_outputs, scaling.to(device)), train, val, seed=seed,
                    on_epoch=on_epoch)
         result.folds.append(fold)
         for cb in callbacks:
@@ -126,13 +135,16 @@ def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
     return result
 
 
-def refit(cfg: Any, data: DataSplit, epochs: int, device: torch.device) -> RefitResult:
-    """Retrain on the whole training part for ``epochs`` and score once on the held-out test part."""
+def refit(cfg: Any, data: DataSplit, epochs: int, device: torch.device,
+          lr_factors: list[float] | None = None) -> RefitResult:
+    """Retrain on the whole training part for ``epochs`` and score once on the held-out test part. A plateau
+    scheduler, with no validation split to step on, follows ``lr_factors`` (``CVResult.lr_factors``): the
+    refit trains at the rates the folds that chose its length trained at."""
     loading = _Loading(cfg, data, device)
     scaling, train = loading.training(None)
     seed = int(cfg.trainer.seed) + int(cfg.cv.folds)
     model = _seeded_model(cfg, data, seed, device)
-    task = Task(data.task, data.num_outputs, scaling.to(device))
-    fit(model, cfg, task, train, epochs=epochs, seed=seed)
+    task = Targets(data.task, data.num_outputs, scaling.to(device))
+    fit(model, cfg, task, train, epochs=epochs, seed=seed, lr_factors=lr_factors)
     scores = {f"test_{k}": v for k, v in evaluate(model, loading.scoring(data.test, None, scaling), task).items()}
     return RefitResult(model, epochs, scores, scaling, tuple(data.input_shape), int(data.num_outputs), data.task)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
+import statistics
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from pipeline.training.builders import build_loss, build_optimizer, build_schedu
 from pipeline.training.metrics import accumulator
 
 EpochHook = Callable[[int, dict[str, float]], None]
+LR = "lr"  # each epoch's record: the learning rate it trained at (the first parameter group's)
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}  # trainer.precision -> autocast dtype
 
 
@@ -46,26 +48,34 @@ class FitResult:
 
 
 @dataclass
-class Task:
-    """What the loop needs to know of the data: the task, its output count, and the fold's scaling."""
+class Targets:
+    """What the loop needs to know of what the model predicts: the task, its output count, and the fold's
+    scaling (of inputs, and of regression targets)."""
 
     kind: str  # classification | regression
     num_outputs: int
     scaling: Scaling = field(default_factory=Scaling)
 
 
-def fit(model: nn.Module, cfg: Any, task: Task, train: Batches, val: Batches | None = None,
-        epochs: int | None = None, seed: int = 0, on_epoch: EpochHook | None = None) -> FitResult:
+def fit(model: nn.Module, cfg: Any, task: Targets, train: Batches, val: Batches | None = None,
+        epochs: int | None = None, seed: int = 0, on_epoch: EpochHook | None = None,
+        lr_factors: Sequence[float] | None = None) -> FitResult:
     """Train ``model`` on ``train`` for up to ``epochs`` (default ``cfg.trainer.epochs``).
 
     With ``val``, each epoch is scored by ``cfg.cv.metric``; early stopping follows
     ``cfg.regularization.early_stopping`` and the best epoch's weights are kept. Without it, all epochs
-    run and the last weights are kept (the refit).
+    run and the last weights are kept (the refit). Each epoch's record holds its learning rate (``lr``).
+
+    A plateau scheduler steps on ``cv.metric``'s validation value; without a validation split it has nothing to
+    step on, so it follows ``lr_factors`` instead (epoch ``e`` trains at the optimizer's initial rate times
+    ``lr_factors[e - 1]``, the last factor carried on): the refit lowers its rate where the folds lowered theirs.
     """
     epochs = int(epochs if epochs is not None else cfg.trainer.epochs)
     reg, metric = cfg.regularization, objective.metric(cfg.cv.metric)
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer)
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    initial_lrs = [group["lr"] for group in optimizer.param_groups]
     criterion = build_loss(cfg, task.kind)
     step = TrainStep(model, optimizer, criterion, task, cfg.trainer.get("precision", 32), float(reg.l1))
     stopper = EarlyStopping(metric.maximize, int(reg.early_stopping.patience), float(reg.early_stopping.min_delta))
@@ -73,12 +83,15 @@ def fit(model: nn.Module, cfg: Any, task: Task, train: Batches, val: Batches | N
     result = FitResult()
     for epoch in range(epochs):
         # train one epoch
+        if plateau and val is None and lr_factors:
+            set_lrs(optimizer, initial_lrs, lr_factors[min(epoch, len(lr_factors) - 1)])
+        lr = float(optimizer.param_groups[0]["lr"])
         train_loss = step.epoch(train, gen)
         if not math.isfinite(train_loss):
             lr = cfg.optimizer.get("lr", "?")
             raise NonFiniteLossError(f"training loss became {train_loss} at epoch {epoch + 1}; "
                                      f"try a smaller optimizer.lr (now {lr})")
-        record = {"train_loss": train_loss}
+        record = {"train_loss": train_loss, LR: lr}
         # evaluate and keep the best weights
         if val is not None:
             record.update({f"val_{k}": v for k, v in evaluate(model, val, task, step.autocast).items()})
@@ -86,10 +99,10 @@ def fit(model: nn.Module, cfg: Any, task: Task, train: Batches, val: Batches | N
                 result.best_epoch, result.best_score = epoch + 1, record[metric.name]
                 result.best_state = copy.deepcopy(model.state_dict())
         result.history.append(record)
-        # schedule: once per epoch (ReduceLROnPlateau on the validation metric)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(record.get(metric.name, train_loss))
-        elif scheduler is not None:
+        # schedule: once per epoch (a plateau scheduler on the validation metric, when there is one)
+        if plateau and val is not None:
+            scheduler.step(record[metric.name])
+        elif scheduler is not None and not plateau:
             scheduler.step()
         # report: tracking, progress and pruning decisions live behind this hook
         if on_epoch is not None:
@@ -104,7 +117,7 @@ def fit(model: nn.Module, cfg: Any, task: Task, train: Batches, val: Batches | N
 class TrainStep:
     """One optimisation step per batch, in ``precision`` (32, bf16 or 16-mixed, with a gradient scaler)."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, task: Task,
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: nn.Module, task: Targets,
                  precision: Any, l1: float) -> None:
         self.model, self.optimizer, self.criterion, self.task = model, optimizer, criterion, task
         self.device = next(model.parameters()).device
@@ -139,7 +152,7 @@ class TrainStep:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Batches, task: Task, autocast: Callable[[], Any] = nullcontext
+def evaluate(model: nn.Module, data: Batches, task: Targets, autocast: Callable[[], Any] = nullcontext
              ) -> dict[str, float]:
     """The task's metrics (``pipeline.training.metrics``) of ``model`` on ``data``, in the targets' units."""
     model.eval()
@@ -159,6 +172,23 @@ def _shaped(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "regression" and out.shape != target.shape and out.numel() == target.numel():
         return out.reshape(target.shape)
     return out
+
+
+def set_lrs(optimizer: torch.optim.Optimizer, initial: Sequence[float], factor: float) -> None:
+    """Every parameter group at its initial learning rate times ``factor``."""
+    for group, lr in zip(optimizer.param_groups, initial):
+        group["lr"] = lr * factor
+
+
+def lr_factors(histories: Sequence[Sequence[dict[str, float]]], epochs: int) -> list[float]:
+    """Per epoch ``1..epochs``, the median over folds of the learning rate relative to its first epoch's: the
+    schedule a refit of ``epochs`` follows where it cannot step a plateau scheduler itself. A fold that stopped
+    early carries its last rate on; an empty history counts as no change."""
+    factors = []
+    for e in range(epochs):
+        ratios = sorted(h[min(e, len(h) - 1)][LR] / h[0][LR] for h in histories if h and h[0].get(LR))
+        factors.append(float(statistics.median(ratios)) if ratios else 1.0)
+    return factors
 
 
 class EarlyStopping:

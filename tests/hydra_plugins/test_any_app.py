@@ -136,7 +136,8 @@ def test_a_mapping_without_the_objective_key_fails_the_trial_with_its_keys(tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, children = sweep_runs(store)
     assert all(c.info.status == "FAILED" for c in children)
-    assert "set hydra.sweeper.objective" in children[0].data.tags["error"] and "'accuracy'" in children[0].data.tags["error"]
+    error = children[0].data.tags["error"]
+    assert "set hydra.sweeper.objective" in error and "'accuracy'" in error
 
 
 # -- a task that says it records itself (the trial protocol) but writes elsewhere -------------------------

@@ -77,7 +77,8 @@ def test_a_foreign_app_with_nested_groups_packages_and_env_copy(tmp_path, monkey
         "defaults:\n  - db: mysql\n  - server@web: apache\n  - _self_\n"
         "lr: 0.1\nname: run-${lr}\nhydra:\n  job:\n    env_copy: [APP_TOKEN_DIR]\n"
         "    config:\n      override_dirname:\n        exclude_keys: [seed]\n")
-    (tmp_path / "db" / "mysql.yaml").write_text("defaults:\n  - engine: inno\n  - _self_\nhost: localhost\nport: 3306\n")
+    (tmp_path / "db" / "mysql.yaml").write_text(
+        "defaults:\n  - engine: inno\n  - _self_\nhost: localhost\nport: 3306\n")
     (tmp_path / "db" / "pg.yaml").write_text("host: pg\nport: 5432\n")
     (tmp_path / "db" / "engine" / "inno.yaml").write_text("pool: 4\n")
     (tmp_path / "db" / "engine" / "myisam.yaml").write_text("pool: 1\n")

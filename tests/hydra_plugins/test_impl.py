@@ -13,7 +13,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from hydra_plugins.pipeline_sweeper._impl import SweepProgress, make_sweep_optimizer
+from hydra_plugins.pipeline_sweeper._optimizer import make_sweep_optimizer
+from hydra_plugins.pipeline_sweeper._parent import SweepProgress
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
 from hydra_plugins.pipeline_sweeper._wrapup import lost_runs_message as _lost_runs_message
 from pipeline.search import SearchSpace
@@ -28,11 +29,12 @@ def plan_over(grammar: dict, strategy: str, n_trials: int) -> SweepPlan:
 def test_a_finite_space_within_the_budget_is_run_whole_in_grid_order():
     grammar = {"a": "1,2", "b": "x,y,z"}
     for strategy in ("random", "bayes"):
-        plan = plan_over(grammar, strategy, 20)
-        opt = make_sweep_optimizer(plan)
+        planned = plan_over(grammar, strategy, 20)
+        opt, plan = make_sweep_optimizer(planned)
         assert plan.n_trials == 6 and opt.ask(6) == [{"a": a, "b": b} for a in (1, 2) for b in "xyz"]
-    plan = plan_over(grammar, "random", 4)  # a budget smaller than the space: a real random search
-    points = make_sweep_optimizer(plan).ask(4)
+        assert planned.n_trials == 20  # the plan it was given is not changed
+    opt, plan = make_sweep_optimizer(plan_over(grammar, "random", 4))  # a budget smaller than the space: random
+    points = opt.ask(4)
     assert plan.n_trials == 4 and len({json.dumps(p) for p in points}) == 4
     assert points != [{"a": a, "b": b} for a in (1, 2) for b in "xyz"][:4]
 
@@ -44,8 +46,7 @@ def test_progress_counts_ended_trials_by_state():
 
 
 def test_lost_runs_message_names_the_store_and_what_was_found():
-    plan = plan_over({}, "grid", 3)
-    plan.uri = "http://alice:pw@db:5000"
+    plan = plan_over({}, "grid", 3).replace(uri="http://alice:pw@db:5000")
     records = [TrialRecord(0, {}, "complete", 1.0), TrialRecord(1, {}, "complete", 2.0), TrialRecord(2, {}, "failed")]
     text = _lost_runs_message(plan, "p1", records, {0: "r0"})
     assert text.startswith("1 of 2 trials that ran have no run in the sweep's store http://***@db:5000")

@@ -173,7 +173,7 @@ def test_a_server_that_stays_down_ends_the_sweep_and_it_resumes_once_back(tmp_pa
 
 OPEN_STORE = """
 import sys
-from pipeline.tracking.tracker import get_client
+from pipeline.tracking.store import get_client
 client = get_client(sys.argv[1])
 exp = client.create_experiment(sys.argv[2])
 client.set_terminated(client.create_run(exp).info.run_id)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from hydra_plugins.pipeline_sweeper._plan import SweepPlan, _batch_size, build_plan
+from hydra_plugins.pipeline_sweeper._options import batch_size
+from hydra_plugins.pipeline_sweeper._plan import Command, SweepPlan, build_plan
+from hydra_plugins.pipeline_sweeper._store import sweep_store
 from pipeline.search import SearchSpace
+
+
+def planned(conf: dict, config, space: dict, fixed: list, script: str) -> SweepPlan:
+    """``build_plan`` as the sweeper calls it: the store decided first, then the command line's plan."""
+    uri, _ = sweep_store(conf, config)
+    return build_plan(conf, config, Command(space, fixed, "cmd", script), uri)
 
 
 def plan(strategy: str, n_jobs: int, batch_size: int | None = None) -> SweepPlan:
@@ -24,10 +32,10 @@ def test_default_batch_is_n_jobs_for_every_strategy(strategy, n_jobs, remaining,
 
 def test_batch_size_option_wins_and_is_checked():
     assert plan("bayes", 2, batch_size=6).batch(20) == 6 and plan("random", 2, batch_size=2).batch(20) == 2
-    assert _batch_size({}) is None and _batch_size({"batch_size": 3}) == 3
+    assert batch_size({}) is None and batch_size({"batch_size": 3}) == 3
     for bad in (0, -1, 2.5, "4"):
         with pytest.raises(ValueError, match=r"hydra.sweeper.batch_size=.* expected an integer >= 1"):
-            _batch_size({"batch_size": bad})
+            batch_size({"batch_size": bad})
 
 
 # -- building a plan, and resuming one ------------------------------------------------------------------
@@ -46,33 +54,34 @@ def test_the_optimizers_defaults_apply_unless_the_user_sets_a_value():
     from pipeline.search import make_optimizer
     from pipeline.search.acquisition import DEFAULT_UCB_BETA
 
-    unset = build_plan({"strategy": "bayes"}, task_config(), {"x": "interval(0, 1)"}, [], "cmd", "app.py")
+    unset = planned({"strategy": "bayes"}, task_config(), {"x": "interval(0, 1)"}, [], "app.py")
     assert unset.options == {} and unset.n_trials == 20 and unset.seed == 0 and unset.max_failure_rate == 0.5
     assert make_optimizer("bayes", unset.space, **unset.optimizer_options()).ucb_beta == DEFAULT_UCB_BETA
-    given = build_plan({"strategy": "bayes", "ucb_beta": 1.5, "acquisition": None}, task_config(),
-                       {"x": "interval(0, 1)"}, [], "cmd", "app.py")
+    given = planned({"strategy": "bayes", "ucb_beta": 1.5, "acquisition": None}, task_config(),
+                       {"x": "interval(0, 1)"}, [], "app.py")
     assert given.options == {"ucb_beta": 1.5}
     assert make_optimizer("bayes", given.space, **given.optimizer_options()).ucb_beta == 1.5
 
 
-@pytest.mark.parametrize("direction, metric, expected", [(None, "val_accuracy", "maximize"), ("auto", "val_loss", "minimize"),
-                                                         ("minimize", "val_accuracy", "minimize"), (None, None, "minimize")])
+@pytest.mark.parametrize("direction, metric, expected", [(None, "val_accuracy", "maximize"), ("auto", "val_loss",
+                                                                                              "minimize"),
+                                                         ("minimize", "val_accuracy", "minimize"), (None, None,
+                                                                                                    "minimize")])
 def test_direction_comes_from_the_objective(direction, metric, expected):
-    plan = build_plan({"strategy": "random", "direction": direction}, task_config(metric=metric), {"x": "1,2"}, [],
-                      "cmd", "app.py")
+    plan = planned({"strategy": "random", "direction": direction}, task_config(metric=metric), {"x": "1,2"}, [],
+                   "app.py")
     assert plan.direction == expected
 
 
 def test_unknown_metric_or_direction_is_refused_before_anything_runs():
     with pytest.raises(ValueError, match="cv.metric='val_auc'"):
-        build_plan({"strategy": "random"}, task_config(metric="val_auc"), {"x": "1,2"}, [], "cmd", "app.py")
+        planned({"strategy": "random"}, task_config(metric="val_auc"), {"x": "1,2"}, [], "app.py")
     with pytest.raises(ValueError, match="hydra.sweeper.direction='up'"):
-        build_plan({"strategy": "random", "direction": "up"}, task_config(), {"x": "1,2"}, [], "cmd", "app.py")
+        planned({"strategy": "random", "direction": "up"}, task_config(), {"x": "1,2"}, [], "app.py")
 
 
 def test_best_command_is_shell_quoted():
-    p = plan("random", 1)
-    p.fixed = ["data.root=/my data"]
+    p = plan("random", 1).replace(fixed=["data.root=/my data"])
     cmd = p.best_command({"model.activation": "relu", "tag": "a b"})
     assert cmd == "python train.py 'data.root=/my data' model.activation=relu 'tag='\"'\"'a b'\"'\"''"
 
@@ -82,17 +91,18 @@ def parent(tracking_uri):
     """A bayes sweep's parent run as the sweeper records it: seed 3, 7 trials, ucb_beta set."""
     from pipeline.tracking.sweep_run import SweepRun
 
-    recorded = build_plan({"strategy": "bayes", "seed": 3, "n_trials": 7, "ucb_beta": 1.5},
+    recorded = planned({"strategy": "bayes", "seed": 3, "n_trials": 7, "ucb_beta": 1.5},
                           task_config(uri=tracking_uri), {"x": "interval(0, 1)", "k": "a,b"}, ["trainer.epochs=2"],
-                          "cmd", "train.py")
-    run = SweepRun.create(tracking_uri, "plans", "bayes-sweep", recorded.tags(), recorded.params())
+                       "train.py")
+    run = SweepRun.create(tracking_uri, "plans", "bayes-sweep", recorded.recorded().encode(),
+                          recorded.recorded().params(recorded.n_jobs))
     return tracking_uri, run.run_id
 
 
 def resume(parent, conf=None, hydra_overrides=(), cli_space=None):
     uri, run_id = parent
-    return build_plan({"strategy": "bayes", "resume": run_id, **(conf or {})}, task_config(hydra_overrides, uri=uri),
-                      cli_space or {}, [], "cmd", "train.py")
+    return planned({"strategy": "bayes", "resume": run_id, **(conf or {})}, task_config(hydra_overrides, uri=uri),
+                      cli_space or {}, [], "train.py")
 
 
 def test_a_resumed_sweep_takes_its_settings_from_the_parent(parent):
@@ -126,9 +136,9 @@ def test_resume_of_a_run_that_is_no_sweep_is_refused(tracking_uri):
     client = MlflowClient(tracking_uri)
     run_id = client.create_run(client.create_experiment("x")).info.run_id
     with pytest.raises(ValueError, match="is not the parent run"):
-        build_plan({"resume": run_id}, task_config(uri=tracking_uri), {}, [], "cmd", "train.py")
+        planned({"resume": run_id}, task_config(uri=tracking_uri), {}, [], "train.py")
     with pytest.raises(ValueError, match="no such run"):
-        build_plan({"resume": "0" * 32}, task_config(uri=tracking_uri), {}, [], "cmd", "train.py")
+        planned({"resume": "0" * 32}, task_config(uri=tracking_uri), {}, [], "train.py")
 
 
 def test_default_space_keys_the_config_lacks_are_left_out():
@@ -137,16 +147,16 @@ def test_default_space_keys_the_config_lacks_are_left_out():
     config = OmegaConf.create({"model": {"width": 8}, "optimizer": {"lr": 0.1}, "cv": {"metric": "val_loss"}})
     conf = {"strategy": "random", "default_params": {"model.hidden_dim": "16,32", "optimizer.lr": "interval(0.01, 0.1)",
                                                      "optimizer": "adam,sgd"}}
-    plan = build_plan(conf, config, {}, [], "cmd", "train.py")
+    plan = planned(conf, config, {}, [], "train.py")
     assert plan.space.names == ["optimizer.lr", "optimizer"]
-    declared = build_plan({**conf, "params": {"model.hidden_dim": "16,32"}}, config, {}, [], "cmd", "train.py")
+    declared = planned({**conf, "params": {"model.hidden_dim": "16,32"}}, config, {}, [], "train.py")
     assert declared.space.names == ["model.hidden_dim"]  # what the user declares is used as given
 
 
 def test_report_every_is_checked_when_the_sweep_is_planned():
-    assert build_plan({"strategy": "random"}, task_config(), {"x": "1,2"}, [], "cmd", "app.py").report_every == 60.0
-    assert build_plan({"strategy": "random", "report_every": 5}, task_config(), {"x": "1,2"}, [], "cmd",
-                      "app.py").report_every == 5.0
+    assert planned({"strategy": "random"}, task_config(), {"x": "1,2"}, [], "app.py").report_every == 60.0
+    assert planned({"strategy": "random", "report_every": 5}, task_config(), {"x": "1,2"}, [],
+                   "app.py").report_every == 5.0
     for bad in (-1, "soon", True, float("inf")):
         with pytest.raises(ValueError, match=r"hydra.sweeper.report_every=.* expected a number of seconds >= 0"):
-            build_plan({"strategy": "random", "report_every": bad}, task_config(), {"x": "1,2"}, [], "cmd", "app.py")
+            planned({"strategy": "random", "report_every": bad}, task_config(), {"x": "1,2"}, [], "app.py")

@@ -45,7 +45,8 @@ def sweep_here(template: Path, tmp_path: Path, capfd, *args: str) -> tuple[int, 
 @pytest.fixture(scope="module")
 def random_sweep(tmp_path_factory, store_template):
     tmp = tmp_path_factory.mktemp("random")
-    proc, uri = sweep(store_template, tmp, *SPACE, "hydra/sweeper=random", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
+    proc, uri = sweep(store_template, tmp, *SPACE, "hydra/sweeper=random", "hydra.sweeper.n_trials=4",
+                      "hydra.sweeper.n_jobs=2",
                       "hydra.sweeper.seed=3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, uri, tmp
@@ -59,7 +60,8 @@ def test_parent_run_holds_the_sweep(random_sweep):
     assert json.loads(t["sweep.space"]) == {"optimizer.lr": "tag(log,interval(0.001,0.1))",
                                             "model.hidden_dim": "16,32"}
     assert t["sweep.command"].startswith("python train.py -m") and "hydra/sweeper=random" in t["sweep.command"]
-    assert parent.info.status == "FINISHED" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d random( \S+)?", parent.info.run_name)
+    assert parent.info.status == "FINISHED" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d random( \S+)?",
+                                                             parent.info.run_name)
     # each trial's name ends with its value, which the run list then shows without a column added by hand
     assert [c.info.run_name for c in children] == [f"trial-{k:03d} {c.data.metrics['cv_mean']:.4g}"
                                                    for k, c in enumerate(children)]
@@ -166,7 +168,8 @@ def test_max_failure_rate_stops_the_sweep(tmp_path, store_template, capfd):
 def test_sweep_end_registers_the_best_model_and_writes_the_report(tmp_path, store_template, capfd):
     """The whole end of a sweep as ``make sweep`` runs it: the best trial's model is logged and registered
     (by ``python -m pipeline.results.registry`` in a process of its own) and the report reaches the parent."""
-    keep = [a for a in SWEEP_FAST if a.split("=")[0] not in ("cv.refit", "tracking.log_checkpoints", "tracking.log_model",
+    keep = [a for a in SWEEP_FAST if a.split("=")[0] not in ("cv.refit", "tracking.log_checkpoints",
+                                                             "tracking.log_model",
                                                               "hydra.sweeper.report", "hydra.sweeper.register_model")]
     uri = fresh_store(store_template, tmp_path / "store")
     code, out = run_train_in_process(["-m", *keep, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from mlflow.tracking import MlflowClient
 
 from hydra_plugins.pipeline_sweeper._trials import missing_runs, outcome, record_runs, result_text
-from pipeline.tracking import names as rr
-from pipeline.tracking.sweep_run import TrialRecord
+from pipeline.tracking import names, runs
+from pipeline.tracking.store import get_client
+from pipeline.tracking.sweep_run import SweepRun, TrialRecord
+from pipeline.tracking.tracker import Tracker
 
 
 def returned(value=None, error: BaseException | None = None) -> JobReturn:
@@ -31,7 +34,8 @@ def returned(value=None, error: BaseException | None = None) -> JobReturn:
 ])
 def test_values_the_task_can_return(value, objective, state, expected):
     record = outcome(returned(value), {"x": 1}, 4, 0.0, objective)
-    assert (record.number, record.params, record.state, record.value, record.error) == (4, {"x": 1}, state, expected, "")
+    assert (record.number, record.params, record.state, record.value, record.error) == (4, {"x": 1}, state, expected,
+                                                                                        "")
 
 
 @pytest.mark.parametrize("value, objective, message", [
@@ -67,17 +71,18 @@ def test_runs_written_for_an_app_that_logs_nothing(tracking_uri):
                TrialRecord(1, {"x": 0.9}, "failed", None, error="RuntimeError: x too large"),
                TrialRecord(2, {"x": 0.5}, "complete", None)]
     overrides = [["db.url=http://bob:pw@h", "x=0.1"], ["x=0.9", "+extra=1", "~gone"], ["x=0.5"]]
-    record_runs(client, exp, parent, records, overrides, "loss", started_ms=1000)
-    runs = {rr.trial_number(r): r for r in rr.child_runs(client, exp, parent)}
-    assert sorted(runs) == [0, 1, 2] and all(r.run_id == runs[r.number].info.run_id for r in records)
-    first, failed, empty = runs[0], runs[1], runs[2]
+    launch = SimpleNamespace(overrides=overrides, started_ms=1000)
+    record_runs(SweepRun(Tracker(get_client(tracking_uri), parent, tracking_uri)), records, launch, "loss")
+    found = {runs.trial_number(r): r for r in runs.child_runs(client, exp, parent)}
+    assert sorted(found) == [0, 1, 2] and all(r.run_id == found[r.number].info.run_id for r in records)
+    first, failed, empty = found[0], found[1], found[2]
     assert first.info.status == "FINISHED" and first.data.metrics == {"loss": 0.25, "acc": 0.9}
     assert first.data.params == {"db.url": "http://***@h", "x": "0.1"} and first.info.run_name == "trial-000 0.25"
-    assert "pw" not in first.data.tags[rr.OVERRIDES_TAG] and first.info.start_time == 1000
-    assert failed.info.status == "FAILED" and failed.data.tags[rr.ERROR_TAG] == "RuntimeError: x too large"
+    assert "pw" not in first.data.tags[names.OVERRIDES_TAG] and first.info.start_time == 1000
+    assert failed.info.status == "FAILED" and failed.data.tags[names.ERROR_TAG] == "RuntimeError: x too large"
     assert failed.info.run_name == "trial-001 failed" and empty.info.run_name == "trial-002"
-    assert failed.data.params == {"x": "0.9", "extra": "1"} and failed.data.tags[rr.TRIAL_STATE_TAG] == "failed"
-    assert rr.trial_state(empty) == "complete" and rr.trial_value(empty, "complete", "loss") is None
+    assert failed.data.params == {"x": "0.9", "extra": "1"} and failed.data.tags[names.TRIAL_STATE_TAG] == "failed"
+    assert runs.trial_state(empty) == "complete" and runs.trial_value(empty, "complete", "loss") is None
 
 
 def test_missing_runs_ignore_trials_that_failed_before_logging():

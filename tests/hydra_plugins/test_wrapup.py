@@ -28,10 +28,9 @@ def loaded_torch(pid: int) -> bool:
         return False
 
 
-def test_the_process_imports_ahead_and_ends_when_not_needed(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    MlflowClient(uri).search_experiments()
-    model = BestModel({}, plan(uri))
+def test_the_process_imports_ahead_and_ends_when_not_needed(tracking_uri):
+    uri = tracking_uri
+    model = BestModel(plan(uri))
     model.prepare()
     proc = model.proc
     deadline = time.monotonic() + 120
@@ -45,29 +44,50 @@ def test_the_process_imports_ahead_and_ends_when_not_needed(tmp_path):
     assert MlflowClient(uri).search_registered_models() == []
 
 
-def test_a_foreign_app_starts_nothing_and_a_best_trial_without_checkpoint_needs_nothing(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_foreign_app_starts_nothing_and_a_best_trial_without_checkpoint_needs_nothing(tracking_uri):
+    uri = tracking_uri
     client = MlflowClient(uri)
     run = client.create_run(client.create_experiment("wrapup"))
-    model = BestModel({}, plan(uri, ours=False))
+    model = BestModel(plan(uri, ours=False))
     model.prepare()
     assert model.proc is None
     assert model.publish("parent-of-no-consequence", run.info.run_id) is False and model.proc is None
 
 
-def test_the_registry_told_nothing_exits_cleanly(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = subprocess.run([sys.executable, "-m", "pipeline.results.registry", "--wait", "--name", "m"], input="\n",
+def test_the_registry_told_nothing_exits_cleanly(tracking_uri):
+    uri = tracking_uri  # a store made from the migrated template: a new one would spend seconds on migrations
+    done = subprocess.run([sys.executable, "-m", "pipeline.registry", "--wait", "--name", "m"], input="\n",
                           capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
     assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
     assert MlflowClient(uri).search_registered_models() == []
 
 
-def test_the_mid_sweep_report_waits_report_every_from_the_start(tmp_path, caplog):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_the_mid_sweep_report_waits_report_every_from_the_start(tracking_uri, tmp_path, caplog):
+    uri = tracking_uri
     ReportSchedule(True, 3600).maybe(uri, "0" * 32, tmp_path)  # a short sweep: no mid-sweep report
     assert "Could not write the sweep report" not in caplog.text
     ReportSchedule(False, 0).maybe(uri, "0" * 32, tmp_path)
     assert "Could not write the sweep report" not in caplog.text
     ReportSchedule(True, 0).maybe(uri, "0" * 32, tmp_path)  # due at once: tried (on a parent that is not there)
     assert "Could not write the sweep report" in caplog.text
+
+
+def test_the_end_of_a_sweep_takes_the_run_ids_its_trials_returned(tracking_uri):
+    """Trials that follow the protocol return their run's id: nothing is searched for them. Only trials that ran
+    without saying (an app that logs its own runs and returns a bare number) are looked up among the children."""
+    from types import SimpleNamespace
+
+    from hydra_plugins.pipeline_sweeper._wrapup import trial_runs
+    from pipeline.tracking import names
+    from pipeline.tracking.store import get_client
+    from pipeline.tracking.sweep_run import SweepRun, TrialRecord
+
+    parent = SweepRun.create(tracking_uri, "wrapup", "sweep", {names.SWEEP_TAG: "random"}, {})
+    client = get_client(tracking_uri)
+    child = client.create_run(parent.experiment_id, tags={names.PARENT_RUN_TAG: parent.run_id,
+                                                          names.TRIAL_NUMBER_TAG: "1"}).info.run_id
+    sweep = SimpleNamespace(parent=parent)
+    said = [TrialRecord(0, {}, "complete", 1.0, run_id="returned-0"), TrialRecord(1, {}, "failed", run_id="r1")]
+    assert trial_runs(sweep, said) == {0: "returned-0", 1: "r1"}  # taken as they are: no search would find these
+    unsaid = [TrialRecord(0, {}, "complete", 1.0, run_id="returned-0"), TrialRecord(1, {}, "complete", 2.0)]
+    assert trial_runs(sweep, unsaid) == {0: "returned-0", 1: child} and unsaid[1].run_id == child

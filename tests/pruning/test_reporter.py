@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.pruning import TrialPruned, make_reporter
+from pipeline.pruning.reporter import TrialPruned, make_reporter
 from pipeline.tracking.names import INTERMEDIATE
 from pipeline.tracking.tracker import Tracker
 

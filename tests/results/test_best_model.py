@@ -8,8 +8,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.results.best_model import ensure_logged_model, log_best_model, logged_model_id
+from pipeline.tracking.store import get_client
 from pipeline.tracking.sweep_run import SweepRun, TrialRecord, best_record
-from pipeline.tracking.tracker import get_client
 from pipeline.trial import run_trial
 from tests.conftest import TINY, score_served
 
@@ -30,7 +30,8 @@ def sweep(tmp_path_factory, store_template):
         overrides = [*TINY, f"tracking.uri={uri}", "tracking.experiment=best-model",
                      f"tracking.parent_run_id={parent.run_id}", f"tracking.trial_number={k}", *extra]
         result = run_trial(compose(overrides), overrides)
-        records.append(TrialRecord(k, {}, "complete", result.objective + (1.0 if k == 0 else 0.0), run_id=result.run_id))
+        records.append(TrialRecord(k, {}, "complete", result.objective + (1.0 if k == 0 else 0.0),
+                                   run_id=result.run_id))
     parent.finish(records, best_record(records, "maximize"), {})
     return uri, parent.run_id, records, compose(TINY)
 
@@ -52,7 +53,8 @@ def test_the_model_rebuilt_from_the_checkpoint_scores_as_logged(sweep):
     mlflow.set_tracking_uri(uri)
     model = mlflow.pytorch.load_model(f"models:/{model_id}")
     scores = score_served(model, cfg.data)  # raw pixels in: normalisation is inside the model
-    assert scores["accuracy"] == pytest.approx(client.get_run(records[0].run_id).data.metrics["test_accuracy"], abs=1e-9)
+    assert scores["accuracy"] == pytest.approx(client.get_run(records[0].run_id).data.metrics["test_accuracy"],
+                                               abs=1e-9)
     x = torch.rand(3, 1, 8, 8)
     assert torch.equal(model(x.reshape(3, 64)), model(x))  # flat batches too: the checkpoint knows the shape
 

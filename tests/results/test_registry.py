@@ -17,11 +17,13 @@ from pipeline.errors import NonFiniteLossError
 from pipeline.objective import direction
 from pipeline.results.registry import EXIT_NOT_FINISHED, SweepNotFinished, main, register_best
 from pipeline.results.report import generate_report
+from pipeline.tracking.names import TrialState
 from pipeline.tracking.sweep_run import SweepRun, TrialRecord, best_record
 
 pytestmark = pytest.mark.slow
 NAME = "digits-champion"
-FAST = ["trainer.epochs=3", "cv.folds=2", "data.subset=300", "trainer.batch_size=32", "optimizer=sgd", "trainer.num_threads=1",
+FAST = ["trainer.epochs=3", "cv.folds=2", "data.subset=300", "trainer.batch_size=32", "optimizer=sgd",
+        "trainer.num_threads=1",
         "regularization.early_stopping.patience=0", "tracking.experiment=registry"]
 
 
@@ -49,7 +51,7 @@ def train_sweep(uri: str, lrs: list[float], extra: tuple[str, ...] = (), status:
             records.append(TrialRecord(k, params, "complete", result.objective, run_id=result.run_id))
         except NonFiniteLossError as e:
             records.append(TrialRecord(k, params, "failed", error=str(e)))
-    parent.finish(records, best_record(records, direction(metric)), {}, status=status)
+    parent.finish(records, best_record(records, direction(metric)), {}, TrialState.of_status(status))
     return parent.run_id
 
 
@@ -245,7 +247,8 @@ def standing(version="9", value=0.9408, direction="maximize", metric="val_accura
     (standing("7", 0.9784), standing(), False,
      "version 7 (cv_mean 0.9784) stays @champion over version 9 (0.9408, -0.0376)"),
     (standing("7", 0.9408), standing(), False, "stays @champion over version 9 (0.9408, +0.0000)"),  # a tie keeps it
-    (standing("7", 0.9), standing(), True, "version 9 (cv_mean 0.9408) takes @champion from version 7 (0.9000, +0.0408)"),
+    (standing("7", 0.9), standing(), True,
+     "version 9 (cv_mean 0.9408) takes @champion from version 7 (0.9000, +0.0408)"),
     (standing("7", 0.5, "minimize", "val_loss"), standing("9", 0.3, "minimize", "val_loss"), True,
      "takes @champion from version 7 (0.5000, -0.2000)"),
     (standing("7", 0.3, "minimize", "val_loss"), standing("9", 0.5, "minimize", "val_loss"), False,

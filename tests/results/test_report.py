@@ -1,4 +1,5 @@
-"""``write_report`` / ``generate_report`` / ``python -m pipeline.results.report`` on every shape of sweep a real store can hold.
+"""``write_report`` / ``generate_report`` / ``python -m pipeline.results.report`` on every shape of sweep a real store
+can hold.
 
 The sweeps are written by the project's own writers (``tests.results.insights.test_history.build_sweep``)
 into one real SQLite store; the real-training case is in ``tests/test_registry.py``.
@@ -146,7 +147,8 @@ def test_write_report_mid_sweep_writes_the_page_only_with_open_permissions(sweep
         os.umask(old)
     folder = tmp_path / "sweep" / "report"
     assert found["artifacts"] == ["report/report.html"] and sorted(p.name for p in folder.iterdir()) == ["report.html"]
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o755 and stat.S_IMODE((folder / "report.html").stat().st_mode) == 0o644
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE((folder / "report.html").stat().st_mode) == 0o644
     assert "rewritten after every batch" in (folder / "report.html").read_text()
     run = MlflowClient(uri).get_run(pid)
     assert MlflowClient(uri).list_artifacts(pid, "report") == [] and "report.html" not in run.data.tags
@@ -181,7 +183,8 @@ def test_terminal_summary_prints_each_importance_with_its_spread(sweeps, reports
     generate_report(uri, pid)
     out = capsys.readouterr().out
     assert "Hyperparameter importance: Ranked from 12 complete trials" in out
-    assert re.search(r"optimizer\.lr\s+\d\.\d{3}\s+\d\.\d{3}\n", out) and re.search(r"parameter\s+importance\s+spread", out)
+    assert re.search(r"optimizer\.lr\s+\d\.\d{3}\s+\d\.\d{3}\n", out) and re.search(r"parameter\s+importance\s+spread",
+                                                                                    out)
 
 
 def test_terminal_summary_says_which_way_the_gap_went(sweeps, reports):

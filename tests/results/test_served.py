@@ -57,7 +57,8 @@ def test_example_input_and_code_paths():
 def test_the_signature_has_an_input_schema_only_for_one_layout():
     """MLflow's pyfunc would refuse every input rank but one: a table has one, images have several (checked by
     the served model itself)."""
-    from pipeline.models import as_served, mlp
+    from pipeline.models import mlp
+    from pipeline.results.serving import as_served
 
     table = output_signature(served_from_fitted(fitted("classification")), example_input((4,)))
     assert table.inputs.inputs[0].shape == (-1, 4) and table.outputs.inputs[0].shape == (-1, 1)

@@ -171,6 +171,7 @@ def test_fit_points_subset_used_past_the_limit_and_model_conditioned_on_all():
         BayesOptimizer(MIXED, fit_points=1)
 
 
+@pytest.mark.slow  # fits real GPs on 40-44 points: ~15 s
 def test_past_fit_points_the_fit_is_kept_until_the_history_grows_by_refit_growth():
     from pipeline.search.bayes import REFIT_GROWTH
 

@@ -8,8 +8,8 @@ import mlflow
 import torch
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking.callbacks import CheckpointLogger, CurveLogger, to_bytes
-from pipeline.tracking.tracker import Tracker
+from pipeline.tracking.callbacks import CheckpointLogger, CurveLogger
+from pipeline.tracking.tracker import Tracker, checkpoint_bytes
 from pipeline.training.loop import FitResult
 
 
@@ -33,14 +33,15 @@ def test_each_folds_best_weights_are_uploaded_and_load_with_weights_only(trackin
     state = torch.nn.Linear(3, 2).state_dict()
     CheckpointLogger(tracker).on_fold_end(1, FitResult(best_epoch=4, best_state=state))
     tracker.finish()
-    folder = mlflow.artifacts.download_artifacts(run_id=tracker.run_id, tracking_uri=tracking_uri, dst_path=str(tmp_path))
+    folder = mlflow.artifacts.download_artifacts(run_id=tracker.run_id, tracking_uri=tracking_uri,
+                                                 dst_path=str(tmp_path))
     ckpt = torch.load(Path(folder, "checkpoints", "fold_1.pt"), weights_only=True)
     assert ckpt["best_epoch"] == 4 and all(torch.equal(ckpt["state_dict"][k], v) for k, v in state.items())
 
 
-def test_to_bytes_round_trips_tensors_and_plain_values():
+def test_checkpoint_bytes_round_trip_tensors_and_plain_values():
     import io
 
     obj = {"w": torch.arange(4.0), "shape": [1, 8, 8], "n": 3}
-    back = torch.load(io.BytesIO(to_bytes(obj)), weights_only=True)
+    back = torch.load(io.BytesIO(checkpoint_bytes(obj)), weights_only=True)
     assert torch.equal(back["w"], obj["w"]) and back["shape"] == [1, 8, 8] and back["n"] == 3

@@ -33,7 +33,7 @@ def test_a_lease_is_alive_while_its_process_runs_and_not_after():
 WORKER = """
 import sys, time
 from pipeline.tracking import lease
-lease.watch_sweeper(on_gone=lambda: open(sys.argv[1], "w").write("cleaned up"))
+lease.watch_sweeper().on_gone(lambda: open(sys.argv[1], "w").write("cleaned up"))
 print("watching", flush=True)
 time.sleep(60)
 """
@@ -68,6 +68,7 @@ def test_a_worker_whose_sweeper_is_already_gone_never_starts(tmp_path):
     held = lease_of(gone.pid)
     gone.kill()
     gone.wait()
-    code = subprocess.run([sys.executable, "-c", "from pipeline.tracking import lease; lease.watch_sweeper(); print('ran')"],
+    code = subprocess.run([sys.executable, "-c",
+                           "from pipeline.tracking import lease; lease.watch_sweeper(); print('ran')"],
                           cwd=ROOT, env={**os.environ, lease.LEASE_ENV: held}, capture_output=True, text=True)
     assert code.returncode == 3 and "ran" not in code.stdout

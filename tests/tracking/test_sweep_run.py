@@ -12,13 +12,14 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline.tracking import names as rr
+from pipeline.tracking import names, runs
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.store import get_client
 from pipeline.tracking.sweep_run import (
     SweepRun,
     TrialRecord,
     basic_sweep_parent,
     best_record,
-    child_runs,
     load_state,
     summarise_basic_parent,
     trials_csv,
@@ -31,8 +32,8 @@ PARAMS = [{"optimizer.lr": 0.01}, {"optimizer.lr": 0.02}, {"optimizer.lr": 0.03}
 
 def launch(uri, parent, number, status, metrics=None, tags=None):
     """A trial launched by the sweeper (params tag) and logged by itself (child run)."""
-    parent.tracker.set_tags(rr.launched_tags([number], [PARAMS[number]]))
-    child = Tracker.start(uri, "sweeps", f"trial-{number:03d}", {rr.TRIAL_NUMBER_TAG: str(number), **(tags or {})},
+    parent.tracker.set_tags(names.launched_tags([number], [PARAMS[number]]))
+    child = Tracker.start(uri, "sweeps", f"trial-{number:03d}", {names.TRIAL_NUMBER_TAG: str(number), **(tags or {})},
                           parent_run_id=parent.run_id)
     if metrics:
         child.log_metrics(metrics, flush=True)
@@ -42,12 +43,12 @@ def launch(uri, parent, number, status, metrics=None, tags=None):
 
 
 def test_resume_state_tells_ended_trials_and_reruns_the_rest(tracking_uri):
-    parent = SweepRun.create(tracking_uri, "sweeps", "random-sweep", {rr.SWEEP_TAG: "random"}, {})
+    parent = SweepRun.create(tracking_uri, "sweeps", "random-sweep", {names.SWEEP_TAG: "random"}, {})
     launch(tracking_uri, parent, 0, "FINISHED", {"cv_mean": 0.9})
     launch(tracking_uri, parent, 1, "FAILED")
     stale = launch(tracking_uri, parent, 2, None, {"cv_mean": 0.5})  # still RUNNING: its sweep was killed
     launch(tracking_uri, parent, 3, "FINISHED")  # returned nothing: complete without a value
-    parent.tracker.set_tags(rr.launched_tags([4], [PARAMS[4]]))  # launched, never started
+    parent.tracker.set_tags(names.launched_tags([4], [PARAMS[4]]))  # launched, never started
     state = load_state(tracking_uri, parent.run_id)
     assert [(r.number, r.state, r.value) for r in state.ended] == [(0, "complete", 0.9), (1, "failed", None),
                                                                    (3, "complete", None)]
@@ -55,31 +56,31 @@ def test_resume_state_tells_ended_trials_and_reruns_the_rest(tracking_uri):
     assert state.next_number == 5
     assert MlflowClient(tracking_uri).get_run(stale).info.status == "KILLED"
     # once re-run under new numbers, a second resume does not run them again
-    parent.tracker.set_tags(rr.rerun_tags([(2, 5), (4, 6)]))
+    parent.tracker.set_tags(names.rerun_tags([(2, 5), (4, 6)]))
     assert load_state(tracking_uri, parent.run_id).interrupted == []
 
 
 def test_resume_reads_the_objective_key_the_parent_records(tracking_uri):
-    parent = SweepRun.create(tracking_uri, "sweeps", "bayes-sweep", {rr.SWEEP_TAG: "bayes",
-                                                                     rr.OBJECTIVE_KEY_TAG: "val_rmse"}, {})
+    parent = SweepRun.create(tracking_uri, "sweeps", "bayes-sweep", {names.SWEEP_TAG: "bayes",
+                                                                     names.OBJECTIVE_KEY_TAG: "val_rmse"}, {})
     launch(tracking_uri, parent, 0, "FINISHED", {"val_rmse": 3.0, "cv_mean": 99.0})
     [ended] = load_state(tracking_uri, parent.run_id).ended
     assert ended.value == 3.0
 
 
 def test_parent_history_and_summary(tracking_uri):
-    parent = SweepRun.create(tracking_uri, "sweeps", "grid-sweep", {rr.SWEEP_TAG: "grid"}, {"sweep.n_trials": 3})
+    parent = SweepRun.create(tracking_uri, "sweeps", "grid-sweep", {names.SWEEP_TAG: "grid"}, {"sweep.n_trials": 3})
     records = [TrialRecord(0, PARAMS[0], "complete", 0.8, 1.5, "r0"), TrialRecord(1, PARAMS[1], "failed", None, 0.2,
                                                                                    "r1", "ValueError: x"),
                TrialRecord(2, PARAMS[2], "complete", 0.9, 1.1, "r2")]
     for k, r in enumerate(records):
         best = best_record(records[:k + 1], "maximize")
         parent.log_trial(r, best and best.value, {"complete": k, "failed": 1})
-    parent.finish(records, best_record(records, "maximize"), {"best_value": 0.9}, status="FINISHED")
+    parent.finish(records, best_record(records, "maximize"), {"best_value": 0.9}, TrialState.COMPLETE)
     client = MlflowClient(tracking_uri)
     run = client.get_run(parent.run_id)
     assert run.info.status == "FINISHED" and run.data.params["sweep.n_trials"] == "3"
-    assert run.data.tags[rr.BEST_RUN_TAG] == "r2" and json.loads(run.data.tags["best.params"]) == PARAMS[2]
+    assert run.data.tags[names.BEST_RUN_TAG] == "r2" and json.loads(run.data.tags["best.params"]) == PARAMS[2]
     assert [(m.step, m.value) for m in client.get_metric_history(parent.run_id, "trial_value")] == [(0, 0.8), (2, 0.9)]
     assert [m.value for m in client.get_metric_history(parent.run_id, "best_value")][-1] == 0.9
     folder = mlflow.artifacts.download_artifacts(run_id=parent.run_id, tracking_uri=tracking_uri)
@@ -118,13 +119,13 @@ def test_basic_sweep_parent_is_created_once_for_concurrent_trials(tracking_uri, 
         t.join()
     assert len(set(ids)) == 1 and (tmp_path / "s" / ".mlflow_parent_run_id").read_text() == ids[0]
     run = MlflowClient(tracking_uri).get_run(ids[0])
-    assert run.data.tags[rr.SWEEP_TAG] == "basic" and run.data.tags["sweep.dir"] == str(tmp_path / "s")
+    assert run.data.tags[names.SWEEP_TAG] == "basic" and run.data.tags["sweep.dir"] == str(tmp_path / "s")
 
 
 def test_basic_parent_summary_after_each_trial(tracking_uri, tmp_path):
     pid = basic_sweep_parent(tracking_uri, "basic", tmp_path, "python train.py -m")
     for k, (status, value) in enumerate([("FINISHED", 0.4), ("FAILED", None), ("FINISHED", 0.3)]):
-        run = Tracker.start(tracking_uri, "basic", f"t{k}", {rr.TRIAL_NUMBER_TAG: str(k)}, parent_run_id=pid)
+        run = Tracker.start(tracking_uri, "basic", f"t{k}", {names.TRIAL_NUMBER_TAG: str(k)}, parent_run_id=pid)
         if value is not None:
             run.log_metrics({"cv_mean": value}, flush=True)
         run.client.set_terminated(run.run_id, status)
@@ -132,4 +133,5 @@ def test_basic_parent_summary_after_each_trial(tracking_uri, tmp_path):
     parent = MlflowClient(tracking_uri).get_run(pid)
     assert parent.info.status == "FINISHED" and parent.data.metrics["best_value"] == 0.3
     assert parent.data.metrics["n_complete"] == 2 and parent.data.metrics["n_failed"] == 1
-    assert parent.data.tags["best.trial"] == "2" and len(child_runs(tracking_uri, pid)) == 3
+    assert parent.data.tags["best.trial"] == "2" and len(runs.child_runs(get_client(tracking_uri),
+                                                                         parent.info.experiment_id, pid)) == 3

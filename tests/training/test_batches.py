@@ -30,7 +30,8 @@ class Images(Dataset):
 @pytest.fixture
 def images():
     torch.manual_seed(0)
-    X = torch.rand(30, 2, 4, 4) * torch.tensor([1.0, 10.0])[None, :, None, None] + torch.tensor([0.0, 5.0])[None, :, None, None]
+    X = torch.rand(30, 2, 4, 4) * torch.tensor([1.0, 10.0])[None, :, None, None] + torch.tensor([0.0, 5.0])[None, :,
+                                                                                                            None, None]
     return X, torch.arange(30) % 3
 
 

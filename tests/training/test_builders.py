@@ -38,7 +38,8 @@ def test_model_checks():
     assert build_model(cfg, (1, 8, 8), 10)(torch.rand(3, 1, 8, 8)).shape == (3, 10)
     check_model(cfg, (4,), 1)  # an MLP takes tables too
     with pytest.raises(ConfigError, match=r"gives outputs of shape \(10,\) per sample; expected \(3,\)"):
-        check_model(OmegaConf.create({"model": {"_target_": "tests.training.test_builders.ten_outputs", "_partial_": True}}),
+        check_model(OmegaConf.create({"model": {"_target_": "tests.training.test_builders.ten_outputs",
+                                                "_partial_": True}}),
                     (4,), 3)
 
 

@@ -81,6 +81,9 @@ BAD = [
     ("regularization.dropout=1.5", "regularization.dropout=1.5"),
     ("trainer.device=tpu", "trainer.device='tpu'"),
     ("trainer.precision=8", "trainer.precision=8"),
+    ("pruning.pruner=hyperband", "pruning.pruner='hyperband'"),
+    ("pruning.min_resource=0", "pruning.min_resource=0"),
+    ("pruning.n_startup_trials=-1", "pruning.n_startup_trials=-1"),
 ]
 
 
@@ -93,7 +96,8 @@ def test_bad_values_are_named(compose_cfg, override, named):
 
 def test_folds_larger_than_smallest_class(compose_cfg):
     cfg = compose_cfg(["data.subset=100", "cv.folds=12"])
-    with pytest.raises(ConfigError, match=r"cv.folds=12 is larger than the smallest class .* \(class \d: \d+ samples\)"):
+    with pytest.raises(ConfigError,
+                       match=r"cv.folds=12 is larger than the smallest class .* \(class \d: \d+ samples\)"):
         checks.validate_for_data(cfg, load_data(cfg.data))
 
 
@@ -120,3 +124,17 @@ def test_checks_against_the_data(compose_cfg, override, named):
 def test_unknown_group_option_or_key_is_refused_by_hydra(compose_cfg, override):
     with pytest.raises(HydraException):
         compose_cfg([override])
+
+
+@pytest.mark.parametrize("metric, wrong", [("val_loss", "max"), ("val_accuracy", "min")])
+def test_a_plateau_mode_against_the_objective_is_refused(compose_cfg, metric, wrong):
+    with pytest.raises(ConfigError, match=rf"scheduler.mode='{wrong}' is invalid: expected '(min|max)' for cv.metric"):
+        checks.validate(compose_cfg(["scheduler=plateau", f"+scheduler.mode={wrong}", f"cv.metric={metric}"]))
+    right = "min" if wrong == "max" else "max"
+    checks.validate(compose_cfg(["scheduler=plateau", f"+scheduler.mode={right}", f"cv.metric={metric}"]))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")
+def test_cuda_without_a_gpu_is_refused_before_the_run(compose_cfg):
+    with pytest.raises(ConfigError, match="trainer.device='cuda' but no CUDA device is available"):
+        checks.validate(compose_cfg(["trainer.device=cuda"]))

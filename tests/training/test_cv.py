@@ -11,7 +11,7 @@ from pipeline.data import load_data
 from pipeline.results.reproduce import compose
 from pipeline.training.batches import Scaling, batches
 from pipeline.training.cv import CVResult, cross_validate, fold_indices, refit
-from pipeline.training.loop import FitResult, Task, evaluate
+from pipeline.training.loop import FitResult, Targets, evaluate
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")
@@ -85,10 +85,11 @@ def test_refit_scores_the_held_out_split_with_its_own_normalisation(run):
     fitted = refit(cfg, data, result.refit_epochs(), CPU)
     assert fitted.epochs == result.refit_epochs() and fitted.input_shape == data.input_shape
     assert torch.allclose(fitted.scaling.x_mean, data.train.X.mean(dim=(0, 2, 3), keepdim=True))  # training part
-    scores = evaluate(fitted.model, batches(data.test, None, fitted.scaling, CPU, 64), Task(data.task, 10))
+    scores = evaluate(fitted.model, batches(data.test, None, fitted.scaling, CPU, 64), Targets(data.task, 10))
     assert {f"test_{k}": v for k, v in scores.items()} == fitted.test and scores["accuracy"] > 0.5
 
 
+@pytest.mark.slow  # 30 epochs of two folds and a refit: ~13 s
 def test_regression_learns_in_standardised_units_and_reports_in_the_targets_units():
     from sklearn.datasets import load_diabetes
 
@@ -100,13 +101,13 @@ def test_regression_learns_in_standardised_units_and_reports_in_the_targets_unit
     data = checked(data, "diabetes")
     cfg = compose([*TINY, "trainer.epochs=30", "cv.metric=val_rmse", "optimizer.lr=0.01"])
     result = cross_validate(cfg, data, CPU)
-    assert set(result.folds[0].history[0]) == {"train_loss", "val_loss", "val_rmse", "val_mae", "val_r2"}
+    assert set(result.folds[0].history[0]) == {"train_loss", "lr", "val_loss", "val_rmse", "val_mae", "val_r2"}
     assert 40 < result.mean < 75  # the targets' units (their std is about 77), not standardised ones
     fitted = refit(cfg, data, result.refit_epochs(), CPU)
     assert fitted.scaling.y_mean.shape == (1,) and abs(float(fitted.scaling.y_mean) - float(y[:350].mean())) < 1e-3
     assert fitted.test["test_r2"] > 0.2
     constant = evaluate(_Constant(float(y[:350].mean())), batches(data.test, None, Scaling(), CPU, 64),
-                        Task("regression", 1))
+                        Targets("regression", 1))
     assert constant["r2"] < 0.05 < fitted.test["test_r2"]  # better than predicting the training mean
 
 

@@ -13,7 +13,7 @@ from pipeline.errors import NonFiniteLossError
 from pipeline.results.reproduce import compose
 from pipeline.training.batches import batches, fold_scaling
 from pipeline.training.builders import build_model
-from pipeline.training.loop import EarlyStopping, Task, evaluate, fit
+from pipeline.training.loop import EarlyStopping, Targets, evaluate, fit
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")
@@ -52,7 +52,7 @@ def digits():
     scaling = fold_scaling(data.train, tr, data.task, True)
     train = batches(data.train, tr, scaling, CPU, 32)
     val = batches(data.train, va, scaling, CPU, 32)
-    return cfg, data, Task(data.task, data.num_outputs, scaling), train, val
+    return cfg, data, Targets(data.task, data.num_outputs, scaling), train, val
 
 
 def model_for(cfg, data, seed=0):
@@ -66,7 +66,7 @@ def test_fit_keeps_the_best_epochs_weights(digits):
     seen = []
     result = fit(model, cfg, task, train, val, seed=0, on_epoch=lambda e, r: seen.append((e, dict(r))))
     assert [e for e, _ in seen] == list(range(1, 7)) and [r for _, r in seen] == result.history
-    assert set(result.history[0]) == {"train_loss", "val_loss", "val_accuracy", "val_f1_macro"}
+    assert set(result.history[0]) == {"train_loss", "lr", "val_loss", "val_accuracy", "val_f1_macro"}
     scores = [r["val_accuracy"] for r in result.history]
     assert result.best_score == max(scores) and result.best_epoch == scores.index(max(scores)) + 1
     model.load_state_dict(result.best_state)
@@ -133,10 +133,59 @@ def test_evaluate_scores_what_the_task_reports():
 
     logits = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0]])
     data = TensorBatches(TensorData(logits, torch.tensor([0, 1, 1])), None, Scaling(), CPU, 2)
-    scores = evaluate(torch.nn.Identity(), data, Task("classification", 2))
+    scores = evaluate(torch.nn.Identity(), data, Targets("classification", 2))
     assert scores["accuracy"] == pytest.approx(2 / 3)
     assert scores["loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 1]))))
     y = torch.tensor([1.0, 2.0, 4.0])
     reg = TensorBatches(TensorData(y[:, None] + 1.0, y), None, Scaling(), CPU, 2)
-    scores = evaluate(torch.nn.Identity(), reg, Task("regression", 1))
+    scores = evaluate(torch.nn.Identity(), reg, Targets("regression", 1))
     assert scores["rmse"] == pytest.approx(1.0) and scores["mae"] == pytest.approx(1.0)
+
+
+# -- the plateau scheduler: with the objective, and in the refit ------------------------------------------------
+@pytest.mark.parametrize("metric, mode", [("val_loss", "min"), ("val_accuracy", "max")])
+def test_the_plateau_scheduler_follows_the_objectives_direction(metric, mode):
+    from pipeline.training.builders import build_scheduler
+
+    cfg = compose([*TINY, "scheduler=plateau", f"cv.metric={metric}"])
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    assert build_scheduler(cfg, optimizer).mode == mode
+
+
+@pytest.mark.parametrize("metric", ["val_loss", "val_accuracy"])
+def test_an_improving_objective_keeps_the_learning_rate(digits, metric):
+    """Digits learn for these epochs: a scheduler working with the objective never lowers the rate, one working
+    against it (the old ``mode: max`` on a loss) would halve it after ``patience`` epochs."""
+    cfg, data, task, train, val = digits
+    cfg = compose([*TINY, "trainer.epochs=6", "scheduler=plateau", "scheduler.patience=1", "optimizer.lr=0.01",
+                   f"cv.metric={metric}"])
+    result = fit(model_for(cfg, data), cfg, task, train, val, seed=0)
+    lrs = [r["lr"] for r in result.history]
+    assert lrs == [0.01] * 6, lrs
+
+
+@pytest.mark.parametrize("metric", ["val_loss", "val_accuracy"])
+def test_the_refit_lowers_its_rate_where_the_folds_did(digits, metric):
+    """Without a validation split the refit cannot step a plateau scheduler: it trains at the folds' rates, epoch
+    by epoch. Before, it stepped on the training loss in max mode and halved its rate every few epochs."""
+    from pipeline.training.loop import lr_factors
+
+    cfg, data, task, train, val = digits
+    cfg = compose([*TINY, "trainer.epochs=8", "scheduler=plateau", "scheduler.patience=0", "scheduler.factor=0.5",
+                   "optimizer.lr=0.5", f"cv.metric={metric}"])  # a rate too high to improve for long: it drops
+    folds = [fit(model_for(cfg, data, seed), cfg, task, train, val, seed=seed) for seed in (0, 1, 2)]
+    factors = lr_factors([f.history for f in folds], 8)
+    assert factors[0] == 1.0 and min(factors) < 1.0  # the folds did lower their rate
+    refit = fit(model_for(cfg, data), cfg, task, train, epochs=8, seed=0, lr_factors=factors)
+    assert [r["lr"] for r in refit.history] == pytest.approx([0.5 * f for f in factors])
+    unguided = fit(model_for(cfg, data), cfg, task, train, epochs=8, seed=0)
+    assert [r["lr"] for r in unguided.history] == [0.5] * 8  # no validation value: nothing to step on
+
+
+def test_lr_factors_take_the_median_fold_and_carry_a_stopped_fold_on():
+    from pipeline.training.loop import lr_factors
+
+    folds = [[{"lr": 1.0}, {"lr": 0.5}, {"lr": 0.25}], [{"lr": 2.0}, {"lr": 2.0}], [{"lr": 1.0}, {"lr": 1.0},
+                                                                                     {"lr": 0.1}]]
+    assert lr_factors(folds, 4) == [1.0, 1.0, 0.25, 0.25]  # per epoch: the middle fold's ratio to its first rate
+    assert lr_factors([], 2) == [1.0, 1.0] and lr_factors([[{"train_loss": 1.0}]], 1) == [1.0]

@@ -76,7 +76,8 @@ def test_live_line_on_a_terminal(caplog):
 
 def test_live_line_shows_the_loss_and_the_metric_optimized():
     stream = Terminal()
-    Progress(folds=1, epochs=2, metric="val_rmse", stream=stream).on_epoch_end(0, 1, {"train_loss": 1.0, "val_loss": 4.0,
+    Progress(folds=1, epochs=2, metric="val_rmse", stream=stream).on_epoch_end(0, 1, {"train_loss": 1.0,
+                                                                                      "val_loss": 4.0,
                                                                                   "val_rmse": 2.0, "val_r2": 0.5})
     assert stream.getvalue() == "\rfold 1/1  epoch   1/2  train_loss 1.0000  val_loss 4.0000  val_rmse 2.0000"
 

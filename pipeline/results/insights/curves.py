@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.results.insights.history import SweepHistory, TrialRow
-from pipeline.tracking import names as rr
+from pipeline.tracking import names
+from pipeline.tracking.names import TrialState
 
 WORKERS = 8          # concurrent round trips: a server answers them in parallel, SQLite mostly in turn
 Curve = list[tuple[int, float]]  # (step, value), by step
@@ -29,7 +30,7 @@ class CurveCache:
         return self._curves.get((uri, run_id, key))
 
     def put(self, uri: str, row: TrialRow, key: str, curve: Curve) -> None:
-        if row.state in (*rr.ENDED, "interrupted"):
+        if row.state in (*names.ENDED, TrialState.INTERRUPTED):
             self._curves[(uri, row.run_id, key)] = curve
 
     def __len__(self) -> int:

@@ -239,7 +239,8 @@ def _interpolate(px: Param, py: Param, pts: Sequence[tuple[float, float, TrialRo
     from scipy.interpolate import griddata
 
     gx, gy = _grid(px), _grid(py)
-    known = np.column_stack([_scale(px, np.array([x for x, _, _ in pts])), _scale(py, np.array([y for _, y, _ in pts]))])
+    known = np.column_stack([_scale(px, np.array([x for x, _, _ in pts])), _scale(py, np.array([y for _, y,
+                                                                                                _ in pts]))])
     values = np.array([r.value for _, _, r in pts])
     mesh = np.stack(np.meshgrid(_scale(px, gx), _scale(py, gy)), axis=-1)
     try:

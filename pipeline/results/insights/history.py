@@ -21,8 +21,9 @@ from typing import Any
 from pipeline import objective
 from pipeline.objective import OBJECTIVE_STD_KEY
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace
-from pipeline.tracking import names as rr
-from pipeline.tracking.tracker import get_client
+from pipeline.tracking import names, runs
+from pipeline.tracking.names import SweepTags, TrialState
+from pipeline.tracking.store import get_client
 
 TOP_K = 5                        # learning curves are fetched for this many of the best trials
 LOG_SPAN = 100.0                 # basic sweeps: positive numbers spanning this ratio get log axes
@@ -59,14 +60,14 @@ class SweepHistory:
     metric: str | None  # the per-epoch metric behind the objective (cv.metric); None for a foreign app
     space: SearchSpace
     trials: list[TrialRow]
-    status: str = "FINISHED"
+    status: str = TrialState.COMPLETE.run_status  # the parent run's MLflow status
     n_planned: int | None = None
     step_key: str | None = None  # the per-step metric of every trial: intermediate/objective, else cv/<metric>
 
     @property
     def sign(self) -> float:
         """+1 to minimize, -1 to maximize: ``sign * value`` is smaller for better trials."""
-        return 1.0 if self.direction == "minimize" else -1.0
+        return objective.sign(self.direction)
 
     @property
     def label(self) -> str:
@@ -83,7 +84,7 @@ class SweepHistory:
 
     def ranked(self) -> list[TrialRow]:
         """Complete trials with a finite value, best first (ties: the earlier trial first)."""
-        done = [r for r in self.trials if r.state == "complete" and _finite(r.value)]
+        done = [r for r in self.trials if r.state == TrialState.COMPLETE and _finite(r.value)]
         return sorted(done, key=lambda r: (self.sign * r.value, r.number))
 
     @property
@@ -101,7 +102,7 @@ class SweepHistory:
 
     def counts(self) -> dict[str, int]:
         found = Counter(r.state for r in self.trials)
-        return {s: found.get(s, 0) for s in rr.STATES}
+        return {str(s): found.get(s, 0) for s in names.STATES}
 
     def rows(self) -> list[dict[str, Any]]:
         """The tidy table: one dict per trial, the searched parameters as columns."""
@@ -116,7 +117,8 @@ class SelectionGap:
     """How much better the chosen trial looked in cross-validation than on the held-out test split.
 
     ``gap`` is sign-aware: positive means the held-out test score came out worse than the CV score
-    (test accuracy lower, or test loss higher), negative that it came out better. Even a trial nobody selected shows some gap (CV models train on
+    (test accuracy lower, or test loss higher), negative that it came out better. Even a trial nobody selected shows
+    some gap (CV models train on
     (k-1)/k of the data, the refit on all of it), so ``median_gap`` over every complete trial with
     a test score is the baseline, and ``optimism`` = ``gap - median_gap`` the part due to selection.
     """
@@ -153,21 +155,20 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     client = get_client(uri)
     parent = client.get_run(parent_run_id)
     tags = parent.data.tags
-    children = sorted(rr.child_runs(client, parent.info.experiment_id, parent_run_id),
+    children = sorted(runs.child_runs(client, parent.info.experiment_id, parent_run_id),
                       key=lambda r: (r.info.start_time or 0, r.info.run_id))
-    numbers = [rr.trial_number(r, i) for i, r in enumerate(children)]
-    launched = rr.launched_params(tags)
+    numbers = [runs.trial_number(r, i) for i, r in enumerate(children)]
+    launched, recorded = names.launched_params(tags), SweepTags.decode(tags)
     raw = [launched.get(n) or override_params(r) for n, r in zip(numbers, children)]
-    space = _recorded_space(tags) or infer_space(raw)
-    key = rr.objective_key(tags)
+    space = _recorded_space(recorded) or infer_space(raw)
+    key = runs.objective_key(tags)
     metric = _objective_metric(children)
     steps = step_key(children, metric)
     trials = sorted((_row(r, n, p, space, key, steps) for r, n, p in zip(children, numbers, raw)),
                     key=lambda t: t.number)
-    direction = objective.resolve_direction(tags.get("sweep.direction"),
-                                            metric if metric in objective.METRICS else None)
-    history = SweepHistory(parent_run_id, parent.info.experiment_id, tags.get(rr.SWEEP_TAG, "?"), direction, metric,
-                           space, trials, parent.info.status, _int_or(tags.get("sweep.n_trials"), None), steps)
+    direction = objective.resolve_direction(recorded.direction, metric if metric in objective.METRICS else None)
+    history = SweepHistory(parent_run_id, parent.info.experiment_id, recorded.strategy or "?", direction, metric,
+                           space, trials, parent.info.status, recorded.n_trials, steps)
     if metric in objective.METRICS:
         curve = objective.metric(metric).curve_key
         for row in history.ranked()[:top_k]:
@@ -178,26 +179,28 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
 def step_key(children: Sequence[Any], metric: str | None) -> str | None:
     """The per-step curve every trial can be drawn with: the pruner's intermediate objective when any
     trial logged it (pruned trials have nothing else), else the fold-averaged ``cv/<metric>``."""
-    if any(rr.INTERMEDIATE in r.data.metrics for r in children):
-        return rr.INTERMEDIATE
+    if any(names.INTERMEDIATE in r.data.metrics for r in children):
+        return names.INTERMEDIATE
     return objective.metric(metric).curve_key if metric in objective.METRICS else None
 
 
 def _row(run: Any, number: int, params: Mapping[str, Any], space: SearchSpace, key: str,
          steps: str | None) -> TrialRow:
-    state, m = rr.trial_state(run), run.data.metrics
-    value = rr.trial_value(run, state, key)
+    state, m = runs.trial_state(run), run.data.metrics
+    value = runs.trial_value(run, state, key)
     return TrialRow(number, state, value if _finite(value) else None, _typed(params, space), run.info.run_id,
                     m.get(OBJECTIVE_STD_KEY), {k: v for k, v in m.items() if k.startswith("test_")},
-                    run.data.tags.get(rr.ERROR_TAG, ""), start_ms=run.info.start_time,
-                    end_ms=run.info.end_time, has_steps=steps in m, worker=run.data.tags.get(rr.LEASE_TAG, ""))
+                    run.data.tags.get(names.ERROR_TAG, ""), start_ms=run.info.start_time,
+                    end_ms=run.info.end_time, has_steps=steps in m, worker=run.data.tags.get(names.LEASE_TAG, ""))
 
 
-def _recorded_space(tags: Mapping[str, str]) -> SearchSpace | None:
+def _recorded_space(recorded: SweepTags) -> SearchSpace | None:
     """The space the sweeper recorded (None for a basic sweep, or a tag clipped at MLflow's length limit)."""
+    if recorded.space is None:
+        return None
     try:
-        return SearchSpace(SearchSpace.from_grammar(json.loads(tags["sweep.space"])).params)
-    except (KeyError, ValueError):
+        return SearchSpace(SearchSpace.from_grammar(recorded.space).params)
+    except ValueError:
         return None
 
 
@@ -228,7 +231,7 @@ def infer_space(points: Sequence[Mapping[str, Any]]) -> SearchSpace:
 def override_params(run: Any) -> dict[str, Any]:
     """``key=value`` overrides of a trial (its ``hydra.overrides`` tag) as typed values, bookkeeping left out."""
     try:
-        items = json.loads(run.data.tags.get(rr.OVERRIDES_TAG) or "[]")
+        items = json.loads(run.data.tags.get(names.OVERRIDES_TAG) or "[]")
     except ValueError:
         return {}
     out = {}
@@ -260,15 +263,9 @@ def _typed(params: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
 
 def _objective_metric(children: Sequence[Any]) -> str | None:
     """The ``cv.metric`` the trials were judged on (their ``objective.metric`` tag), if they say."""
-    found = Counter(r.data.tags[rr.OBJECTIVE_METRIC_TAG] for r in children if rr.OBJECTIVE_METRIC_TAG in r.data.tags)
+    tag = names.OBJECTIVE_METRIC_TAG
+    found = Counter(r.data.tags[tag] for r in children if tag in r.data.tags)
     return found.most_common(1)[0][0] if found else None
-
-
-def _int_or(text: str | None, default: int | None) -> int | None:
-    try:
-        return int(text) if text is not None else default
-    except ValueError:
-        return default
 
 
 def _finite(v: Any) -> bool:

@@ -35,7 +35,8 @@ def write_figures(history: SweepHistory, importance: Importance | None, folder: 
     folder.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Any] = {"optimization_history.png": lambda: history_figure(history),
                               "parallel_coordinates.png": lambda: parallel_figure(history),
-                              "importance.png": lambda: importance_figure(importance, importance_note(history, importance)),
+                              "importance.png": lambda: importance_figure(importance, importance_note(history,
+                                                                                                      importance)),
                               "learning_curves.png": lambda: curves_figure(history)}
     for p in history.space.params:
         makers[slice_filename(p.name)] = lambda p=p: slice_figure(history, p)

@@ -13,21 +13,23 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline.results.insights.history import SweepHistory, TrialRow
-from pipeline.tracking import names as rr
-from pipeline.tracking.tracker import split_credentials
+from pipeline.tracking import names
+from pipeline.tracking.store import split_credentials
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves a SQLite store by default (make ui)
 
 TABLE_JS = """
 function sortTable(th){const t=th.closest('table'),b=t.tBodies[0],i=[...th.parentNode.children].indexOf(th);
-const asc=th.dataset.dir!=='asc';[...th.parentNode.children].forEach(h=>{delete h.dataset.dir});th.dataset.dir=asc?'asc':'desc';
+const asc=th.dataset.dir!=='asc';
+[...th.parentNode.children].forEach(h=>{delete h.dataset.dir});th.dataset.dir=asc?'asc':'desc';
 const key=r=>{const c=r.children[i],v=c.dataset.v!==undefined?c.dataset.v:c.textContent,n=parseFloat(v);
 return v!==''&&!isNaN(n)&&isFinite(v)?[0,n]:[v===''?2:1,v.toLowerCase()]};
 const rows=[...b.rows];rows.sort((a,c)=>{const x=key(a),y=key(c);if(x[0]!==y[0])return x[0]-y[0];
 return (x[1]<y[1]?-1:x[1]>y[1]?1:0)*(asc?1:-1)});rows.forEach(r=>b.appendChild(r))}
 function filterTable(id){const t=document.getElementById(id),q=document.getElementById(id+'-q').value.toLowerCase(),
 s=document.getElementById(id+'-state').value;let shown=0;for(const r of t.tBodies[0].rows){
-const ok=(!s||r.dataset.state===s)&&(!q||r.textContent.toLowerCase().includes(q));r.style.display=ok?'':'none';shown+=ok}
+const ok=(!s||r.dataset.state===s)&&(!q||r.textContent.toLowerCase().includes(q));
+r.style.display=ok?'':'none';shown+=ok}
 document.getElementById(id+'-n').textContent=shown+' of '+t.tBodies[0].rows.length+' trials'}
 """
 
@@ -52,7 +54,8 @@ def trials_table(history: SweepHistory, uri: str, table_id: str = "trials") -> s
                 f'onchange="filterTable(\'{table_id}\')"><option value="">every state</option>{states}</select> '
                 f'<span id="{table_id}-n">{len(history.trials)} trials</span> '
                 '<span class="note">click a column to sort</span></p>')
-    return f'{controls}<table id="{table_id}" class="trials"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'{controls}<table id="{table_id}" class="trials"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table>')
 
 
 def _row(history: SweepHistory, r: TrialRow, uri: str) -> str:
@@ -91,7 +94,7 @@ def _error(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()] or [text]
     summary = lines[-1] if len(lines) > 1 else lines[0]
     if len(lines) == 1:
-        return f'<td class="error" title="tag {_e(rr.ERROR_TAG)}">{_e(summary)}</td>'
+        return f'<td class="error" title="tag {_e(names.ERROR_TAG)}">{_e(summary)}</td>'
     return (f'<td class="error"><details><summary>{_e(summary)}</summary><pre>{_e(text)}</pre></details></td>')
 
 

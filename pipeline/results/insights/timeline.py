@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from pipeline.results.insights.figures import COLORS, HEIGHT, note_figure
 from pipeline.results.insights.history import SweepHistory, TrialRow
+from pipeline.tracking.names import TrialState
 
 
 def lanes(intervals: Sequence[tuple[float, float]]) -> list[int]:
@@ -74,7 +75,7 @@ def workers(rows: Sequence[TrialRow], spans: Sequence[tuple[float, float]]) -> l
 def _end(row: TrialRow, now_ms: float) -> float:
     if row.end_ms is not None:
         return row.end_ms
-    return now_ms if row.state == "running" else row.start_ms
+    return now_ms if row.state == TrialState.RUNNING else row.start_ms
 
 
 def _iso(ms: float) -> str:

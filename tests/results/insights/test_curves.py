@@ -1,4 +1,5 @@
-"""Every trial's per-step curve from a real store: pruned trials included, threads equal one by one, cached once ended."""
+"""Every trial's per-step curve from a real store: pruned trials included, threads equal one by one, cached once
+ended."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from pipeline.results.insights.curves import CurveCache, fetch_curves
 from pipeline.results.insights.history import load_history
-from pipeline.tracking.tracker import get_client
+from pipeline.tracking.store import get_client
 from tests.results.insights.test_history import MIXED, build_sweep, trial
 
 

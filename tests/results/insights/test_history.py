@@ -16,6 +16,7 @@ from pipeline.results.insights.history import TrialRow, infer_space, load_histor
 from pipeline.search.grammar import format_value
 from pipeline.search.space import CategoricalParam, FloatParam, IntParam
 from pipeline.tracking import lease
+from pipeline.tracking.names import TrialState
 from pipeline.tracking.sweep_run import (
     SweepRun,
     TrialRecord,
@@ -94,7 +95,7 @@ def write_trial(uri: str, parent: SweepRun, number: int, spec: dict[str, Any], e
 
 def end_sweep(parent: SweepRun, records: list[TrialRecord], status: str = "FINISHED") -> None:
     best = best_record(records, "maximize")
-    parent.finish(records, best, {"status": status}, status=status)
+    parent.finish(records, best, {"status": status}, TrialState.of_status(status))
 
 
 def build_resumed_sweep(uri: str) -> str:
@@ -185,7 +186,8 @@ def test_gap_for_a_minimized_loss_is_test_minus_cv():
     from pipeline.results.insights.history import SweepHistory
     from pipeline.search.space import SearchSpace
 
-    rows = [TrialRow(0, "complete", 0.30, {}, tests={"test_loss": 0.35}), TrialRow(1, "complete", 0.40, {}, tests={"test_loss": 0.38})]
+    rows = [TrialRow(0, "complete", 0.30, {}, tests={"test_loss": 0.35}), TrialRow(1, "complete", 0.40, {},
+                                                                                   tests={"test_loss": 0.38})]
     history = SweepHistory("p", "0", "grid", "minimize", "val_loss", SearchSpace(()), rows)
     gap = selection_gap(history)
     assert gap.trial == 0 and gap.gap == pytest.approx(0.05) and gap.median_gap == pytest.approx(0.015)

@@ -1,0 +1,35 @@
+"""The optimizer a plan asks for, and the plan it really runs: a finite space no larger than the budget is run
+whole, in the grid's order, and a finite grid ends sooner than a larger budget."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hydra_plugins.pipeline_sweeper._plan import SweepPlan
+from pipeline.search import make_optimizer
+
+log = logging.getLogger(__name__)
+
+
+def make_sweep_optimizer(plan: SweepPlan) -> tuple[Any, SweepPlan]:
+    """The plan's optimizer, and the plan with ``n_trials`` cut to what the optimizer can propose.
+
+    A finite space no larger than the budget is run whole in the grid's order (Hydra's basic sweeper's),
+    whatever the strategy: every point gets evaluated anyway."""
+    strategy, options = plan.strategy, plan.optimizer_options()
+    if strategy != "grid" and plan.space.dim and plan.space.cardinality() <= plan.n_trials:
+        log.info("The space holds %d points, no more than n_trials=%d: every point is run, in grid order",
+                 int(plan.space.cardinality()), plan.n_trials)
+        strategy, options = "grid", {}
+    if strategy == "grid":
+        options = {**options, "n_trials": plan.n_trials}
+    optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+    total = getattr(optimizer, "n_total", None)
+    if total is None:
+        return optimizer, plan
+    if optimizer.n_grid > total:
+        log.warning("The grid has %d points and n_trials=%d: %d points are left out. The %d run try every value "
+                    "of every parameter about equally often; unset hydra.sweeper.n_trials to run the whole "
+                    "grid", optimizer.n_grid, total, optimizer.n_grid - total, total)
+    return optimizer, plan.replace(n_trials=min(plan.n_trials, total))

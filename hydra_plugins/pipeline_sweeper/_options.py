@@ -1,0 +1,142 @@
+"""The sweeper's options and command line, read and checked: each value the user gave is taken or refused here
+with one line naming it (``hydra.sweeper.<key>=<value>``) and what was expected. Unset options (None) mean
+"the default of the code that uses them", and that default is written here once, or in the optimizers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline import objective
+from pipeline.search import STRATEGIES
+from pipeline.tracking.names import NUMBER_KEY, PARENT_KEY
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N_TRIALS = 20
+WHOLE_GRID = 2**62  # grid's default n_trials: the whole grid (cut to its size when the optimizer is made)
+DEFAULT_MAX_FAILURE_RATE = 0.5
+DEFAULT_REPORT_EVERY = 60.0  # seconds: a sweep shorter than this has its final report only
+DEFAULT_EXPERIMENT = "hpo-pipeline"
+# Options of each strategy, passed to its optimizer only when set (pipeline.search.make_optimizer).
+STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
+                    "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
+PRUNER_OPTIONS = ("pruner", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor",
+                  "min_early_stopping_rate")
+MISSING = object()
+_GRAMMAR = re.compile(r"^\s*(tag\(.*\)|(int|float)\(.*\)|choice\(.*\)|range\(.*\)|interval\(.*\))\s*$")
+
+
+def parse_arguments(overrides: list[Any]) -> tuple[dict[str, str], list[str]]:
+    """Split parsed command-line overrides into sweep expressions and fixed overrides."""
+    space, fixed = {}, []
+    for o in overrides:
+        key = o.get_key_element()
+        if o.is_sweep_override() or _quoted_grammar(o):
+            space[key] = o.input_line.split("=", 1)[1]
+            if not o.is_sweep_override():  # 'int(interval(32,512))': quoted, so Hydra saw a string
+                space[key] = o.value()
+                log.info("%s: a quoted search expression, searched as %s", o.input_line, space[key])
+        else:
+            fixed.append(o.input_line)
+    return space, fixed
+
+
+def _quoted_grammar(override: Any) -> bool:
+    """A quoted value that is a search expression (``'interval(1e-4, 0.1)'``): Hydra passes it as a string,
+    which no trial would take; the user meant the expression, as in ``hydra.sweeper.params``."""
+    value = override.value()
+    return isinstance(value, str) and override.input_line.split("=", 1)[1][:1] in "'\"" and bool(_GRAMMAR.match(value))
+
+
+def records_itself(config: DictConfig) -> bool:
+    """Whether the task follows the trial protocol (it has ``tracking.parent_run_id`` and ``tracking.trial_number``)
+    and so logs its own child run; for any other app the sweeper writes each trial's run itself."""
+    return all(OmegaConf.select(config, k, default=MISSING) is not MISSING for k in (PARENT_KEY, NUMBER_KEY))
+
+
+def experiment(conf: dict[str, Any], config: DictConfig) -> str:
+    """``hydra.sweeper.experiment``, else the task's ``tracking.experiment``, else the Hydra job's name."""
+    found = conf.get("experiment") or OmegaConf.select(config, "tracking.experiment", default=None)
+    return str(found or OmegaConf.select(config, "hydra.job.name", default=None) or DEFAULT_EXPERIMENT)
+
+
+def strategy_options(conf: dict[str, Any], strategy: str) -> dict[str, Any]:
+    """The strategy's options the user set; unset ones keep the optimizer's defaults."""
+    return {k: conf[k] for k in STRATEGY_OPTIONS[strategy] if conf.get(k) is not None}
+
+
+def pruning_overrides(conf: dict[str, Any], config: DictConfig) -> list[str]:
+    """The sweeper's pruning options, passed to every trial as overrides of its ``pruning`` section."""
+    from pipeline.pruning.rules import PRUNERS
+
+    pruner = conf.get("pruner") or "none"
+    if pruner not in PRUNERS:
+        raise ValueError(f"hydra.sweeper.pruner={pruner!r} is unknown; expected one of {PRUNERS}")
+    if pruner == "none":
+        return []
+    if "pruning" not in config:
+        raise ValueError("hydra.sweeper.pruner needs a 'pruning' section in the task's config")
+    return [f"pruning.{k}={conf[k]}" for k in PRUNER_OPTIONS if conf.get(k) is not None]
+
+
+def strategy(value: Any) -> str:
+    if value not in STRATEGIES:
+        raise ValueError(f"hydra.sweeper.strategy={value!r} is unknown; expected one of {STRATEGIES}")
+    return value
+
+
+def direction(value: str | None, config: DictConfig) -> str:
+    """Set by the user, else that of the task's ``cv.metric``, else minimize (see ``objective.resolve_direction``)."""
+    try:
+        return objective.resolve_direction(value, OmegaConf.select(config, "cv.metric", default=None))
+    except ValueError as e:
+        raise ValueError(f"hydra.sweeper.{e}" if str(e).startswith("direction=") else str(e)) from None
+
+
+def n_trials(value: Any, strategy_name: str) -> int:
+    return positive("n_trials", or_default(value, WHOLE_GRID if strategy_name == "grid" else DEFAULT_N_TRIALS))
+
+
+def or_default(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def seed(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"hydra.sweeper.seed={value!r} is invalid; expected an integer")
+    return value
+
+
+def positive(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"hydra.sweeper.{name}={value!r} is invalid; expected an integer >= 1")
+    return value
+
+
+def batch_size(conf: dict[str, Any]) -> int | None:
+    value = conf.get("batch_size")
+    return None if value is None else positive("batch_size", value)
+
+
+def report_every(value: Any) -> float:
+    value = or_default(value, DEFAULT_REPORT_EVERY)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"hydra.sweeper.report_every={value!r} is invalid; expected a number of seconds >= 0")
+    return float(value)
+
+
+def failure_rate(value: Any) -> float:
+    value = or_default(value, DEFAULT_MAX_FAILURE_RATE)
+    try:
+        ok = 0.0 <= float(value) <= 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"hydra.sweeper.max_failure_rate={value!r} is invalid; expected a number in [0, 1]")
+    return float(value)

@@ -1,0 +1,52 @@
+"""The sweep's parent run: created for a new sweep, or reopened for a resumed one with what it already holds
+(the ended trials told to the optimizer, the interrupted ones to run again), and the progress it counts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra_plugins.pipeline_sweeper._plan import SweepPlan
+from pipeline.tracking import lease, names
+from pipeline.tracking.names import TrialState
+from pipeline.tracking.sweep_run import SweepRun, TrialRecord, load_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepProgress:
+    """Trials of this sweep (told from a resumed parent too) and when this session started."""
+
+    records: list[TrialRecord] = field(default_factory=list)
+    next_number: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def count(self, state: TrialState) -> int:
+        return sum(r.state == state for r in self.records)
+
+    def counts(self) -> dict[str, int]:
+        return {str(s): self.count(s) for s in names.ENDED}
+
+    @property
+    def ended(self) -> int:
+        return sum(TrialState(r.state).ended for r in self.records)
+
+
+def open_parent(plan: SweepPlan, optimizer: Any) -> tuple[SweepRun, SweepProgress, list[TrialRecord]]:
+    """Create the parent run, or reopen it and tell the optimizer what it already holds: the parent, the
+    progress so far, and the interrupted trials to run again."""
+    progress = SweepProgress()
+    if not plan.resume:
+        tags = {**plan.recorded().encode(), names.LEASE_TAG: lease.own()}
+        parent = SweepRun.create(plan.uri, plan.experiment, plan.name, tags, plan.recorded().params(plan.n_jobs))
+        return parent, progress, []
+    state = load_state(plan.uri, plan.resume)
+    for r in state.ended:
+        optimizer.tell(r.params, r.value, state=str(r.state))
+    progress.records, progress.next_number = list(state.ended), state.next_number
+    log.info("Resuming sweep %s: %d trials ended, %d interrupted to run again, next job %d", plan.resume,
+             len(state.ended), len(state.interrupted), state.next_number)
+    return SweepRun.reopen(plan.uri, plan.resume, lease.own()), progress, list(state.interrupted)

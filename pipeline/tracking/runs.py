@@ -1,0 +1,79 @@
+"""Reading the run record back: a sweep's children (paged, so sweeps of thousands of trials work), and what a
+child run says of its trial (state, value, number). The one place that queries runs by their parent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pipeline.objective import OBJECTIVE_KEY, PRUNED_VALUE_KEY
+from pipeline.tracking.names import (
+    OBJECTIVE_KEY_TAG,
+    PARENT_RUN_TAG,
+    PRUNED_TAG,
+    TRIAL_NUMBER_TAG,
+    TRIAL_STATE_TAG,
+    TrialState,
+)
+
+SEARCH_PAGE_SIZE = 1000  # runs per search_runs call (MLflow's server caps a page at 50000)
+
+
+def iter_runs(client: Any, experiment_ids: Iterable[str], filter_string: str,
+              page_size: int = SEARCH_PAGE_SIZE) -> list[Any]:
+    """All runs matching ``filter_string``, one ``search_runs`` call per ``page_size`` runs."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(list(experiment_ids), filter_string, max_results=page_size, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def child_filter(parent_run_id: str, status: str | None = None) -> str:
+    """The ``search_runs`` filter selecting the children of ``parent_run_id`` (with that status)."""
+    where = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
+    return where + (f" and attributes.status = '{status}'" if status else "")
+
+
+def child_runs(client: Any, experiment_id: str, parent_run_id: str, page_size: int = SEARCH_PAGE_SIZE,
+               status: str | None = None) -> list[Any]:
+    """Every child run of ``parent_run_id`` (all pages of the search), or those with ``status``."""
+    return iter_runs(client, [experiment_id], child_filter(parent_run_id, status), page_size)
+
+
+def trial_state(run: Any) -> TrialState:
+    """The trial state of an MLflow run (see ``pipeline.tracking.names``)."""
+    tags = run.data.tags
+    if tags.get(PRUNED_TAG) == "true" or tags.get(TRIAL_STATE_TAG) == TrialState.PRUNED:
+        return TrialState.PRUNED
+    return TrialState.of_status(run.info.status)
+
+
+def trial_value(run: Any, state: TrialState, objective_key: str = OBJECTIVE_KEY) -> float | None:
+    """A trial's value: the objective when complete, the last intermediate value when pruned, else None."""
+    metrics = run.data.metrics
+    if state == TrialState.PRUNED:
+        return metrics.get(PRUNED_VALUE_KEY, metrics.get(objective_key))
+    return metrics.get(objective_key) if state == TrialState.COMPLETE else None
+
+
+def trial_number(run: Any, default: int = -1) -> int:
+    """The ``trial.number`` tag of a child run, or ``default`` when it has none."""
+    try:
+        return int(run.data.tags[TRIAL_NUMBER_TAG])
+    except (KeyError, ValueError):
+        return default
+
+
+def objective_key(parent_tags: Mapping[str, str]) -> str:
+    """The child metric that holds each trial's value, as the sweep's parent run records it."""
+    return parent_tags.get(OBJECTIVE_KEY_TAG, OBJECTIVE_KEY)
+
+
+def running_trial_runs(client: Any, experiment_id: str, parent_run_id: str, numbers: Sequence[int]) -> list[Any]:
+    """The child runs of trials ``numbers`` still marked RUNNING: one search."""
+    wanted = {str(k) for k in numbers}
+    found = child_runs(client, experiment_id, parent_run_id, status=TrialState.RUNNING.run_status)
+    return [r for r in found if r.data.tags.get(TRIAL_NUMBER_TAG) in wanted]
