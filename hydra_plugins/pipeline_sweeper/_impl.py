@@ -272,7 +272,7 @@ class Sweep:
         if ended.error is None:
             assert ended.results is not None
             self.returns.append(ended.results)
-            records = [outcome(ret, p, k, launch.started, plan.return_key)
+            records = [outcome(ret, p, k, launch.started, plan.objective)
                        for p, k, ret in zip(launch.params, launch.numbers, ended.results)]
             if plan.n_trials > KEEP_JOB_CONFIGS:  # ~80 KB of Hydra config per job: 80 MB at 1,000 trials
                 for ret in ended.results:

@@ -73,12 +73,6 @@ class SweepPlan:
         """The child-run metric holding each trial's value."""
         return objective.OBJECTIVE_KEY if self.records_itself else (self.objective or VALUE_KEY)
 
-    @property
-    def return_key(self) -> str | None:
-        """The key of the trial's value in a mapping the task returns: ``hydra.sweeper.objective``, else the
-        trial protocol's (``pipeline.objective.RETURN_VALUE``) for a task that records itself."""
-        return self.objective or (objective.RETURN_VALUE if self.records_itself else None)
-
     def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str) -> list[str]:
         """The overrides one trial runs with: fixed ones, its parameters and, for a task that records itself,
         the store and its parent run. A foreign app gets its own overrides only, as under Hydra's sweeper."""

@@ -27,7 +27,8 @@ from pipeline.tracking.sweep_run import SweepRun, TrialRecord
 
 def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, key: str | None) -> TrialRecord:
     """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial.
-    ``key``: where a returned mapping holds the value (``SweepPlan.return_key``)."""
+    ``key``: ``hydra.sweeper.objective``, the key of the value in a mapping the task returns; without it, a mapping
+    of the trial protocol (one that says its ``run_id``) holds it under ``value``."""
     record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
     if ret.status != JobStatus.COMPLETED:
         err = ret._return_value
@@ -40,7 +41,7 @@ def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float,
         record.metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
         record.run_id = str(value.get(RETURN_RUN_ID) or "")
         pruned = bool(value.get(RETURN_PRUNED))
-        wanted = RETURN_VALUE if pruned else key
+        wanted = RETURN_VALUE if pruned or (key is None and RETURN_RUN_ID in value) else key
         if wanted not in value:
             keys = sorted(map(str, value))
             record.state, record.error = TrialState.FAILED, (

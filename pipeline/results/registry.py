@@ -25,7 +25,7 @@ from pipeline.results.insights.history import SweepHistory, TrialRow, load_histo
 from pipeline.tracking import names, runs
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.store import get_client
-from pipeline.tracking.tracker import Tracker
+from pipeline.tracking.tracker import Tracker, mlflow_fluent
 
 log = logging.getLogger(__name__)
 DEFAULT_ALIAS = "champion"
@@ -119,8 +119,9 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
         return None
     _ensure_registered_model(client, name)
     tags = version_tags(history, best, runs.objective_key(parent_tags), trial_config(client, best.run_id))
-    version = str(client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id, tags=tags,
-                                              description=description(history, best), model_id=model_id).version)
+    with mlflow_fluent(uri, history.experiment_id):  # MLflow resolves models:/ through the process's store
+        version = str(client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id, tags=tags,
+                                                  description=description(history, best), model_id=model_id).version)
     log.info("Model registry: trial %d of sweep %s registered as %s version %s (models:/%s/%s)", best.number,
              parent_run_id, name, version, name, version)
     takes, line = decide(Standing.of(version, tags), _holder(client, name, alias), alias)

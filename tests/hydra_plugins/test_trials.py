@@ -31,6 +31,7 @@ def returned(value=None, error: BaseException | None = None) -> JobReturn:
     ({"pruned": True, "value": 0.7}, None, "pruned", 0.7),
     ({"pruned": True, "value": 0.7}, "loss", "pruned", 0.7),
     ({"loss": None}, "loss", "complete", None),
+    ({"value": 0.9, "run_id": "r1"}, None, "complete", 0.9),  # the trial protocol: its value and its run
 ])
 def test_values_the_task_can_return(value, objective, state, expected):
     record = outcome(returned(value), {"x": 1}, 4, 0.0, objective)
