@@ -88,8 +88,10 @@ def instrument() -> None:
     pipeline.trial.check_reachable = w("check_reachable", pipeline.trial.check_reachable)
     pipeline.trial.git_commit = w("git rev-parse (subprocess, in _tags)", pipeline.trial.git_commit)
     pipeline.trial.summary_metrics = w("summary_metrics/cv_curves", pipeline.trial.summary_metrics)
-    pipeline.results.served.to_bytes = w("checkpoints: torch.save to bytes", pipeline.results.served.to_bytes)
-    pipeline.tracking.callbacks.to_bytes = w("checkpoints: torch.save to bytes", pipeline.tracking.callbacks.to_bytes)
+    pipeline.results.served.checkpoint_bytes = w("checkpoints: torch.save to bytes",
+                                                 pipeline.results.served.checkpoint_bytes)
+    pipeline.tracking.callbacks.checkpoint_bytes = w("checkpoints: torch.save to bytes",
+                                                     pipeline.tracking.callbacks.checkpoint_bytes)
     for cls in (pipeline.tracking.callbacks.CurveLogger, pipeline.tracking.callbacks.CheckpointLogger):
         for hook in ("on_epoch_end", "on_fold_end"):
             setattr(cls, hook, w(f"{cls.__name__}.{hook}", getattr(cls, hook)))

@@ -183,7 +183,10 @@ def time_report(uri: str, parent_run_id: str, folder: Path) -> dict[str, float]:
     code = (
         "import json, resource, sys, time\n"
         "t0 = time.perf_counter()\n"
-        "from pipeline.results.report import generate_report\n"
+        "try:\n"
+        "    from pipeline.results.report import generate_report\n"
+        "except ImportError:  # --rev of a tree from before the regrouping\n"
+        "    from pipeline.report import generate_report\n"
         "t1 = time.perf_counter()\n"
         "generate_report(sys.argv[1], sys.argv[2], out_dir=sys.argv[3])\n"
         "t2 = time.perf_counter()\n"

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     cfg = cfgs["trial"]
-    device = pipeline.trial.resolve_device(cfg.trainer.device)
+    device = pipeline.training.checks.resolve_device(cfg.trainer.device)
     if int(cfg.trainer.num_threads) > 0:
         torch.set_num_threads(int(cfg.trainer.num_threads))
     info: dict[str, Any] = {"device": str(device), "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())}

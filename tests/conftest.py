@@ -17,6 +17,16 @@ TINY = ["trainer.epochs=3", "cv.folds=2", "data.subset=400", "trainer.batch_size
 
 
 @pytest.fixture(scope="session", autouse=True)
+def entry_point() -> None:
+    """The test session is an entry point, as train.py and the sweeper are: the process object and MLflow's
+    environment (no telemetry thread, bounded retries) before any test talks to a store."""
+    from pipeline import runtime
+    from pipeline.tracking.store import MLFLOW_DEFAULTS
+
+    runtime.start(MLFLOW_DEFAULTS)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def hydra_plugins_discovered() -> None:
     """Discover Hydra's plugins (each registers its config nodes once, on import) before any test saves and
     restores Hydra's singletons (``hydra_restore_singletons``): a restore to a state saved before discovery

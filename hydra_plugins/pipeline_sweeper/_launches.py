@@ -118,6 +118,8 @@ class Launches:
         try:
             return Ended(key, results=self.launch(job))
         except BaseException as e:  # noqa: BLE001 - a dead worker, a broken pool: the sweep decides
+            if isinstance(e, KeyboardInterrupt) and not self.threaded:
+                raise  # Ctrl-C or SIGTERM in a launch run here (Hydra's basic launcher): the sweep is interrupted
             return Ended(key, error=e)
 
 
