@@ -83,7 +83,8 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
         tracker.log_files({names.CONFIG_ARTIFACT: OmegaConf.to_yaml(cfg, resolve=True),
                            names.OVERRIDES_ARTIFACT: OmegaConf.to_yaml(OmegaConf.create(overrides))})
         result = _train_or_prune(cfg, data, device, tracker, log_model)
-        tracker.finish(tags=_end_tags(cfg, name, result))
+        if not tracker.finish(tags=_end_tags(cfg, name, result), unless_ended=cfg.tracking.parent_run_id is not None):
+            log.warning("The sweep ended this trial's run while it ran (it was stopped): its result is not recorded")
     except BaseException as e:  # KeyboardInterrupt too: the run must not stay RUNNING
         state = TrialState.INTERRUPTED if isinstance(e, KeyboardInterrupt) else TrialState.FAILED
         tracker.fail(e, state, tags={names.RUN_NAME_TAG: names.ended_run_name(name, state)})

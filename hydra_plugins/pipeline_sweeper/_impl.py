@@ -31,10 +31,10 @@ from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
     Ended,
+    Interrupts,
     Launches,
     PreparedSignal,
     release_idle_workers,
-    sigterm_as_interrupt,
     stop_workers,
     worker_died,
 )
@@ -102,7 +102,7 @@ class SweeperImpl:
         except KeyboardInterrupt as e:
             parent = self.current.parent.run_id if self.current else "<its parent run id>"
             log.error("Interrupted (%s): the sweep is marked KILLED; resume it with hydra.sweeper.resume=%s",
-                      e or "Ctrl-C", parent)
+                      str(e) or "Ctrl-C", parent)
             self._exit(130)
         except (ValueError, RuntimeError, HydraException) as e:
             if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _is_user_error(e):
@@ -175,6 +175,7 @@ class Sweep:
         self.launched: dict[int, Launch] = {}   # in flight, by their first trial's number
         self.aborts: dict[int, int] = {}        # trial number -> how often its worker died under it (or its original)
         self.returns: list[Sequence[JobReturn]] = []
+        self.interrupts = Interrupts()
         self.stopped_workers = False
         self.warned_no_value = False
 
@@ -184,7 +185,7 @@ class Sweep:
         log.info("Sweep %s (parent run %s): %d trials, %s", plan.name, self.parent.run_id, plan.n_trials, plan.strategy)
         state, store_up = TrialState.FAILED, True
         try:
-            with sigterm_as_interrupt():
+            with self.interrupts:
                 self._loop()
             state = TrialState.COMPLETE
             release_idle_workers()  # they wind down while the sweep is wrapped up, not after its last line
@@ -195,9 +196,13 @@ class Sweep:
             store_up = False
             raise
         finally:
+            # the runs of trials in flight are ended before their workers are stopped (a worker that cannot be
+            # stopped from here, a Ray task on the cluster, leaves them so: ``Tracker.finish(unless_ended=True)``)
+            # and after (a run a trial created meanwhile)
+            store_up = store_up and self._end_in_flight()
             if len(self.launches):
                 self.stopped_workers = bool(stop_workers(self.launches)) or self.launches.threaded
-            store_up = store_up and self._end_in_flight()
+                store_up = store_up and self._end_in_flight()
             try:
                 lost = finish(self, state, store_up)
             finally:
@@ -265,6 +270,7 @@ class Sweep:
             launch = Launch(numbers[i:i + size], batch[i:i + size], overrides[i:i + size])
             self.launched[launch.numbers[0]] = launch
             self.launches.start(launch.numbers[0], (launch.overrides, launch.numbers[0]))
+            self.interrupts.rearm()  # the launcher has prepared it: a handler it installed is replaced
 
     def _records(self, launch: Launch, ended: Ended) -> list[TrialRecord]:
         """What a launch that ended says about each of its trials; a dead worker's trials are run again once."""
@@ -324,7 +330,8 @@ class Sweep:
                            "the sweep stopped while this trial ran")
             self.parent.tracker.client.get_run(self.parent.run_id)
         except Exception as e:  # noqa: BLE001 - the sweep is ending anyway; its error is what the user sees
-            log.warning("Could not record the sweep's end in %s (%s)", redact(self.plan.uri), type(e).__name__)
+            log.warning("Could not record the sweep's end in %s (%s: %s)", redact(self.plan.uri), type(e).__name__,
+                        redact(str(e).splitlines()[0] if str(e) else ""))
             return False
         return True
 

@@ -96,8 +96,7 @@ class Launches:
             return
         if self.signal is not None:
             self.signal.prepared.clear()
-        thread = threading.Thread(target=lambda: self._ended.put(self._run(key, job)), daemon=True,
-                                  name=f"launch-{key}")
+        thread = threading.Thread(target=self._run_in_thread, args=(key, job), daemon=True, name=f"launch-{key}")
         self.running[key] = thread
         thread.start()
         if self.signal is not None:  # the launcher prepares one launch at a time
@@ -113,6 +112,13 @@ class Launches:
             return None
         self.running.pop(ended.key, None)
         return ended
+
+    def _run_in_thread(self, key: Any, job: Any) -> None:
+        """A launch in a thread of its own. Ctrl-C and SIGTERM are blocked in it, and so in the threads and processes
+        it starts (a signal mask is inherited): a terminal's Ctrl-C reaches the whole process group, and the workers
+        would each print their own interruption; the sweeper alone takes it, and ends them (``stop_workers``)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        self._ended.put(self._run(key, job))
 
     def _run(self, key: Any, job: Any) -> Ended:
         try:
@@ -193,19 +199,32 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the sweep like Ctrl-C: the parent run is marked KILLED."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+class Interrupts:
+    """While a sweep runs, SIGTERM ends it like Ctrl-C (``KeyboardInterrupt``: the parent run is marked KILLED).
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    A launcher's native code may install handlers of its own later, from a launch thread (Ray's driver installs
+    one that aborts the process on SIGTERM): ``rearm`` puts Python's back, from the main thread, once a launch
+    is prepared. Outside the main thread nothing can be installed, and nothing is."""
 
+    def __init__(self) -> None:
+        self.previous: Any = None
+        self.main = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> Interrupts:
+        if self.main:
+            self.previous = signal.signal(signal.SIGTERM, _sigterm)
+        return self
+
+    def rearm(self) -> None:
+        if self.main:
+            signal.signal(signal.SIGTERM, _sigterm)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.main:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -216,14 +216,22 @@ class Tracker:
         return info.model_id
 
     # -- end of run -------------------------------------------------------------------------------
-    def finish(self, state: TrialState = TrialState.COMPLETE, tags: Mapping[str, Any] | None = None) -> None:
-        """Send what is buffered (with ``tags``), wait for queued writes, and end the run in ``state``."""
+    def finish(self, state: TrialState = TrialState.COMPLETE, tags: Mapping[str, Any] | None = None,
+               unless_ended: bool = False) -> bool:
+        """Send what is buffered (with ``tags``), wait for queued writes, and end the run in ``state``; True.
+
+        ``unless_ended``: a run that something else has ended meanwhile (a sweep that was stopped marks its trials'
+        runs KILLED, and a worker it could not stop may still finish) keeps that end: the buffered metrics are
+        sent, ``tags`` and ``state`` are not, and False is returned. One more round trip."""
         try:
-            self.flush(tags)
+            ended = unless_ended and self.client.get_run(self.run_id).info.status != TrialState.RUNNING.run_status
+            self.flush(None if ended else tags)
             self.wait()
         finally:
             self._close()
-        self.client.set_terminated(self.run_id, state.run_status)
+        if not ended:
+            self.client.set_terminated(self.run_id, state.run_status)
+        return not ended
 
     def fail(self, error: BaseException, state: TrialState = TrialState.FAILED,
              tags: Mapping[str, Any] | None = None) -> None:
