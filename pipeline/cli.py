@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
@@ -63,7 +64,10 @@ def check_composes(argv: list[str], conf_dir: Path, config_name: str = "config")
 
 def one_line(e: BaseException) -> str:
     """Hydra's multi-line message on one line: without OmegaConf's ``full_key``/``object_type`` trailer, a list of
-    available options joined with commas."""
+    available options joined with commas; an override Hydra could not merge says what its key expected."""
+    merged = _merge_error(e)
+    if merged is not None:
+        return merged
     lines = [line.strip() for line in str(e).split("Config search path:")[0].splitlines()]
     kept = [line.rstrip(".") for line in lines
             if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
@@ -76,6 +80,21 @@ def one_line(e: BaseException) -> str:
         else:
             out.append(line)
     return "; ".join(out) or type(e).__name__
+
+
+def _merge_error(e: BaseException) -> str | None:
+    """``Error merging override hydra.sweeper.seed=abc`` (caused by OmegaConf's "Value 'abc' of type 'str' could not
+    be converted to Integer") -> ``hydra.sweeper.seed=abc is invalid: expected an integer (...)``."""
+    import re
+
+    head = str(e).strip()
+    cause = (str(getattr(e.__cause__, "msg", None) or e.__cause__ or "").strip().splitlines() or [""])[0]
+    if not head.startswith("Error merging override ") or not cause:
+        return None
+    override = head.removeprefix("Error merging override ").strip()
+    kind = re.search(r"could not be converted to (\w+)", cause)
+    expected = f"expected {'an' if kind[1][0].lower() in 'aeiou' else 'a'} {kind[1].lower()}" if kind else cause
+    return f"{override} is invalid: {expected}" + (f" ({cause})" if kind else "")
 
 
 def absolute_searchpath(entries: list[str], cwd: str) -> list[str]:
@@ -116,6 +135,24 @@ def ignore_schema_match_warning() -> None:
     from hydra_plugins.pipeline_sweeper.config import SCHEMA_MATCH_WARNING
 
     warnings.filterwarnings("ignore", message=SCHEMA_MATCH_WARNING, category=UserWarning)
+
+
+def one_line_errors(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """A ``python -m pipeline.*`` command whose errors that say it all (a bad value, a run the store does not have,
+    data that cannot load) end it with their one line on stderr and exit status 2, not a traceback."""
+    import functools
+
+    from pipeline.errors import ConfigError, DataError, TrackingError
+
+    @functools.wraps(main)
+    def command(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except (ConfigError, DataError, TrackingError) as e:
+            sys.stderr.write(f"{e}\n")
+            return 2
+
+    return command
 
 
 def exit_now(code: int = 0) -> None:

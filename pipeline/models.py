@@ -75,7 +75,7 @@ def _positive(allow_zero: tuple[str, ...] = (), **values: int) -> None:
     for key, v in values.items():
         low = 0 if key in allow_zero else 1
         if v < low:
-            raise ConfigError(f"{key.replace('_', '.', 1)}={v} must be >= {low}")
+            raise ConfigError(f"{key.replace('_', '.', 1)}={v} is invalid: expected an integer >= {low}")
 
 
 _MOVED = ("Normalize", "InputShape", "as_served")  # now in pipeline.results.serving

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,15 +49,17 @@ class Checker:
     """The app's check (``hydra.sweeper.check``) in a child process, started before the sweep is planned: the
     child imports the app's code (seconds) while this process composes the configs it will check."""
 
-    def __init__(self, checker: str) -> None:
-        self.checker = checker
-        self.proc = subprocess.Popen([sys.executable, "-m", "hydra_plugins.pipeline_sweeper._check_child", checker],
+    def __init__(self, checkers: list[str]) -> None:
+        self.checkers = checkers
+        self.proc = subprocess.Popen([sys.executable, "-m", "hydra_plugins.pipeline_sweeper._check_child", *checkers],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     @classmethod
     def start(cls, conf: dict[str, Any]) -> Checker | None:
-        checker = conf.get("check")
-        return cls(str(checker)) if checker else None
+        """``hydra.sweeper.check``: a function's dotted name, or a list of them run one after the other."""
+        checkers = conf.get("check")
+        checkers = [checkers] if isinstance(checkers, str) else list(checkers or [])
+        return cls([str(c) for c in checkers]) if checkers else None
 
     def send(self, configs: list[tuple[str, DictConfig]]) -> None:
         """Hand ``configs`` over (the child reads them while it imports); ``result`` says what it found."""
@@ -76,9 +79,10 @@ class Checker:
         lines = out.decode(errors="replace").strip().splitlines()
         if code == 2 and lines:
             label, _, message = lines[-1].partition("\t")
-            raise ValueError(f"{_where(label, plan)}: {message}")
+            raise ValueError(where(label, message, plan))
         tail = (err or out).decode(errors="replace").strip().splitlines()
-        raise ValueError(f"hydra.sweeper.check={self.checker!r} could not run: {tail[-1] if tail else code}")
+        named = self.checkers[0] if len(self.checkers) == 1 else self.checkers
+        raise ValueError(f"hydra.sweeper.check={named!r} could not run: {tail[-1] if tail else code}")
 
     def close(self) -> None:
         """End the child if it was not needed (bad input found first, nothing to check)."""
@@ -98,16 +102,36 @@ def check_trials(checker: Checker | None, hydra_context: Any, config: DictConfig
         try:
             cfg = loader.load_sweep_config(config, plan.overrides(conditional.active(params)))
         except Exception as e:  # noqa: BLE001 - Hydra's composition errors, as one line
-            raise ValueError(f"{_where(label, plan)}: {one_line(e)}") from None
+            raise ValueError(where(label, one_line(e), plan)) from None
         configs.append((label, cfg))
     if checker is not None:
         checker.send(configs)
-        import_store(plan.uri)  # while the checker process works: nothing is written before it answers
+        # MLflow's store code imports meanwhile (seconds); nothing is written before the checker answers, and a
+        # rejection is said as soon as it comes, without waiting for the import
+        importing = threading.Thread(target=import_store, args=(plan.uri,), daemon=True, name="import-store")
+        importing.start()
         checker.result(plan)
+        importing.join()
 
 
-def _where(label: str, plan: SweepPlan) -> str:
-    return "the command line's overrides" if not plan.space.dim else f"trial config at {label}"
+def where(label: str, message: str, plan: SweepPlan) -> str:
+    """The line that says what was rejected: the message alone when it names a value the command line fixed
+    (``optimizer.lr=-1 is invalid: ...``), with the searched point it was found at when it names a searched
+    parameter, or says nothing of the value (Hydra's ``Could not find 'model/foo'``)."""
+    key = _named_key(message)
+    searched = {n.lstrip("+") for n in plan.space.names}
+    if not plan.space.dim or (key is not None and key not in searched):
+        return message
+    if key is None:
+        return f"trial config at {label}: {message}"
+    return message if message.startswith(label) else f"{message} (searched point: {label})"
+
+
+def _named_key(message: str) -> str | None:
+    """``optimizer.lr`` of ``optimizer.lr=-1 is invalid ...``; None when the message does not start with a key."""
+    head = message.split(" ", 1)[0]
+    key, sep, _ = head.partition("=")
+    return key.lstrip("+") if sep and key.replace(".", "").replace("_", "").replace("+", "").isalnum() else None
 
 
 def trial_config(cfg: DictConfig) -> DictConfig:

@@ -43,7 +43,7 @@ from hydra_plugins.pipeline_sweeper._options import parse_arguments
 from hydra_plugins.pipeline_sweeper._parent import SweepProgress, open_parent
 from hydra_plugins.pipeline_sweeper._plan import ADAPTIVE, Command, SweepPlan, build_plan
 from hydra_plugins.pipeline_sweeper._store import export_credentials, sweep_store
-from hydra_plugins.pipeline_sweeper._trials import outcome, record_runs, result_text
+from hydra_plugins.pipeline_sweeper._trials import RETURN_ERROR, outcome, record_runs, result_text
 from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
 from pipeline import runtime
 from pipeline.errors import ConfigError, DataError, TrackingError
@@ -361,8 +361,9 @@ def _check_repeating(plan: SweepPlan, records: Sequence[TrialRecord]) -> None:
     """A failure every trial would repeat (its data cannot load, a fixed setting is invalid) stops the sweep at
     its first occurrence: an error of the trial's data or config that names no parameter being searched."""
     for r in records:
-        if r.state == TrialState.FAILED and r.error_type in (DataError.__name__, ConfigError.__name__) and \
-                not any(name.lstrip("+") in r.error for name in plan.space.names):
+        repeats = r.error_type == RETURN_ERROR or (r.error_type in (DataError.__name__, ConfigError.__name__) and
+                                                   not any(name.lstrip("+") in r.error for name in plan.space.names))
+        if r.state == TrialState.FAILED and repeats:
             raise SweepFailed(f"trial {r.number} failed with an error every trial would repeat, so the sweep "
                               f"stops: {r.error}")
 

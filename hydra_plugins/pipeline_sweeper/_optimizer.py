@@ -25,6 +25,11 @@ def make_sweep_optimizer(plan: SweepPlan) -> tuple[Any, SweepPlan]:
     if strategy == "grid":
         options = {**options, "n_trials": plan.n_trials}
     optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+    design = getattr(optimizer, "n_initial", None)
+    if strategy == "bayes" and design is not None and plan.n_trials <= design and not plan.resume:
+        log.warning("hydra.sweeper.n_trials=%d is not above bayes's initial design (n_initial=%d): every trial comes "
+                    "from the space-filling design and the Gaussian process is never fitted; raise n_trials above "
+                    "%d, or lower hydra.sweeper.n_initial", plan.n_trials, design, design)
     total = getattr(optimizer, "n_total", None)
     if total is None:
         return optimizer, plan

@@ -83,6 +83,36 @@ def pruning_overrides(conf: dict[str, Any], config: DictConfig) -> list[str]:
     return [f"pruning.{k}={conf[k]}" for k in PRUNER_OPTIONS if conf.get(k) is not None]
 
 
+def check_objective(objective_key: str | None, records_itself: bool, config: DictConfig) -> None:
+    """``hydra.sweeper.objective`` names a key of the mapping a foreign app returns; a task that records itself (the
+    trial protocol, this project's) returns its own objective, chosen in its config (``cv.metric``)."""
+    if objective_key is None or not records_itself:
+        return
+    metric = OmegaConf.select(config, "cv.metric", default=None)
+    raise ValueError(f"hydra.sweeper.objective={objective_key!r} is invalid: expected it unset; this app's trials "
+                     f"return their own objective" + (f", the cross-validated cv.metric (now {metric}): choose it "
+                                                       f"with cv.metric=..." if metric else ""))
+
+
+def check_grid(strategy_name: str, space: Any, conf: dict[str, Any], command_space: dict[str, str]) -> None:
+    """A grid runs what the command line or ``hydra.sweeper.params`` name; an app with a default space to search
+    (``default_params``) that names none meant a search, not one trial of its defaults."""
+    if strategy_name == "grid" and not space.dim and conf.get("default_params") and not (conf.get("params") or
+                                                                                        command_space):
+        raise ValueError("hydra/sweeper=grid names no grid: expected the values to run, on the command line "
+                         "(optimizer=adam,sgd model.num_layers=1,2) or in hydra.sweeper.params; random and bayes "
+                         "search the default space")
+
+
+def warn_direction(direction_name: str, config: DictConfig) -> None:
+    """A direction against the task's own metric is valid (a user may mean it) but suspicious: one line."""
+    metric = OmegaConf.select(config, "cv.metric", default=None)
+    if metric in objective.METRICS and objective.metric(metric).direction != direction_name:
+        log.warning("hydra.sweeper.direction=%s but cv.metric=%s is better %s: the sweep will look for its worst "
+                    "trials; leave hydra.sweeper.direction unset to follow the metric", direction_name, metric,
+                    "higher" if objective.metric(metric).maximize else "lower")
+
+
 def strategy(value: Any) -> str:
     if value not in STRATEGIES:
         raise ValueError(f"hydra.sweeper.strategy={value!r} is unknown; expected one of {STRATEGIES}")

@@ -124,11 +124,15 @@ def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: 
         return resumed_plan(conf, config, command, uri)
     strategy = opt.strategy(conf.get("strategy") or "random")
     space, fixed = _space(conf, config, strategy, command)
-    return SweepPlan(strategy=strategy, space=space, fixed=fixed + opt.pruning_overrides(conf, config),
+    plan = SweepPlan(strategy=strategy, space=space, fixed=fixed + opt.pruning_overrides(conf, config),
                      n_trials=opt.n_trials(conf.get("n_trials"), strategy), name=conf.get("name") or
                      sweep_name(strategy, config), options=opt.strategy_options(conf, strategy),
                      seed=opt.seed(conf.get("seed")), direction=opt.direction(conf.get("direction"), config),
                      **_session(conf, config, command, uri))
+    opt.check_objective(plan.objective, plan.records_itself, config)
+    opt.check_grid(plan.strategy, plan.space, conf, command.space)
+    opt.warn_direction(plan.direction, config)
+    return plan
 
 
 def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: str) -> dict[str, Any]:

@@ -24,6 +24,9 @@ from pipeline.tracking import names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.sweep_run import SweepRun, TrialRecord
 
+# A failed record's error type when what the task returned cannot be read: every trial would repeat it.
+RETURN_ERROR = "TaskReturn"
+
 
 def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, key: str | None) -> TrialRecord:
     """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial.
@@ -44,20 +47,21 @@ def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float,
         wanted = RETURN_VALUE if pruned or (key is None and RETURN_RUN_ID in value) else key
         if wanted not in value:
             keys = sorted(map(str, value))
-            record.state, record.error = TrialState.FAILED, (
+            record.state, record.error_type, record.error = TrialState.FAILED, RETURN_ERROR, (
                 f"the task returned a mapping (keys {keys}); set hydra.sweeper.objective to the one to optimize"
                 if wanted is None else f"the task returned a mapping without {wanted!r}; its keys: {keys}")
             return record
         value = value[wanted]
     elif key is not None and value is not None:
-        record.state, record.error = TrialState.FAILED, (f"hydra.sweeper.objective={key!r} but the task returned "
-                                                         f"{value!r}, not a mapping")
+        record.state, record.error_type = TrialState.FAILED, RETURN_ERROR
+        record.error = f"hydra.sweeper.objective={key!r} but the task returned {value!r}, not a mapping"
         return record
     if value is None and not pruned:
         record.state = TrialState.COMPLETE  # completed without a value: nothing to learn, no best claimed
         return record
     if not _is_number(value) or not math.isfinite(float(value)):
         record.state, record.error = TrialState.FAILED, f"the task returned {value!r}, expected a finite number or None"
+        record.error_type = "" if _is_number(value) else RETURN_ERROR  # nan at one point, a string at every one
         return record
     record.state, record.value = (TrialState.PRUNED if pruned else TrialState.COMPLETE), float(value)
     return record

@@ -44,7 +44,7 @@ class SweeperConf:
     experiment: str | None = None      # default: the task's tracking.experiment, else the Hydra job's name
     # The app's own validation, run on the trial configs at the edges of the space before the first trial:
     # the dotted name of a function taking a trial's config and raising on a bad value (_checks.py).
-    check: str | None = None
+    check: Any = None  # a dotted name, or a list of them run in turn (a light one first: it answers sooner)
     # At the end: the report on the parent run, and the best trial's model in the Model Registry.
     report: bool = True
     report_every: float | None = None  # seconds; None = 60: the report is also rewritten mid-sweep, first after

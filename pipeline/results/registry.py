@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from pipeline.cli import one_line_errors
 from pipeline.objective import OBJECTIVE_KEY, OBJECTIVE_STD_KEY, is_better
 from pipeline.results.best_model import ensure_logged_model, trial_config
 from pipeline.results.insights.history import SweepHistory, TrialRow, load_history, selection_gap
@@ -202,6 +203,7 @@ def _ensure_registered_model(client: Any, name: str) -> None:
             raise
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline.registry PARENT_RUN_ID``: log the best trial's model and register it.
 
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipeline import runtime
     from pipeline.results.best_model import log_best_model
-    from pipeline.tracking.store import MLFLOW_DEFAULTS, resolve_tracking_uri
+    from pipeline.tracking.store import MLFLOW_DEFAULTS, existing_store, resolve_tracking_uri
 
     parser = argparse.ArgumentParser(prog="python -m pipeline.registry", description=main.__doc__)
     parser.add_argument("parent_run_id", nargs="?", help="the sweep's parent run (with --wait: read from stdin)")
@@ -229,19 +231,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the parent run id is required")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runtime.start(MLFLOW_DEFAULTS)
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = existing_store(resolve_tracking_uri(args.tracking_uri))
     if args.wait:
         get_client(uri)
         import mlflow.pytorch  # noqa: F401 - what logging the model imports, ahead of time
         args.parent_run_id = sys.stdin.readline().strip()
         if not args.parent_run_id:
             return 0
+    parent = runs.get_run(get_client(uri), args.parent_run_id, uri)
     if args.log_only:
         model_id = log_best_model(uri, args.parent_run_id)
         log.info("Best model: %s", model_id or "none (no refit checkpoint)")
         return 0
-    name = args.name or get_client(uri).get_experiment(
-        get_client(uri).get_run(args.parent_run_id).info.experiment_id).name
+    name = args.name or get_client(uri).get_experiment(parent.info.experiment_id).name
     try:
         register_best(uri, args.parent_run_id, name, args.alias)
     except SweepNotFinished as e:

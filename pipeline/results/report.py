@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import runtime
+from pipeline.cli import one_line_errors
 from pipeline.results.insights.curves import CurveCache, fetch_curves
 from pipeline.results.insights.history import TOP_K, SelectionGap, SweepHistory, load_history, selection_gap
 from pipeline.results.insights.html import gap_text, render_html
@@ -37,9 +38,9 @@ from pipeline.results.insights.importance import (
     sweep_importance,
     trials_needed,
 )
-from pipeline.tracking import names
+from pipeline.tracking import names, runs
 from pipeline.tracking.names import SWEEP_TAG
-from pipeline.tracking.store import MLFLOW_DEFAULTS, get_client, resolve_tracking_uri
+from pipeline.tracking.store import MLFLOW_DEFAULTS, existing_store, get_client, resolve_tracking_uri
 from pipeline.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ def _csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return buf.getvalue()
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.splitlines()[0])
     parser.add_argument("parent_run_id", help=f"the sweep's parent run (tag {SWEEP_TAG})")
@@ -205,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runtime.start(MLFLOW_DEFAULTS)
-    uri = resolve_tracking_uri(args.tracking_uri)
-    tags = get_client(uri).get_run(args.parent_run_id).data.tags
+    uri = existing_store(resolve_tracking_uri(args.tracking_uri))
+    tags = runs.get_run(get_client(uri), args.parent_run_id, uri).data.tags
     if SWEEP_TAG not in tags:
         print(f"run {args.parent_run_id} is not a sweep's parent run (no {SWEEP_TAG!r} tag)", file=sys.stderr)
         return 2

@@ -13,6 +13,8 @@ import sys
 from typing import Any
 
 from pipeline import runtime
+from pipeline.cli import one_line_errors
+from pipeline.tracking import runs
 from pipeline.tracking.names import (
     OVERRIDES_TAG,
     REPRODUCES_KEY,
@@ -21,7 +23,7 @@ from pipeline.tracking.names import (
     URI_KEY,
     without_sweeper_keys,
 )
-from pipeline.tracking.store import MLFLOW_DEFAULTS, PROJECT_ROOT, get_client, resolve_tracking_uri
+from pipeline.tracking.store import MLFLOW_DEFAULTS, PROJECT_ROOT, existing_store, get_client, resolve_tracking_uri
 from pipeline.trial import run_trial
 
 
@@ -58,6 +60,7 @@ def compare(original: dict[str, float], new: dict[str, float]) -> list[tuple[str
     return rows
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("run_id")
@@ -65,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runtime.start(MLFLOW_DEFAULTS)
-    uri = resolve_tracking_uri(args.tracking_uri)
-    run = get_client(uri).get_run(args.run_id)
+    uri = existing_store(resolve_tracking_uri(args.tracking_uri))
+    run = runs.get_run(get_client(uri), args.run_id, uri)
     overrides = recorded_overrides(run) + [f"{URI_KEY}={uri}", f"+{REPRODUCES_KEY}={args.run_id}"]
     searchpath = json.loads(run.data.tags.get(SEARCHPATH_TAG, "[]"))
     job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {})}

@@ -37,7 +37,8 @@ def parse_param(name: str, expr: Any) -> Param | Any:
     try:
         override = OverridesParser.create().parse_override(f"{name}={expr}")
     except HydraException as e:
-        raise ValueError(f"parameter '{name}': cannot parse {expr!r} as Hydra sweep grammar: {e}") from None
+        raise ValueError(f"parameter '{name}': cannot parse {expr!r} as Hydra sweep grammar: {e}; expected "
+                         "choice(...), range(...), interval(...) or a comma-separated list") from None
     value = override.value()
     if not override.is_sweep_override():
         return value

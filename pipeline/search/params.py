@@ -200,23 +200,25 @@ Param = FloatParam | IntParam | CategoricalParam
 
 def _check_bounds(name: str, low: float, high: float, log: bool) -> None:
     if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"parameter '{name}': bounds ({low}, {high}) must be finite")
+        raise ValueError(f"parameter '{name}': bounds ({low}, {high}) must be finite; expected finite numbers")
     if low >= high:
-        raise ValueError(f"parameter '{name}': interval low={low} must be < high={high}")
+        raise ValueError(f"parameter '{name}': interval low={low} must be < high={high}; expected interval(low, high) "
+                         "with low < high")
     if log and low <= 0:
-        raise ValueError(f"parameter '{name}': log scale needs bounds > 0, got low={low}")
+        raise ValueError(f"parameter '{name}': log scale needs bounds > 0, got low={low}; expected low > 0 with "
+                         "tag(log, ...)")
 
 
 def _number(name: str, attr: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"parameter '{name}': {attr}={value!r} must be a number")
+        raise ValueError(f"parameter '{name}': {attr}={value!r} must be a number; expected a number")
     return float(value)
 
 
 def _integer(name: str, attr: str, value: Any) -> int:
     v = _number(name, attr, value)
     if not (math.isfinite(v) and v == round(v)):
-        raise ValueError(f"parameter '{name}': {attr}={value!r} must be an integer")
+        raise ValueError(f"parameter '{name}': {attr}={value!r} must be an integer; expected an integer")
     return int(round(v))
 
 

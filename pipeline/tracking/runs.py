@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pipeline.errors import TrackingError
 from pipeline.objective import OBJECTIVE_KEY, PRUNED_VALUE_KEY
 from pipeline.tracking.names import (
     OBJECTIVE_KEY_TAG,
@@ -17,6 +18,22 @@ from pipeline.tracking.names import (
 )
 
 SEARCH_PAGE_SIZE = 1000  # runs per search_runs call (MLflow's server caps a page at 50000)
+
+
+def get_run(client: Any, run_id: str, uri: str) -> Any:
+    """The run ``run_id``; a ``TrackingError`` naming it and the store when the store has no such run."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking.store import redact
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as e:
+        if getattr(e, "error_code", "") not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        raise TrackingError(f"run id {run_id!r} is not in the store {redact(uri)}: expected the id of a run there "
+                            "(MLflow's UI shows them; --tracking-uri or MLFLOW_TRACKING_URI names another store)"
+                            ) from None
 
 
 def iter_runs(client: Any, experiment_ids: Iterable[str], filter_string: str,

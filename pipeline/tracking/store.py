@@ -106,6 +106,15 @@ def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0) -> None:
                 time.sleep(1.0)
 
 
+def existing_store(uri: str) -> str:
+    """``uri``, checked to name a store that is there (a command reading runs back must not create an empty one)."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise TrackingError(f"tracking store {redact(uri)} does not exist: expected the store the runs were logged "
+                            "to (--tracking-uri, or MLFLOW_TRACKING_URI)")
+    check_reachable(uri)
+    return uri
+
+
 def import_store(uri: str) -> None:
     """Import MLflow and the store code ``uri`` needs (seconds), touching no store: a sweep does it while its
     checks run in another process, before it may write anything."""

@@ -123,6 +123,13 @@ def collate(items: Sequence[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tenso
     return x, y
 
 
+def first_samples(part: Part, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` samples of a part as a batch ``(inputs, targets)``, unscaled: what the checks probe with."""
+    if isinstance(part, TensorData):
+        return part.X[:n], part.y[:n]
+    return collate([part[i] for i in range(min(n, len(part)))])
+
+
 class TensorBatches:
     """An in-memory part's samples ``indices``, scaled and on ``device``; batches are index slices."""
 

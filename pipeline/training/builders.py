@@ -74,19 +74,36 @@ def build_model(cfg: Any, input_shape: tuple[int, ...], num_outputs: int) -> tor
     return model
 
 
-def check_model(cfg: Any, input_shape: tuple[int, ...], num_outputs: int) -> None:
-    """Build the model once and run two samples through it: a factory that rejects the data's shape, or a
-    model whose output is not ``(N, num_outputs)``, stops before anything is logged."""
-    model = build_model(cfg, input_shape, num_outputs)
+def check_parts(cfg: Any, data: Any) -> None:
+    """Build the model, optimizer, scheduler and loss as a trial does and take one training step on two real
+    samples of the data: a ``_target_`` that does not import, a factory that rejects the data's shape, a model whose
+    output is not ``(N, num_outputs)``, or a loss that refuses the outputs stops before anything is logged."""
+    from pipeline.training.batches import first_samples
+
+    x, y = first_samples(data.train, 2)
+    model = build_model(cfg, data.input_shape, data.num_outputs)
     try:
-        with torch.no_grad():
-            out = model.eval()(torch.zeros(2, *input_shape))
+        out = model.train()(x)
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
         raise ConfigError(f"model._target_={cfg.model._target_!r} cannot take the data's samples of shape "
-                          f"{tuple(input_shape)}: {_reason(e)}") from None
-    if tuple(out.shape) not in ((2, num_outputs),) + (((2,),) if num_outputs == 1 else ()):
+                          f"{tuple(data.input_shape)}: {_reason(e)}") from None
+    if tuple(out.shape) not in ((2, data.num_outputs),) + (((2,),) if data.num_outputs == 1 else ()):
         raise ConfigError(f"model._target_={cfg.model._target_!r} gives outputs of shape {tuple(out.shape)[1:]} per "
-                          f"sample; expected ({num_outputs},) for the data's {num_outputs} outputs")
+                          f"sample; expected ({data.num_outputs},) for the data's {data.num_outputs} outputs")
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer)
+    loss_fn = build_loss(cfg, data.task)
+    target = y.float() if data.task == "regression" else y
+    try:
+        loss = loss_fn(out.reshape(target.shape) if data.task == "regression" and out.numel() == target.numel()
+                       else out, target)
+        loss.backward()
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        what = "loss._target_=" + repr(cfg.loss._target_) if cfg.get("loss") else "the default loss"
+        raise ConfigError(f"{what} cannot take the model's outputs: {_reason(e)}") from None
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step(float(loss)) if is_plateau(cfg.get("scheduler")) else scheduler.step()
 
 
 def build_optimizer(cfg: Any, params: Any) -> torch.optim.Optimizer:

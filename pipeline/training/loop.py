@@ -22,11 +22,12 @@ from pipeline import objective
 from pipeline.errors import NonFiniteLossError
 from pipeline.training.batches import Scaling
 from pipeline.training.builders import build_loss, build_optimizer, build_scheduler
+from pipeline.training.checks import PRECISIONS
 from pipeline.training.metrics import accumulator
 
 EpochHook = Callable[[int, dict[str, float]], None]
 LR = "lr"  # each epoch's record: the learning rate it trained at (the first parameter group's)
-PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16-mixed": torch.float16}  # trainer.precision -> autocast dtype
+AUTOCAST = dict(zip(PRECISIONS, (None, torch.bfloat16, torch.float16)))  # trainer.precision -> autocast dtype
 
 
 class Batches(Protocol):
@@ -121,7 +122,7 @@ class TrainStep:
                  precision: Any, l1: float) -> None:
         self.model, self.optimizer, self.criterion, self.task = model, optimizer, criterion, task
         self.device = next(model.parameters()).device
-        self.dtype = PRECISIONS[str(precision)]
+        self.dtype = AUTOCAST[str(precision)]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
         self.l1 = l1
         self.l1_weights = [p for p in model.parameters() if p.dim() > 1] if l1 > 0 else []

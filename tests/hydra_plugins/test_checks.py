@@ -57,8 +57,20 @@ def test_a_rejected_edge_is_one_line_naming_it(app):
     with pytest.raises(ValueError) as err:
         checker.send(configs(plan().space, app))
         checker.result(plan())
-    assert str(err.value) == "trial config at lr=0.9: lr=0.9: expected at most 0.5"
+    assert str(err.value) == "lr=0.9: expected at most 0.5"  # the searched edge it was found at is the one it names
     assert checker.proc.returncode == 2
+
+
+def test_checkers_run_in_turn_and_a_light_first_one_answers_before_the_next_imports(app):
+    """``validate`` then ``check`` in this project: the first rejection ends the check; a later checker that could
+    not even be imported is never reached."""
+    checker = Checker.start({"check": ["tiny_app_checks.check", "no_such_module.heavy_check"]})
+    with pytest.raises(ValueError, match=r"^lr=0.9: expected at most 0.5$"):
+        checker.send(configs(plan().space, app))
+        checker.result(plan())
+    fine = Checker.start({"check": ["tiny_app_checks.check", "tiny_app_checks.check"]})
+    fine.send(configs(SearchSpace.from_grammar({"lr": "interval(0.1, 0.2)"}), app))
+    fine.result(plan())
 
 
 def test_the_child_imports_the_app_before_the_configs_arrive(app, monkeypatch):

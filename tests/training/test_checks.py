@@ -129,12 +129,12 @@ def test_unknown_group_option_or_key_is_refused_by_hydra(compose_cfg, override):
 @pytest.mark.parametrize("metric, wrong", [("val_loss", "max"), ("val_accuracy", "min")])
 def test_a_plateau_mode_against_the_objective_is_refused(compose_cfg, metric, wrong):
     with pytest.raises(ConfigError, match=rf"scheduler.mode='{wrong}' is invalid: expected '(min|max)' for cv.metric"):
-        checks.validate(compose_cfg(["scheduler=plateau", f"+scheduler.mode={wrong}", f"cv.metric={metric}"]))
+        checks.check(compose_cfg(["scheduler=plateau", f"+scheduler.mode={wrong}", f"cv.metric={metric}"]))
     right = "min" if wrong == "max" else "max"
-    checks.validate(compose_cfg(["scheduler=plateau", f"+scheduler.mode={right}", f"cv.metric={metric}"]))
+    checks.check(compose_cfg(["scheduler=plateau", f"+scheduler.mode={right}", f"cv.metric={metric}"]))
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_without_a_gpu_is_refused_before_the_run(compose_cfg):
-    with pytest.raises(ConfigError, match="trainer.device='cuda' but no CUDA device is available"):
-        checks.validate(compose_cfg(["trainer.device=cuda"]))
+    with pytest.raises(ConfigError, match="trainer.device='cuda' is invalid: no CUDA device is available"):
+        checks.check(compose_cfg(["trainer.device=cuda"]))
