@@ -79,7 +79,10 @@ def one_line(e: BaseException) -> str:
             out[-1] += ", " + line
         else:
             out.append(line)
-    return "; ".join(out) or type(e).__name__
+    text = "; ".join(out).replace("Available options in", "expected one of the options in")
+    if text.startswith("Could not override") and "expected" not in text:
+        text += "; expected a key the composed config has (a key of another option of its group is not)"
+    return text or type(e).__name__
 
 
 def _merge_error(e: BaseException) -> str | None:
@@ -92,9 +95,12 @@ def _merge_error(e: BaseException) -> str | None:
     if not head.startswith("Error merging override ") or not cause:
         return None
     override = head.removeprefix("Error merging override ").strip()
-    kind = re.search(r"could not be converted to (\w+)", cause)
-    expected = f"expected {'an' if kind[1][0].lower() in 'aeiou' else 'a'} {kind[1].lower()}" if kind else cause
-    return f"{override} is invalid: {expected}" + (f" ({cause})" if kind else "")
+    kind = re.search(r"could not be converted to (\w+)|is not a valid (\w+)", cause)
+    if kind is None:
+        return f"{override} is invalid: {cause}; expected a value of the key's type"
+    name = (kind[1] or kind[2]).lower()
+    expected = "true or false" if name in ("bool", "boolean") else f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+    return f"{override} is invalid: expected {expected} ({cause})"
 
 
 def absolute_searchpath(entries: list[str], cwd: str) -> list[str]:

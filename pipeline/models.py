@@ -23,7 +23,9 @@ def mlp(input_shape: Sequence[int], num_outputs: int, num_layers: int = 2, hidde
 
     Takes samples of any shape (images ``(C, H, W)``, tables ``(F,)``).
     """
-    _positive(model_num_layers=int(num_layers), model_hidden_dim=int(hidden_dim), allow_zero=("model_num_layers",))
+    _positive(model_num_layers=num_layers, model_hidden_dim=hidden_dim, allow_zero=("model_num_layers",))
+    _flag("model.batch_norm", batch_norm)
+    _fraction("model.dropout", dropout)
     act = _activation(activation)
     layers: list[nn.Module] = [nn.Flatten()]
     width = 1
@@ -48,8 +50,9 @@ def cnn(input_shape: Sequence[int], num_outputs: int, num_conv_layers: int = 2, 
     if len(input_shape) != 3:
         raise ConfigError(f"model=cnn cannot take the data's samples of shape {tuple(input_shape)}: expected images "
                           "(C, H, W); use model=mlp or your own model for other data")
-    _positive(model_num_conv_layers=int(num_conv_layers), model_channels=int(channels),
-              model_kernel_size=int(kernel_size), model_hidden_dim=int(hidden_dim))
+    _positive(model_num_conv_layers=num_conv_layers, model_channels=channels, model_kernel_size=kernel_size,
+              model_hidden_dim=hidden_dim)
+    _fraction("model.dropout", dropout)
     act = _activation(activation)
     c, h, w = (int(d) for d in input_shape)
     layers: list[nn.Module] = []
@@ -74,8 +77,18 @@ def _activation(name: str) -> type[nn.Module]:
 def _positive(allow_zero: tuple[str, ...] = (), **values: int) -> None:
     for key, v in values.items():
         low = 0 if key in allow_zero else 1
-        if v < low:
-            raise ConfigError(f"{key.replace('_', '.', 1)}={v} is invalid: expected an integer >= {low}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ConfigError(f"{key.replace('_', '.', 1)}={v!r} is invalid: expected an integer >= {low}")
+
+
+def _flag(key: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is invalid: expected true or false")
+
+
+def _fraction(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"{key}={value!r} is invalid: expected a number in [0, 1)")
 
 
 _MOVED = ("Normalize", "InputShape", "as_served")  # now in pipeline.results.serving

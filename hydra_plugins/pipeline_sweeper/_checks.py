@@ -58,8 +58,8 @@ class Checker:
     def start(cls, conf: dict[str, Any]) -> Checker | None:
         """``hydra.sweeper.check``: a function's dotted name, or a list of them run one after the other."""
         checkers = conf.get("check")
-        checkers = [checkers] if isinstance(checkers, str) else list(checkers or [])
-        return cls([str(c) for c in checkers]) if checkers else None
+        checkers = [str(c) for c in ([checkers] if isinstance(checkers, str) else list(checkers or []))]
+        return cls(checkers) if checkers else None
 
     def send(self, configs: list[tuple[str, DictConfig]]) -> None:
         """Hand ``configs`` over (the child reads them while it imports); ``result`` says what it found."""
@@ -82,7 +82,8 @@ class Checker:
             raise ValueError(where(label, message, plan))
         tail = (err or out).decode(errors="replace").strip().splitlines()
         named = self.checkers[0] if len(self.checkers) == 1 else self.checkers
-        raise ValueError(f"hydra.sweeper.check={named!r} could not run: {tail[-1] if tail else code}")
+        raise ValueError(f"hydra.sweeper.check={named!r} could not run: {tail[-1] if tail else code}; expected the "
+                         "dotted name of a function that takes a trial's config")
 
     def close(self) -> None:
         """End the child if it was not needed (bad input found first, nothing to check)."""

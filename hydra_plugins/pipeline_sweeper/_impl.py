@@ -97,7 +97,7 @@ class SweeperImpl:
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """Run the sweep; bad input and too many failures end it with one clear line and a non-zero exit."""
         try:
-            self.current = Sweep(self, self.plan(arguments))
+            self.current = Sweep(self, *self.plan(arguments))
             return self.current.run()
         except KeyboardInterrupt as e:
             parent = self.current.parent.run_id if self.current else "<its parent run id>"
@@ -121,9 +121,9 @@ class SweeperImpl:
         sys.stderr.flush()
         os._exit(code)
 
-    def plan(self, arguments: list[str]) -> SweepPlan:
-        """The checked plan of the command line: every edge of its space composed and validated before anything
-        is written (``_checks``)."""
+    def plan(self, arguments: list[str]) -> tuple[SweepPlan, Any]:
+        """The checked plan of the command line and its optimizer: the options first, then every edge of its space
+        composed and validated before anything is written (``_checks``)."""
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         space, fixed = parse_arguments(parser.parse_overrides(arguments))
@@ -133,12 +133,12 @@ class SweeperImpl:
         try:
             uri, credentials = sweep_store(self.conf, self.config)
             export_credentials(credentials)
-            plan = build_plan(self.conf, self.config, command, uri)
+            optimizer, plan = make_sweep_optimizer(build_plan(self.conf, self.config, command, uri))
             check_trials(checker, self.hydra_context, self.config, plan)
         finally:
             if checker is not None:
                 checker.close()
-        return plan
+        return plan, optimizer
 
     def launch_job(self, job: tuple[list[list[str]], int]) -> Sequence[JobReturn]:
         overrides, first = job
@@ -159,9 +159,9 @@ class Sweep:
     """One sweep: its plan and optimizer, its parent run and progress, the launches in flight and the trials
     that run again (after a resume, or a worker that died under them)."""
 
-    def __init__(self, impl: SweeperImpl, plan: SweepPlan) -> None:
+    def __init__(self, impl: SweeperImpl, plan: SweepPlan, optimizer: Any) -> None:
         assert impl.config is not None
-        self.optimizer, self.plan = make_sweep_optimizer(plan)
+        self.optimizer, self.plan = optimizer, plan
         self.dir = Path(impl.config.hydra.sweep.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "multirun.yaml").write_text(redact(OmegaConf.to_yaml(impl.config)))

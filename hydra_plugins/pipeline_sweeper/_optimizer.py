@@ -24,7 +24,11 @@ def make_sweep_optimizer(plan: SweepPlan) -> tuple[Any, SweepPlan]:
         strategy, options = "grid", {}
     if strategy == "grid":
         options = {**options, "n_trials": plan.n_trials}
-    optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+    try:
+        optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+    except ValueError as e:  # an option the user set, named as they set it
+        named = str(e).split("=", 1)[0]
+        raise ValueError(f"hydra.sweeper.{e}" if named in plan.options else str(e)) from None
     design = getattr(optimizer, "n_initial", None)
     if strategy == "bayes" and design is not None and plan.n_trials <= design and not plan.resume:
         log.warning("hydra.sweeper.n_trials=%d is not above bayes's initial design (n_initial=%d): every trial comes "

@@ -60,6 +60,9 @@ def records_itself(config: DictConfig) -> bool:
 
 def experiment(conf: dict[str, Any], config: DictConfig) -> str:
     """``hydra.sweeper.experiment``, else the task's ``tracking.experiment``, else the Hydra job's name."""
+    for key in ("experiment", "model_name"):
+        if conf.get(key) is not None and not str(conf[key]).strip():
+            raise ValueError(f"hydra.sweeper.{key}={conf[key]!r} is invalid; expected a non-empty name, or null")
     found = conf.get("experiment") or OmegaConf.select(config, "tracking.experiment", default=None)
     return str(found or OmegaConf.select(config, "hydra.job.name", default=None) or DEFAULT_EXPERIMENT)
 
@@ -71,11 +74,14 @@ def strategy_options(conf: dict[str, Any], strategy: str) -> dict[str, Any]:
 
 def pruning_overrides(conf: dict[str, Any], config: DictConfig) -> list[str]:
     """The sweeper's pruning options, passed to every trial as overrides of its ``pruning`` section."""
-    from pipeline.pruning.rules import PRUNERS
+    from pipeline.pruning.rules import MINIMUMS, PRUNERS
 
     pruner = conf.get("pruner") or "none"
     if pruner not in PRUNERS:
         raise ValueError(f"hydra.sweeper.pruner={pruner!r} is unknown; expected one of {PRUNERS}")
+    for key, low in MINIMUMS.items():
+        if conf.get(key) is not None and conf[key] < low:
+            raise ValueError(f"hydra.sweeper.{key}={conf[key]!r} is invalid; expected an integer >= {low}")
     if pruner == "none":
         return []
     if "pruning" not in config:
@@ -111,6 +117,17 @@ def warn_direction(direction_name: str, config: DictConfig) -> None:
         log.warning("hydra.sweeper.direction=%s but cv.metric=%s is better %s: the sweep will look for its worst "
                     "trials; leave hydra.sweeper.direction unset to follow the metric", direction_name, metric,
                     "higher" if objective.metric(metric).maximize else "lower")
+
+
+def check_alias(alias: Any) -> None:
+    """``hydra.sweeper.model_alias``: a name MLflow's registry takes (letters, digits, ``_`` and ``-``; neither
+    ``latest`` nor a version's ``v1``), checked now rather than when the sweep ends."""
+    if alias is None:
+        return
+    text = str(alias)
+    if not re.fullmatch(r"[\w\-]+", text) or text.lower() == "latest" or re.fullmatch(r"[vV]\d+", text):
+        raise ValueError(f"hydra.sweeper.model_alias={alias!r} is invalid; expected letters, digits, _ and -, not "
+                         "latest nor a version's name (v1)")
 
 
 def strategy(value: Any) -> str:

@@ -137,6 +137,7 @@ def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: 
 
 def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: str) -> dict[str, Any]:
     """The settings a resumed sweep may change: how it runs, not what it searches."""
+    opt.check_alias(conf.get("model_alias"))
     return dict(n_jobs=opt.positive("n_jobs", opt.or_default(conf.get("n_jobs"), 1)),
                 max_failure_rate=opt.failure_rate(conf.get("max_failure_rate")), command=command.line,
                 script=command.script, uri=uri, records_itself=opt.records_itself(config),
@@ -181,13 +182,14 @@ def _defaults_it_has(conf: dict[str, Any], config: DictConfig) -> dict[str, Any]
 def resumed_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: str) -> SweepPlan:
     """The interrupted sweep's plan, from its parent run; ``n_jobs``, ``batch_size`` and ``max_failure_rate``
     may change. A setting given again on the resume command that contradicts the parent is an error."""
-    from pipeline.tracking.store import get_client
+    from pipeline.tracking.store import get_client, redact
 
     run_id = str(conf["resume"])
     try:
         tags = get_client(uri).get_run(run_id).data.tags
     except Exception as e:
-        raise ValueError(f"hydra.sweeper.resume={run_id!r}: no such run in {uri} ({type(e).__name__})") from None
+        raise ValueError(f"hydra.sweeper.resume={run_id!r}: no such run in {redact(uri)} ({type(e).__name__}); "
+                         "expected the parent run id of a sweep in this store") from None
     recorded = SweepTags.decode(tags)
     if recorded.strategy in (None, names.BASIC_STRATEGY) or not recorded.complete:
         raise ValueError(f"hydra.sweeper.resume={run_id!r} is not the parent run of a grid/random/bayes sweep")

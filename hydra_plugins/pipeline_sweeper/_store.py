@@ -21,8 +21,10 @@ def sweep_store(conf: dict[str, Any], config: DictConfig) -> tuple[str, dict[str
     """``(uri without credentials, {MLFLOW_TRACKING_USERNAME/PASSWORD: ...})``, the store checked reachable."""
     from pipeline.tracking.store import check_reachable, resolve_tracking_uri, split_credentials
 
-    uri = resolve_tracking_uri(OmegaConf.select(config, URI_KEY, default=None) or conf.get("tracking_uri"))
-    check_reachable(uri)
+    own = OmegaConf.select(config, URI_KEY, default=None)
+    key = URI_KEY if own or not conf.get("tracking_uri") else "hydra.sweeper.tracking_uri"  # who named it, in errors
+    uri = resolve_tracking_uri(own or conf.get("tracking_uri"), key)
+    check_reachable(uri, key=key)
     return split_credentials(uri)
 
 

@@ -52,7 +52,7 @@ def cifar10(root: str = "data", download: bool = False, test_fraction: float = 0
 def in_memory(X: np.ndarray, y: np.ndarray, test_fraction: float, subset: int | None, seed: int, name: str,
               task: str = "classification") -> DataSplit:
     """Pooled arrays split into in-memory training and test parts (stratified for classification)."""
-    train, test = split_indices(len(y), y if task == "classification" else None, test_fraction, subset, int(seed))
+    train, test = split_indices(len(y), y if task == "classification" else None, test_fraction, subset, seed)
     X_t, y_t = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(np.ascontiguousarray(y))
     return DataSplit(TensorData(X_t[train], y_t[train]), TensorData(X_t[test], y_t[test]), task=task, name=name)
 

@@ -35,7 +35,7 @@ def image_folder(root: str, image_size: int | Sequence[int] | None = None, grays
         raise DataError(f"data.root={str(folder)!r}: no images in class folders there ({e}); expected "
                         "root/<class name>/<image files>") from None
     labels = np.asarray(dataset.targets, dtype=np.int64)
-    train, test = split_indices(len(labels), labels, test_fraction, subset, int(seed))
+    train, test = split_indices(len(labels), labels, test_fraction, subset, seed)
     return DataSplit(torch.utils.data.Subset(dataset, train.tolist()), torch.utils.data.Subset(dataset, test.tolist()),
                      task="classification", num_outputs=len(dataset.classes), targets=torch.from_numpy(labels[train]),
                      train_transform=train_transform, name=folder.name)

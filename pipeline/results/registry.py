@@ -21,7 +21,6 @@ from omegaconf import OmegaConf
 
 from pipeline.cli import one_line_errors
 from pipeline.objective import OBJECTIVE_KEY, OBJECTIVE_STD_KEY, is_better
-from pipeline.results.best_model import ensure_logged_model, trial_config
 from pipeline.results.insights.history import SweepHistory, TrialRow, load_history, selection_gap
 from pipeline.tracking import names, runs
 from pipeline.tracking.names import TrialState
@@ -112,6 +111,8 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
     if best is None:
         log.info("Model registry: sweep %s has no complete trial; nothing registered", parent_run_id)
         return None
+    from pipeline.results.best_model import ensure_logged_model, trial_config  # torch: once there is a best trial
+
     model_id = ensure_logged_model(client, uri, history.experiment_id, best.run_id)
     if model_id is None:
         log.info("Model registry: best trial %d (run %s) has no model (cv.refit=false, "
@@ -235,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.wait:
         get_client(uri)
         import mlflow.pytorch  # noqa: F401 - what logging the model imports, ahead of time
+
+        import pipeline.results.best_model  # noqa: F401 - torch and the model's code, likewise
         args.parent_run_id = sys.stdin.readline().strip()
         if not args.parent_run_id:
             return 0

@@ -24,7 +24,6 @@ from pipeline.tracking.names import (
     without_sweeper_keys,
 )
 from pipeline.tracking.store import MLFLOW_DEFAULTS, PROJECT_ROOT, existing_store, get_client, resolve_tracking_uri
-from pipeline.trial import run_trial
 
 
 def recorded_overrides(run: Any) -> list[str]:
@@ -70,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     runtime.start(MLFLOW_DEFAULTS)
     uri = existing_store(resolve_tracking_uri(args.tracking_uri))
     run = runs.get_run(get_client(uri), args.run_id, uri)
+    from pipeline.trial import run_trial  # torch and the rest, once the run is known to be there
+
     overrides = recorded_overrides(run) + [f"{URI_KEY}={uri}", f"+{REPRODUCES_KEY}={args.run_id}"]
     searchpath = json.loads(run.data.tags.get(SEARCHPATH_TAG, "[]"))
     job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {})}

@@ -32,7 +32,7 @@ class GridOptimizer(Optimizer):
         self.grid_points = _optional_int("grid_points", grid_points, minimum=2)
         self.n_trials = _optional_int("n_trials", n_trials, minimum=1)
         if not isinstance(shuffle, (bool, np.bool_)):
-            raise ValueError(f"shuffle={shuffle!r} must be True or False")
+            raise ValueError(f"shuffle={shuffle!r}: expected true or false")
         self.shuffle = bool(shuffle)
         # One column of unit-cube codes per parameter; grid values round-trip exactly through decode.
         self._columns = [np.array([p.to_unit(v) for v in p.grid(self.grid_points)]) for p in space.params]
@@ -123,5 +123,5 @@ def _optional_int(name: str, value: Any, minimum: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum} (or None)")
+        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum} (or None)")
     return int(value)

@@ -31,7 +31,7 @@ class RandomOptimizer(Optimizer):
         super().__init__(space, seed=seed, direction=direction)
         self._reject_options(options)
         if sampler not in SAMPLERS:
-            raise ValueError(f"sampler={sampler!r} is not one of {SAMPLERS}")
+            raise ValueError(f"sampler={sampler!r}: expected one of {SAMPLERS}")
         self.sampler = sampler
         self.n_consumed = 0
 

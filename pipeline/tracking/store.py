@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from pipeline import runtime
 from pipeline.errors import TrackingError
+from pipeline.tracking.names import URI_KEY
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,15 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}"
 
 
-def resolve_tracking_uri(uri: str | None) -> str:
+def resolve_tracking_uri(uri: str | None, key: str = URI_KEY) -> str:
     """``uri`` if given (relative SQLite paths made absolute), else ``MLFLOW_TRACKING_URI``, else the default."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
     scheme = urlparse(uri).scheme
     if scheme in ("", "file"):
-        raise TrackingError(f"tracking.uri={uri!r} is a file store, which MLflow 3 keeps only in maintenance "
-                            "mode; use sqlite:///ABSOLUTE/PATH.db or http://HOST:PORT")
+        raise TrackingError(f"{key}={uri!r} is a file store, which MLflow 3 keeps only in maintenance "
+                            "mode: expected sqlite:///ABSOLUTE/PATH.db or http://HOST:PORT")
     return uri
 
 
@@ -76,7 +77,7 @@ def artifact_root(uri: str) -> str | None:
     return None
 
 
-def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0) -> None:
+def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0, key: str = URI_KEY) -> None:
     """Fail fast, before any run exists, when the store cannot be reached.
 
     ``wait`` seconds of retries let a trial of a running sweep ride out a tracking-server restart.
@@ -86,9 +87,11 @@ def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0) -> None:
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise TrackingError(f"tracking.uri={uri!r}: cannot create {db.parent} ({e.strerror})") from None
+            raise TrackingError(f"{key}={uri!r}: cannot create {db.parent} ({e.strerror}); expected a folder "
+                                "this user can create") from None
         if not os.access(db.parent, os.W_OK):
-            raise TrackingError(f"tracking.uri={uri!r}: {db.parent} is not writable")
+            raise TrackingError(f"{key}={uri!r}: {db.parent} is not writable; expected a folder this user "
+                                "can write")
         return
     if urlparse(uri).scheme in ("http", "https"):
         import requests
@@ -101,8 +104,8 @@ def check_reachable(uri: str, timeout: float = 5.0, wait: float = 0.0) -> None:
             except requests.RequestException as e:
                 if time.monotonic() >= deadline:
                     raise TrackingError(
-                        f"tracking.uri={redact(uri)!r} is unreachable: {type(e).__name__}; start the server "
-                        "(make server) or point tracking.uri / MLFLOW_TRACKING_URI at a running one") from None
+                        f"{key}={redact(uri)!r} is unreachable: {type(e).__name__}; expected a running server "
+                        "(make server starts one), or tracking.uri / MLFLOW_TRACKING_URI naming one") from None
                 time.sleep(1.0)
 
 

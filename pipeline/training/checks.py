@@ -89,13 +89,12 @@ def _validate_regularization(reg: Any) -> None:
 
 def check_pruning(pruning: Any) -> None:
     """``pruning.*``: a known pruner, and its counts in range (the rules of ``pipeline.pruning.rules``)."""
-    from pipeline.pruning.rules import PRUNERS
+    from pipeline.pruning.rules import MINIMUMS, PRUNERS
 
     if pruning is None:
         return
     _check(pruning.get("pruner") in PRUNERS, f"pruning.pruner={pruning.get('pruner')!r}", f"one of {PRUNERS}")
-    for key, low in (("n_startup_trials", 0), ("n_warmup_steps", 0), ("min_resource", 1), ("reduction_factor", 2),
-                     ("min_early_stopping_rate", 0)):
+    for key, low in MINIMUMS.items():
         if key in pruning:
             _check(_as_int(pruning[key]) >= low, f"pruning.{key}={pruning[key]!r}", f"an integer >= {low}")
 

@@ -130,14 +130,17 @@ def test_no_space_runs_what_hydras_basic_sweeper_would(tmp_path, store):
 
 
 @pytest.mark.slow
-def test_a_mapping_without_the_objective_key_fails_the_trial_with_its_keys(tmp_path, store):
+def test_a_mapping_without_the_objective_key_stops_the_sweep_at_the_first_trial_with_its_keys(tmp_path, store):
     app = write_app(tmp_path / "app")
-    proc = run_app(app, "hydra/sweeper=grid", "x=0.1,0.2", "returns=mapping", "hydra.sweeper.max_failure_rate=1")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    _, children = sweep_runs(store)
-    assert all(c.info.status == "FAILED" for c in children)
-    error = children[0].data.tags["error"]
-    assert "set hydra.sweeper.objective" in error and "'accuracy'" in error
+    proc = run_app(app, "hydra/sweeper=random", "x=interval(0,0.9)", "hydra.sweeper.n_trials=6",
+                   "returns=mapping", "hydra.sweeper.max_failure_rate=1")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "set hydra.sweeper.objective" in line]
+    assert "every trial would repeat" in lines[-1] and "'accuracy'" in lines[-1]  # the trial's line, then the stop
+    parent, children = sweep_runs(store)
+    assert len(children) == 1 and children[0].info.status == "FAILED"  # not every trial of the budget
+    assert "set hydra.sweeper.objective" in children[0].data.tags["error"]
+    assert parent.info.status == "FAILED"
 
 
 # -- a task that says it records itself (the trial protocol) but writes elsewhere -------------------------

@@ -142,10 +142,10 @@ def test_space_without_parameters_has_one_point() -> None:
 
 
 @pytest.mark.parametrize(("options", "match"), [
-    ({"grid_points": 1}, r"grid_points=1 must be an integer >= 2"),
-    ({"grid_points": "5"}, r"grid_points='5' must be an integer >= 2"),
-    ({"grid_points": 4, "n_trials": 0}, r"n_trials=0 must be an integer >= 1"),
-    ({"grid_points": 4, "shuffle": "yes"}, r"shuffle='yes' must be True or False"),
+    ({"grid_points": 1}, r"grid_points=1: expected an integer >= 2"),
+    ({"grid_points": "5"}, r"grid_points='5': expected an integer >= 2"),
+    ({"grid_points": 4, "n_trials": 0}, r"n_trials=0: expected an integer >= 1"),
+    ({"grid_points": 4, "shuffle": "yes"}, r"shuffle='yes': expected true or false"),
     ({"grid_points": 4, "sampler": "sobol"}, r"unknown option\(s\) \['sampler'\]; expected \['seed', 'direction', "
                                              r"'grid_points', 'n_trials', 'shuffle'\]"),
     ({"grid_points": 4, "direction": "up"}, r"direction='up' must be one of"),
