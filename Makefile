@@ -29,8 +29,11 @@ $(STAMP): pyproject.toml
 # The tests also run sweeps on a real local Ray cluster and through submitit: `make test` adds the `ray` and
 # `slurm` extras to the same venv (about 30 packages; joblib/cloudpickle pinned for hydra-ray-launcher), so
 # `make sweep` on a fresh machine stays lean.
+# The report's browser test drives Debian's Chromium (tests/results/insights/test_report_browser.py): installed
+# here where apt-get may run (CI, as root); elsewhere that test says it skipped and why.
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -e ".[dev,ray,slurm]" --config-settings editable_mode=compat
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "Chromium not installed: the report's browser test will be skipped"
 	touch $(TEST_STAMP)
 
 install: $(STAMP)

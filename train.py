@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pipeline.cli import (
+    absolute_pythonpath,
     absolute_searchpath,
     check_composes,
     check_overrides,
@@ -40,6 +42,8 @@ def main(cfg: DictConfig) -> float | dict:
     job = {"name": hc.job.name, "num": hc.job.get("num", 0)}
     if hc.searchpath:  # your config folders (hydra.searchpath): a reproduction composes with them too
         job["searchpath"] = json.dumps(absolute_searchpath(hc.searchpath, hc.runtime.cwd))
+    if os.environ.get("PYTHONPATH"):  # where your plug-in's modules come from: a reproduction imports them too
+        job["pythonpath"] = absolute_pythonpath(os.environ["PYTHONPATH"], hc.runtime.cwd)
     if multirun:  # lets trials of Hydra's basic sweeper find their common parent run
         job["sweep_dir"] = hc.sweep.dir
     try:

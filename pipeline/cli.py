@@ -116,6 +116,31 @@ def absolute_searchpath(entries: list[str], cwd: str) -> list[str]:
     return out
 
 
+def rerun_command(script: str, overrides: list[str], searchpath: list[str] | None = None, cwd: str | None = None,
+                  pythonpath: str | None = None) -> str:
+    """The one-line shell command that runs ``script`` with ``overrides`` again, from any folder: the config
+    folders it was composed with (``hydra.searchpath``, absolute) and the ``PYTHONPATH`` a plug-in model's module
+    was imported through, made absolute from ``cwd`` (the folder the command was started in)."""
+    import os
+    import shlex
+
+    base = cwd or os.getcwd()
+    words = ["python", script, *overrides]
+    if searchpath:
+        words.append(f"hydra.searchpath=[{','.join(absolute_searchpath(list(searchpath), base))}]")
+    command = shlex.join(words)
+    if pythonpath:
+        command = f"PYTHONPATH={shlex.quote(absolute_pythonpath(pythonpath, base))} {command}"
+    return command
+
+
+def absolute_pythonpath(value: str, cwd: str) -> str:
+    """A ``PYTHONPATH`` with its relative folders made absolute (from ``cwd``)."""
+    import os
+
+    return os.pathsep.join(str((Path(cwd) / p).resolve()) for p in value.split(os.pathsep) if p)
+
+
 def register_resolvers() -> None:
     """Resolvers the project's config uses: ``${activate_env:}`` (conf/hydra/launcher/slurm.yaml)."""
     from omegaconf import OmegaConf

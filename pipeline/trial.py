@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import objective
+from pipeline.cli import rerun_command
 from pipeline.contract import DataSplit
 from pipeline.data import load_data
 from pipeline.pruning.reporter import TrialPruned, make_reporter
@@ -213,9 +213,14 @@ def data_name(cfg: DictConfig, data: DataSplit) -> str:
     return data.name or name_of(cfg.data, "data")
 
 
-def reproduce_command(overrides: list[str]) -> str:
-    """The one-line command that re-runs this trial on its own."""
-    return shlex.join(["python", "train.py", *names.without_sweeper_keys(overrides)])
+def reproduce_command(overrides: list[str], job: dict[str, Any] | None = None) -> str:
+    """The one-line command that re-runs this trial on its own; for a plug-in (config folders or modules of its
+    own), from any folder: ``train.py`` by its path, with the trial's ``hydra.searchpath`` and ``PYTHONPATH``."""
+    job = job or {}
+    searchpath = json.loads(job.get("searchpath") or "[]")
+    pythonpath = job.get("pythonpath")
+    script = str(PROJECT_ROOT / "train.py") if searchpath or pythonpath else "train.py"
+    return rerun_command(script, names.without_sweeper_keys(overrides), searchpath, str(PROJECT_ROOT), pythonpath)
 
 
 def git_commit() -> str | None:
@@ -228,7 +233,7 @@ def git_commit() -> str | None:
 
 
 def _tags(cfg: DictConfig, data: DataSplit, overrides: list[str], job: dict[str, Any] | None) -> dict[str, str]:
-    tags = {names.OVERRIDES_TAG: json.dumps(overrides), names.REPRODUCE_COMMAND_TAG: reproduce_command(overrides),
+    tags = {names.OVERRIDES_TAG: json.dumps(overrides), names.REPRODUCE_COMMAND_TAG: reproduce_command(overrides, job),
             names.LEASE_TAG: lease.own(), names.OBJECTIVE_METRIC_TAG: cfg.cv.metric,
             names.DATA_TAG: data_name(cfg, data), names.MODEL_TAG: name_of(cfg.model), names.TASK_TAG: data.task,
             names.DATA_LOADING_TAG: "in memory" if data.in_memory else "DataLoader", names.SOURCE_NAME_TAG: "train.py"}

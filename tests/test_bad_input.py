@@ -87,6 +87,7 @@ SWEEPER_BAD: dict[str, tuple[str, st.SearchStrategy[str]]] = {
     "objective": ("bayes", TEXT),
     "pruner": ("bayes", st.sampled_from(["hyperband", "successive"])),
     "report_every": ("bayes", NEGATIVE | TEXT),
+    "ui_url": ("bayes", st.sampled_from(["localhost:5000", "ftp://host", "'http://'"]) | TEXT),
     "report": ("bayes", st.sampled_from(["maybe", "yes_no"])),  # an integer is a bool to OmegaConf (2 -> true)
     "register_model": ("bayes", st.sampled_from(["maybe", "yes_no"])),
     "model_alias": ("bayes", st.sampled_from(["latest", "'a b'", "v1"])),

@@ -41,7 +41,14 @@ from hydra_plugins.pipeline_sweeper._launches import (
 from hydra_plugins.pipeline_sweeper._optimizer import make_sweep_optimizer
 from hydra_plugins.pipeline_sweeper._options import parse_arguments
 from hydra_plugins.pipeline_sweeper._parent import SweepProgress, open_parent
-from hydra_plugins.pipeline_sweeper._plan import ADAPTIVE, Command, SweepPlan, build_plan
+from hydra_plugins.pipeline_sweeper._plan import (
+    ADAPTIVE,
+    Command,
+    SweepFinished,
+    SweepPlan,
+    build_plan,
+    script_path,
+)
 from hydra_plugins.pipeline_sweeper._store import export_credentials, sweep_store
 from hydra_plugins.pipeline_sweeper._trials import RETURN_ERROR, outcome, record_runs, result_text
 from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
@@ -99,6 +106,9 @@ class SweeperImpl:
         try:
             self.current = Sweep(self, *self.plan(arguments))
             return self.current.run()
+        except SweepFinished as e:
+            log.info("%s", e)
+            return []
         except KeyboardInterrupt as e:
             parent = self.current.parent.run_id if self.current else "<its parent run id>"
             log.error("Interrupted (%s): the sweep is marked KILLED; resume it with hydra.sweeper.resume=%s",
@@ -127,8 +137,7 @@ class SweeperImpl:
         assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         space, fixed = parse_arguments(parser.parse_overrides(arguments))
-        command = Command(space, fixed, shlex.join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
-                          Path(sys.argv[0]).name)
+        command = Command(space, fixed, shlex.join(["python", *sys.argv]), script_path(sys.argv[0]))
         checker = Checker.start(self.conf)
         try:
             uri, credentials = sweep_store(self.conf, self.config)
@@ -171,7 +180,7 @@ class Sweep:
         self.launches = Launches(impl.launch_job, impl.slots(self.plan), impl.prepared)
         self.model = BestModel(self.plan)
         self.watch = StoreWatch(self.plan.uri, self.parent.run_id)
-        self.report = ReportSchedule(self.plan.report, self.plan.report_every)
+        self.report = ReportSchedule(self.plan.report, self.plan.report_every, self.plan.ui_url)
         self.launched: dict[int, Launch] = {}   # in flight, by their first trial's number
         self.aborts: dict[int, int] = {}        # trial number -> how often its worker died under it (or its original)
         self.returns: list[Sequence[JobReturn]] = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -169,6 +170,17 @@ def positive(name: str, value: Any) -> int:
 def batch_size(conf: dict[str, Any]) -> int | None:
     value = conf.get("batch_size")
     return None if value is None else positive("batch_size", value)
+
+
+def ui_url(value: Any) -> str | None:
+    """``hydra.sweeper.ui_url``: an MLflow UI's address, ``http(s)://host:port``."""
+    if value is None:
+        return None
+    parsed = urlparse(str(value))
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"hydra.sweeper.ui_url={value!r} is invalid; expected the MLflow UI's address, "
+                         "http(s)://host:port")
+    return str(value).rstrip("/")
 
 
 def report_every(value: Any) -> float:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shlex
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.pipeline_sweeper import _options as opt
 from pipeline import objective
+from pipeline.cli import absolute_pythonpath, absolute_searchpath, rerun_command
 from pipeline.search import SearchSpace
 from pipeline.search.grammar import format_value
 from pipeline.tracking import names
@@ -41,6 +43,8 @@ class SweepPlan:
     max_failure_rate: float = opt.DEFAULT_MAX_FAILURE_RATE
     command: str = ""
     script: str = "train.py"
+    searchpath: tuple[str, ...] = ()  # the app's config folders (hydra.searchpath), absolute
+    pythonpath: str | None = None     # PYTHONPATH, absolute: where a plug-in's modules come from
     uri: str = ""                  # the store, absolute, decided once for every trial (``_store``)
     records_itself: bool = False   # the task logs its own child run (the trial protocol, pipeline.trial)
     objective: str | None = None   # the key of the objective in a mapping the task returns
@@ -51,6 +55,7 @@ class SweepPlan:
     batch_size: int | None = None
     report: bool = True            # the report, rewritten mid-sweep and at the end
     report_every: float = opt.DEFAULT_REPORT_EVERY  # seconds between mid-sweep reports, at least
+    ui_url: str | None = None      # the MLflow UI the report's run links open (default: the store's)
     register_model: bool = True    # the best trial's model registered at the end (else only logged)
     model_name: str | None = None  # default: the experiment's name
     model_alias: str | None = None  # default: pipeline.results.registry's (champion)
@@ -92,10 +97,12 @@ class SweepPlan:
         return {k: v for k, v in self.options.items() if v is not None}
 
     def best_command(self, params: dict[str, Any]) -> str:
-        """The one-line command that re-runs a trial with ``params`` on its own (credentials masked)."""
+        """The one-line command that re-runs a trial with ``params`` on its own, from any folder where the app
+        has config folders or modules of its own (credentials masked)."""
         from pipeline.tracking.store import redact
 
-        return redact(shlex.join(["python", self.script, *self.overrides(params)]))
+        return redact(rerun_command(self.script, self.overrides(params), list(self.searchpath),
+                                    pythonpath=self.pythonpath))
 
     def results(self, best: Any, counts: dict[str, int], parent_run_id: str | None, status: str) -> dict[str, Any]:
         """The content of ``optimization_results.yaml``."""
@@ -118,6 +125,13 @@ class Command:
     script: str
 
 
+def script_path(argv0: str) -> str:
+    """The script as a re-run command names it: its bare name when it lies in the current folder (``python
+    train.py``), else its absolute path (a plug-in's sweep started elsewhere)."""
+    path = Path(argv0).resolve()
+    return path.name if path.parent == Path.cwd().resolve() else str(path)
+
+
 def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: str) -> SweepPlan:
     """Command line wins over ``hydra.sweeper.params``; with neither, ``default_params`` is searched."""
     if conf.get("resume"):
@@ -138,12 +152,17 @@ def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: 
 def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: str) -> dict[str, Any]:
     """The settings a resumed sweep may change: how it runs, not what it searches."""
     opt.check_alias(conf.get("model_alias"))
+    cwd = OmegaConf.select(config, "hydra.runtime.cwd", default=None) or os.getcwd()
+    searchpath = OmegaConf.select(config, "hydra.searchpath", default=None) or []
+    pythonpath = os.environ.get("PYTHONPATH")
     return dict(n_jobs=opt.positive("n_jobs", opt.or_default(conf.get("n_jobs"), 1)),
                 max_failure_rate=opt.failure_rate(conf.get("max_failure_rate")), command=command.line,
-                script=command.script, uri=uri, records_itself=opt.records_itself(config),
+                script=command.script, searchpath=tuple(absolute_searchpath(list(searchpath), cwd)),
+                pythonpath=absolute_pythonpath(pythonpath, cwd) if pythonpath else None,
+                uri=uri, records_itself=opt.records_itself(config),
                 objective=conf.get("objective"), experiment=opt.experiment(conf, config),
                 batch_size=opt.batch_size(conf), report=bool(conf.get("report", True)),
-                report_every=opt.report_every(conf.get("report_every")),
+                report_every=opt.report_every(conf.get("report_every")), ui_url=opt.ui_url(conf.get("ui_url")),
                 register_model=bool(conf.get("register_model", True)), model_name=conf.get("model_name"),
                 model_alias=conf.get("model_alias"))
 
@@ -186,7 +205,8 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri
 
     run_id = str(conf["resume"])
     try:
-        tags = get_client(uri).get_run(run_id).data.tags
+        run = get_client(uri).get_run(run_id)
+        tags = run.data.tags
     except Exception as e:
         raise ValueError(f"hydra.sweeper.resume={run_id!r}: no such run in {redact(uri)} ({type(e).__name__}); "
                          "expected the parent run id of a sweep in this store") from None
@@ -196,9 +216,16 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri
     plan = SweepPlan(strategy=recorded.strategy, space=SearchSpace.from_grammar(recorded.space),
                      fixed=list(recorded.fixed), n_trials=recorded.n_trials, seed=recorded.seed,
                      direction=recorded.direction, resume=run_id, options=dict(recorded.options),
-                     **_session(conf, config, command, uri))
+                     name=run.info.run_name or run_id, **_session(conf, config, command, uri))
     _check_consistent(plan, conf, config, command)
+    if run.info.status == "FINISHED":
+        raise SweepFinished(f"Sweep {plan.name!r} ({run_id}) already finished its {plan.n_trials} trials: nothing "
+                            "to resume, nothing changed; start a new sweep to search further")
     return plan
+
+
+class SweepFinished(Exception):
+    """``hydra.sweeper.resume`` names a sweep that ended as planned: nothing to run, nothing to change."""
 
 
 def _check_consistent(plan: SweepPlan, conf: dict[str, Any], config: DictConfig, command: Command) -> None:

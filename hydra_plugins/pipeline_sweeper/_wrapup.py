@@ -83,15 +83,16 @@ def publish(sweep: Sweep, best: TrialRecord | None) -> None:
             model.wait()
         except Exception as e:  # noqa: BLE001
             log.warning("Could not log or register the best model: %s", e)
-    log.info("Open the MLflow UI on this sweep's store with: %s", ui_command(plan.uri))
+    log.info("Open the MLflow UI on this sweep's store with: %s", ui_command(plan.uri, plan.records_itself))
 
 
-def ui_command(uri: str) -> str:
-    """The command that opens MLflow's UI on ``uri``: a server is already one; a SQLite file is served by
-    ``make ui`` (which follows MLFLOW_TRACKING_URI) or ``mlflow ui``."""
+def ui_command(uri: str, this_project: bool = True) -> str:
+    """The command that opens MLflow's UI on ``uri``: a server is already one; a SQLite file is served by this
+    project's ``make ui`` (which follows MLFLOW_TRACKING_URI), or by ``mlflow ui`` from any app's folder."""
     if uri.startswith(("http://", "https://")):
         return f"open {redact(uri)} in a browser"
-    return f"MLFLOW_TRACKING_URI={uri} make ui   (or: mlflow ui --backend-store-uri {uri})"
+    plain = f"mlflow ui --backend-store-uri {uri}"
+    return f"MLFLOW_TRACKING_URI={uri} make ui   (or: {plain})" if this_project else plain
 
 
 def lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[TrialRecord],
@@ -137,7 +138,8 @@ class BestModel:
         from pipeline.tracking.store import get_client
 
         if names.REFIT_CHECKPOINT_TAG not in get_client(self.uri).get_run(best_run_id).data.tags:
-            log.info("No model to log: the best trial has no refit checkpoint")
+            if self.enabled:  # this project's trials (a foreign app logs no model: nothing to say)
+                log.info("No model to log: the best trial has no refit checkpoint (cv.refit=false)")
             return False
         self.enabled = True  # a best trial with a checkpoint, from an app the plan did not know as this one
         self.prepare()
@@ -173,8 +175,8 @@ class ReportSchedule:
 
     COST_FACTOR = 10.0
 
-    def __init__(self, enabled: bool, every: float) -> None:
-        self.enabled, self.every = enabled, max(0.0, float(every))
+    def __init__(self, enabled: bool, every: float, ui_url: str | None = None) -> None:
+        self.enabled, self.every, self.ui_url = enabled, max(0.0, float(every)), ui_url
         self._next = time.monotonic() + self.every
         self.curves: Any = None  # pipeline.results.insights.curves.CurveCache, made with the first report
 
@@ -198,9 +200,9 @@ class ReportSchedule:
             self.curves = self.curves or CurveCache()
             folder = sweep_dir / names.REPORT_DIR
             if final:
-                generate_report(uri, parent_run_id, out_dir=folder, curves=self.curves)
+                generate_report(uri, parent_run_id, out_dir=folder, curves=self.curves, ui_url=self.ui_url)
                 log.info("Report: %s", folder / names.REPORT_TAG)
             else:
-                write_report(uri, parent_run_id, folder, final=False, curves=self.curves)
+                write_report(uri, parent_run_id, folder, final=False, curves=self.curves, ui_url=self.ui_url)
         except Exception as e:  # noqa: BLE001
             log.warning("Could not write the sweep report: %s", e)

@@ -49,6 +49,7 @@ class SweeperConf:
     report: bool = True
     report_every: float | None = None  # seconds; None = 60: the report is also rewritten mid-sweep, first after
     # this long, then at most this often and every 10x its build time (it takes CPU from the trials)
+    ui_url: str | None = None  # the MLflow UI the report's run links open; default the server, else 127.0.0.1:5000
     register_model: bool = True
     model_name: str | None = None   # default: the experiment's name
     model_alias: str | None = None  # default: champion

@@ -29,7 +29,14 @@ from typing import Any
 from pipeline import runtime
 from pipeline.cli import one_line_errors
 from pipeline.results.insights.curves import CurveCache, fetch_curves
-from pipeline.results.insights.history import TOP_K, SelectionGap, SweepHistory, load_history, selection_gap
+from pipeline.results.insights.history import (
+    TOP_K,
+    SelectionGap,
+    SweepHistory,
+    bound_notes,
+    load_history,
+    selection_gap,
+)
 from pipeline.results.insights.html import gap_text, render_html
 from pipeline.results.insights.importance import (
     Importance,
@@ -49,7 +56,7 @@ DIR_MODE, FILE_MODE = 0o755, 0o644  # readable by everyone, as any other output 
 
 
 def write_report(uri: str, parent_run_id: str, out_dir: str | Path, final: bool = False, top_k: int = TOP_K,
-                 curves: CurveCache | None = None) -> dict[str, Any]:
+                 curves: CurveCache | None = None, ui_url: str | None = None) -> dict[str, Any]:
     """Write ``report.html`` of the sweep ``parent_run_id`` into ``out_dir`` (created 0o755, files 0o644).
 
     ``final=False`` (after each batch, while the sweep runs): only ``report.html``, replaced atomically
@@ -58,24 +65,24 @@ def write_report(uri: str, parent_run_id: str, out_dir: str | Path, final: bool 
     ``report.html``, ``importance.status`` (and ``importance.method``) and the selection gap's.
     Returns ``artifacts``, ``importance``, ``importance_method``, ``importance_note``,
     ``selection_gap``, ``best_trial`` and ``tags``. ``curves`` keeps the ended trials' curves across the rebuilds
-    of one sweep (the sweeper's).
+    of one sweep (the sweeper's); ``ui_url`` is the MLflow UI the page's run links open (``table.ui_base``).
     """
-    return _build(uri, parent_run_id, Path(out_dir), final, (top_k, curves))[0]
+    return _build(uri, parent_run_id, Path(out_dir), final, (top_k, curves), ui_url)[0]
 
 
 def generate_report(uri: str, parent_run_id: str, top_k: int = TOP_K, out_dir: str | Path | None = None,
-                    curves: CurveCache | None = None) -> dict[str, Any]:
+                    curves: CurveCache | None = None, ui_url: str | None = None) -> dict[str, Any]:
     """The final report of ``parent_run_id`` (``write_report(final=True)``), kept in ``out_dir`` if given;
     prints its summary and returns what ``write_report`` does."""
     with tempfile.TemporaryDirectory() as tmp:
         found, summary = _build(uri, parent_run_id, Path(out_dir if out_dir is not None else Path(tmp) / REPORT_DIR),
-                                True, (top_k, curves))
+                                True, (top_k, curves), ui_url)
     print(summary, flush=True)
     return found
 
 
-def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tuple[int, CurveCache | None]
-           ) -> tuple[dict[str, Any], str]:
+def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tuple[int, CurveCache | None],
+           ui_url: str | None = None) -> tuple[dict[str, Any], str]:
     """``write_report``'s work; also returns the terminal summary."""
     top_k, cache = reading
     folder = _make_dir(out_dir)
@@ -85,7 +92,7 @@ def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tu
     note = importance_note(history, importance)
     curves = fetch_curves(get_client(uri), uri, history, cache)
     page = render_html(history, importance, gap, interactive_figures(history, importance, curves, note), uri,
-                       note, _plotly_js(), final)
+                       note, _plotly_js(), final, ui_url)
     _write(folder / HTML_NAME, page)
     written, tags = [HTML_NAME], {}
     if final:
@@ -164,7 +171,9 @@ def summary_text(history: SweepHistory, importance: Importance | None, gap: Sele
         lines += [f"  {n:<{width}}  {v:>10.3f}  {s:>6.3f}{'  (uncertain)' if s > v else ''}"
                   for n, v, s in importance.ranked()]
         lines.append(f"  single parameters explain {importance.main_effects_share:.0%} of the surrogate's variance")
-    lines.append("Selection gap: " + gap_text(gap))
+    if history.metric or gap is not None:  # a foreign app's trials have no held-out test split
+        lines.append("Selection gap: " + gap_text(gap))
+    lines += [f"Note: {n.text()}" for n in bound_notes(history)]
     lines.append(f"Report: artifact {REPORT_DIR}/{HTML_NAME} of run {history.parent_run_id}")
     return "\n".join(lines)
 
@@ -197,6 +206,16 @@ def _csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return buf.getvalue()
 
 
+def ui_url(value: str) -> str:
+    """An MLflow UI's address: ``http(s)://host[:port][/path]``."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(str(value))
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"ui_url={value!r} is invalid; expected the MLflow UI's address, http(s)://host:port")
+    return str(value).rstrip("/")
+
+
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.splitlines()[0])
@@ -204,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project store")
     parser.add_argument("--top-k", type=int, default=TOP_K, help="learning curves of this many best trials")
     parser.add_argument("--out", default=None, help="also write the report files into this folder")
+    parser.add_argument("--ui-url", default=None, type=ui_url,
+                        help="the MLflow UI the run links open (default: the tracking server, else "
+                             "http://127.0.0.1:5000); the page has a field to change it")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runtime.start(MLFLOW_DEFAULTS)
@@ -212,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if SWEEP_TAG not in tags:
         print(f"run {args.parent_run_id} is not a sweep's parent run (no {SWEEP_TAG!r} tag)", file=sys.stderr)
         return 2
-    generate_report(uri, args.parent_run_id, top_k=args.top_k, out_dir=args.out)
+    generate_report(uri, args.parent_run_id, top_k=args.top_k, out_dir=args.out, ui_url=args.ui_url)
     return 0
 
 

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ from pipeline.cli import one_line_errors
 from pipeline.tracking import runs
 from pipeline.tracking.names import (
     OVERRIDES_TAG,
+    PYTHONPATH_TAG,
     REPRODUCES_KEY,
     SEARCHPATH_TAG,
     TIMING_METRICS,
@@ -73,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = recorded_overrides(run) + [f"{URI_KEY}={uri}", f"+{REPRODUCES_KEY}={args.run_id}"]
     searchpath = json.loads(run.data.tags.get(SEARCHPATH_TAG, "[]"))
-    job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {})}
+    pythonpath = run.data.tags.get(PYTHONPATH_TAG)
+    if pythonpath:  # a plug-in's modules, from any folder
+        sys.path[:0] = [p for p in pythonpath.split(os.pathsep) if p not in sys.path]
+    job = {"name": "reproduce", **({"searchpath": json.dumps(searchpath)} if searchpath else {}),
+           **({"pythonpath": pythonpath} if pythonpath else {})}
     result = run_trial(compose(overrides, searchpath), overrides[:-2], job=job)
     rows = compare(run.data.metrics, result.metrics)
     width = max(len(r[0]) for r in rows)

@@ -95,6 +95,7 @@ OBJECTIVE_METRIC_TAG = "objective.metric"   # the cv.metric behind its objective
 OVERRIDES_TAG = "hydra.overrides"           # its Hydra overrides, as JSON
 JOB_TAG_PREFIX = "hydra.job."               # hydra.job.name, .num, .sweep_dir: Hydra's job
 SEARCHPATH_TAG = JOB_TAG_PREFIX + "searchpath"  # the config folders it was composed with (JSON)
+PYTHONPATH_TAG = JOB_TAG_PREFIX + "pythonpath"  # the folders a plug-in's modules were imported from (os.pathsep)
 REPRODUCE_COMMAND_TAG = "reproduce.command"  # the one-line command that re-runs it
 REPRODUCES_TAG = "reproduces"               # on a reproduction: the run it re-ran
 REFIT_CHECKPOINT_TAG = "checkpoint.refit"   # the artifact holding its refit model, when it has one

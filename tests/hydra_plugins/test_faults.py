@@ -85,6 +85,17 @@ def test_sweeper_killed_at_several_points_and_resumed(tmp_path, store_template):
     proc = popen_train(resume, tmp_path)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
     assert_complete_sweep(uri)
+    # resuming the finished sweep says so, and changes nothing: no run, no tag, no model version
+    before = [(r.info.run_id, r.info.status, r.data.tags) for r in mlflow_runs(uri)]
+    versions = MlflowClient(uri).search_model_versions()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([sys.executable, str(ROOT / "train.py"), *resume], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "already finished" in out and sweep_runs(uri)[0].info.run_name in out, out[-2000:]
+    assert [(r.info.run_id, r.info.status, r.data.tags) for r in mlflow_runs(uri)] == before
+    assert len(MlflowClient(uri).search_model_versions()) == len(versions)
 
 
 def test_tracking_server_restarted_mid_sweep(tmp_path, store_template):

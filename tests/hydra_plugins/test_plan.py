@@ -130,6 +130,17 @@ def test_a_contradicting_setting_on_resume_names_both_values(parent, conf, hydra
     assert all(n in str(e.value) for n in named), str(e.value)
 
 
+def test_a_resumed_sweep_keeps_its_name_and_a_finished_one_is_left_as_it_is(parent):
+    from mlflow.tracking import MlflowClient
+
+    from hydra_plugins.pipeline_sweeper._plan import SweepFinished
+
+    assert resume(parent).name == "bayes-sweep"
+    MlflowClient(parent[0]).set_terminated(parent[1], "FINISHED")
+    with pytest.raises(SweepFinished, match="'bayes-sweep'.*already finished its 7 trials"):
+        resume(parent)
+
+
 def test_resume_of_a_run_that_is_no_sweep_is_refused(tracking_uri):
     from mlflow.tracking import MlflowClient
 

@@ -22,6 +22,9 @@ from pipeline.search.space import CategoricalParam, Param
 
 HEIGHT = 440
 GRID = 60            # contour: interpolation grid points per axis
+MAX_LINES = 60       # intermediate values: one line (and legend entry) per trial up to this many trials
+CLIP = 0.1           # parallel coordinates: the worst tenth of trials share the colour scale's end
+PAD = 0.04           # numeric axes of parallel coordinates: padding beyond the searched range (share of it)
 COLORS = {"complete": "#1f77b4", "pruned": "#7f7f7f", "failed": "#d62728", "interrupted": "#9467bd",
           "running": "#bcbd22"}
 SYMBOLS = {"complete": "circle", "pruned": "triangle-down", "failed": "x", "interrupted": "line-ns",
@@ -56,12 +59,29 @@ def parallel_figure(history: SweepHistory) -> go.Figure:
     dims = [_dimension(p, [r.params.get(p.name) for r in rows]) for p in history.space.params]
     values = [r.value for r in rows]
     dims.append({"label": history.label, "values": values})
+    low, high, clipped = colour_range(values, history.sign)
     line = {"color": values, "colorscale": "Viridis", "reversescale": history.sign > 0, "showscale": True,
-            "colorbar": {"title": {"text": "objective"}}}
+            "cmin": low, "cmax": high, "colorbar": {"title": {"text": "objective" + (
+                f"<br>(worst {CLIP:.0%}<br>clipped)" if clipped else "")}}}
     fig = go.Figure(go.Parcoords(dimensions=dims, line=line))
     fig.update_layout(title=f"Parallel coordinates of {len(rows)} complete trials (drag along an axis to "
-                            "select a range)", height=HEIGHT, margin={"l": 60, "r": 40, "t": 90, "b": 30})
+                            "select a range)", height=HEIGHT, margin={"l": 70, "r": 40, "t": 110, "b": 30})
     return fig
+
+
+def colour_range(values: Sequence[float], sign: float, clip: float | None = None) -> tuple[float, float, bool]:
+    """The colour scale's range: from the best value to the ``1 - clip`` quantile toward the worst, so that one
+    outlier (a diverged trial) does not paint every good trial alike; the worse ones get the end colour.
+    Returns ``(low, high, clipped)``."""
+    clip = CLIP if clip is None else clip
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 1 / clip:  # too few trials for a quantile to mean anything
+        return float(v.min()), float(v.max()), False
+    if sign > 0:  # minimize: the best is the lowest
+        low, high = float(v.min()), float(np.quantile(v, 1 - clip))
+    else:
+        low, high = float(np.quantile(v, clip)), float(v.max())
+    return low, high, bool(v.min() < low or v.max() > high)
 
 
 def slice_figure(history: SweepHistory) -> go.Figure:
@@ -74,7 +94,7 @@ def slice_figure(history: SweepHistory) -> go.Figure:
         kept = [(x, r) for r in rows if (x := _coordinate(p, r.params.get(p.name))) is not None]
         fig.add_scatter(x=[x for x, _ in kept], y=[r.value for _, r in kept], mode="markers", row=1, col=i,
                         showlegend=False, text=[_hover(r) for _, r in kept], hovertemplate="%{text}<extra></extra>",
-                        marker={"color": [r.number for _, r in kept], "colorscale": "Blues", "size": 7,
+                        marker={"color": [r.number for _, r in kept], "colorscale": "Viridis", "size": 7,
                                 "line": {"width": 0.5, "color": "#333"}, "showscale": i == len(params),
                                 "colorbar": {"title": {"text": "trial"}}})
         fig.update_xaxes(title_text=p.name, row=1, col=i, **_axis(p))
@@ -85,7 +105,8 @@ def slice_figure(history: SweepHistory) -> go.Figure:
 
 def contour_figure(history: SweepHistory, importance: Importance | None) -> go.Figure:
     """The objective over the two most important parameters (the first two without an importance),
-    interpolated linearly between the complete trials (blank outside their convex hull)."""
+    interpolated linearly between the complete trials, from the nearest trial outside their convex hull (so
+    that every trial lies on the filled area)."""
     rows, names = history.ranked(), _top_two(history, importance)
     if len(names) < 2 or len(rows) < 3:
         return note_figure("Contour", "needs two searched parameters" if len(names) < 2 else "needs 3 complete trials")
@@ -106,21 +127,50 @@ def contour_figure(history: SweepHistory, importance: Importance | None) -> go.F
 
 
 def intermediate_figure(history: SweepHistory, curves: Mapping[int, Curve]) -> go.Figure:
-    """Every trial's per-step curve (``history.step_key``), one colour per state, pruned ones included."""
+    """Every trial's per-step curve (``history.step_key``), pruned ones included: up to ``MAX_LINES`` trials one
+    line each, coloured by the trial's objective (as parallel coordinates are), in the legend by state; more
+    trials as one line per state."""
     x_title = "step (fold x epochs + epoch)" if (history.step_key or "").startswith("intermediate") else "epoch"
     fig = _figure(f"Intermediate values: {history.step_key or 'none recorded'}", x_title, history.step_key or "")
     by_number = {r.number: r for r in history.trials}
+    drawn = [(n, c) for n, c in sorted(curves.items()) if c and n in by_number]
+    if not drawn:
+        _annotate(fig, "no per-step values recorded")
+    elif len(drawn) <= MAX_LINES:
+        _trial_lines(fig, history, [(by_number[n], c) for n, c in drawn])
+    else:
+        _state_lines(fig, drawn, by_number)
+    return fig
+
+
+def _trial_lines(fig: go.Figure, history: SweepHistory, lines: Sequence[tuple[TrialRow, Curve]]) -> None:
+    from plotly.colors import sample_colorscale
+
+    scored = [r.value for r, _ in lines if r.value is not None and np.isfinite(r.value)]
+    low, high, _ = colour_range(scored, history.sign) if scored else (0.0, 1.0, False)
+    for r, curve in lines:
+        if r.value is None or not np.isfinite(r.value):
+            color = COLORS.get(r.state, "#999")
+        else:
+            at = 0.5 if high <= low else float(np.clip((r.value - low) / (high - low), 0, 1))
+            color = sample_colorscale("Viridis", [1 - at if history.sign > 0 else at])[0]
+        value = "" if r.value is None else f" {r.value:.4g}"
+        fig.add_scatter(x=[s for s, _ in curve], y=[v for _, v in curve], mode="lines",
+                        name=f"trial {r.number}{value}", legendgroup=r.state, legendgrouptitle_text=r.state,
+                        line={"color": color, "width": 1.5, "dash": "dot" if r.state == "pruned" else "solid"},
+                        hovertemplate=f"trial {r.number} ({r.state}): %{{y:.4g}} at %{{x}}<extra></extra>")
+    fig.update_layout(legend={"groupclick": "toggleitem"})
+
+
+def _state_lines(fig: go.Figure, drawn: Sequence[tuple[int, Curve]], by_number: Mapping[int, TrialRow]) -> None:
     for state in COLORS:
-        lines = [(n, c) for n, c in sorted(curves.items()) if c and by_number[n].state == state]
+        lines = [(n, c) for n, c in drawn if by_number[n].state == state]
         if not lines:
             continue
         xs, ys, text = _broken_lines(lines)
         fig.add_scattergl(x=xs, y=ys, text=text, mode="lines", name=f"{state} ({len(lines)})",
                           line={"color": COLORS[state], "width": 1}, opacity=0.6,
                           hovertemplate="%{text}: %{y:.4g} at %{x}<extra></extra>")
-    if not any(curves.values()):
-        _annotate(fig, "no per-step values recorded")
-    return fig
 
 
 def ecdf_figure(history: SweepHistory) -> go.Figure:
@@ -144,9 +194,13 @@ def importance_figure(importance: Importance | None, note: str) -> go.Figure:
     colors = ["#c6dbef" if s > v else "#1f77b4" for _, v, s in ranked]
     fig = _figure(f"Hyperparameter importance ({importance.n_trials} complete trials)",
                   "importance (share of main-effect variance), +- spread across trees", "")
+    # an importance is a share of variance: the spread's bar stops at zero, and so does the axis
     fig.add_bar(x=[v for _, v, _ in ranked], y=[n for n, _, _ in ranked], orientation="h", marker_color=colors,
-                error_x={"type": "data", "array": [s for _, _, s in ranked]}, showlegend=False,
-                hovertemplate="%{y}: %{x:.3f} +- %{error_x.array:.3f}<extra></extra>")
+                error_x={"type": "data", "array": [s for _, _, s in ranked],
+                         "arrayminus": [min(s, max(v, 0.0)) for _, v, s in ranked], "symmetric": False},
+                showlegend=False, hovertemplate="%{y}: %{x:.3f} +- %{error_x.array:.3f}<extra></extra>")
+    top = max([v + s for _, v, s in ranked] + [1e-9])
+    fig.update_xaxes(range=[0, top * 1.05])
     fig.update_layout(height=max(300, 60 + 36 * len(ranked)))
     fig.add_annotation(text=note, showarrow=False, xref="paper", yref="paper", x=0, y=-0.25, xanchor="left",
                        font={"size": 11, "color": "#555"})
@@ -203,11 +257,16 @@ def _dimension(p: Param, values: Sequence[Any]) -> dict[str, Any]:
     if isinstance(p, CategoricalParam):
         return {"label": p.name, "values": [np.nan if c is None else c for c in coords],
                 "tickvals": list(range(p.n_values)), "ticktext": [str(c) for c in p.choices]}
+    # the whole searched range, padded so that a tick at a bound stays clear of the axis' title
     if getattr(p, "log", False):
-        ticks = np.arange(np.floor(np.log10(p.low)), np.ceil(np.log10(p.high)) + 1)
+        low, high = np.log10(float(p.low)), np.log10(float(p.high))
+        ticks = [t for t in np.arange(np.floor(low), np.ceil(high) + 1) if low - 1e-9 <= t <= high + 1e-9]
+        pad = PAD * (high - low)
         return {"label": f"{p.name} (log)", "values": [np.nan if c is None else np.log10(c) for c in coords],
-                "tickvals": list(ticks), "ticktext": [f"{10 ** t:.3g}" for t in ticks]}
-    return {"label": p.name, "values": [np.nan if c is None else c for c in coords]}
+                "range": [low - pad, high + pad], "tickvals": ticks, "ticktext": [f"{10 ** t:.3g}" for t in ticks]}
+    low, high = float(p.low), float(p.high)
+    pad = PAD * (high - low)
+    return {"label": p.name, "values": [np.nan if c is None else c for c in coords], "range": [low - pad, high + pad]}
 
 
 def _top_two(history: SweepHistory, importance: Importance | None) -> list[str]:
@@ -243,11 +302,12 @@ def _interpolate(px: Param, py: Param, pts: Sequence[tuple[float, float, TrialRo
                                                                                                 _ in pts]))])
     values = np.array([r.value for _, _, r in pts])
     mesh = np.stack(np.meshgrid(_scale(px, gx), _scale(py, gy)), axis=-1)
+    nearest = griddata(known, values, mesh, method="nearest")
     try:
         z = griddata(known, values, mesh, method="linear")
     except Exception:  # noqa: BLE001 - Qhull: points on a line (e.g. one axis categorical with few values)
-        z = griddata(known, values, mesh, method="nearest")
-    return gx, gy, z
+        return gx, gy, nearest
+    return gx, gy, np.where(np.isnan(z), nearest, z)
 
 
 def _broken_lines(lines: Sequence[tuple[int, Curve]]) -> tuple[list[Any], list[Any], list[str]]:

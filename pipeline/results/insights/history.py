@@ -149,6 +149,53 @@ def selection_gap(history: SweepHistory) -> SelectionGap | None:
                         statistics.median(gaps) if len(gaps) > 1 else None, len(gaps))
 
 
+@dataclass(frozen=True)
+class BoundNote:
+    """A searched number whose best value lies on a bound of its range: better values may lie beyond it."""
+
+    name: str
+    side: str  # lower | upper
+    value: float
+    low: float
+    high: float
+    n_top: int    # how many of the best ``of_top`` trials lie on the same bound
+    of_top: int
+
+    def text(self) -> str:
+        return (f"{self.name}={self.value:.6g} of the best trial lies on the {self.side} bound of its range "
+                f"[{self.low:.6g}, {self.high:.6g}] ({self.n_top} of the {self.of_top} best trials do): better "
+                "values may lie beyond it; widen the range")
+
+
+def bound_notes(history: SweepHistory, top: int = TOP_K, tol: float = 0.02) -> list[BoundNote]:
+    """The numeric parameters whose best trial's value lies within ``tol`` of a bound of the searched range (on
+    the parameter's own scale: log for a log-scale one); counted also over the ``top`` best trials."""
+    ranked = history.ranked()[:top]
+    if not ranked:
+        return []
+    notes = []
+    for p in history.space.params:
+        if isinstance(p, CategoricalParam) or not float(p.high) > float(p.low):
+            continue
+        sides = [_side(p, r.params.get(p.name), tol) for r in ranked]
+        if sides[0] is not None:
+            notes.append(BoundNote(p.name, sides[0], float(ranked[0].params[p.name]), float(p.low), float(p.high),
+                                   sides.count(sides[0]), len(ranked)))
+    return notes
+
+
+def _side(p: Param, value: Any, tol: float) -> str | None:
+    """``lower`` or ``upper`` when ``value`` lies within ``tol`` of that bound of ``p`` (share of its range)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    scale = math.log if getattr(p, "log", False) and x > 0 else (lambda v: v)
+    low, high = scale(float(p.low)), scale(float(p.high))
+    at = (scale(x) - low) / (high - low)
+    return "lower" if at <= tol else "upper" if at >= 1 - tol else None
+
+
 # -- reading MLflow -------------------------------------------------------------------------------
 def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHistory:
     """Read the sweep whose parent run is ``parent_run_id``; curves for the ``top_k`` best trials."""

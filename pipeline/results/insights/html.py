@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.results.insights.history import SelectionGap, SweepHistory
+from pipeline.results.insights.history import SelectionGap, SweepHistory, bound_notes
 from pipeline.results.insights.importance import Importance
-from pipeline.results.insights.table import TABLE_JS, trials_table
+from pipeline.results.insights.table import TABLE_JS, trials_table, ui_control
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;
@@ -40,19 +40,22 @@ SECTIONS = (("history", "Optimization history", "Each trial's objective and the 
 
 
 def render_html(history: SweepHistory, importance: Importance | None, gap: SelectionGap | None,
-                figures: Mapping[str, Any], uri: str, note: str, plotly_js: str, final: bool = True) -> str:
+                figures: Mapping[str, Any], uri: str, note: str, plotly_js: str, final: bool = True,
+                ui_url: str | None = None) -> str:
     """The report as one HTML string.
 
     ``figures`` maps the anchors of ``SECTIONS`` to plotly figures (a missing one is skipped),
-    ``note`` is ``importance.importance_note``, ``plotly_js`` the plotly.js bundle to inline, and
-    ``final=False`` marks the page as a snapshot of a running sweep.
+    ``note`` is ``importance.importance_note``, ``plotly_js`` the plotly.js bundle to inline,
+    ``final=False`` marks the page as a snapshot of a running sweep, and ``ui_url`` is the MLflow UI its run
+    links open (``table.ui_base``). The selection gap is this project's trials' (a foreign app has no test split).
     """
     import plotly.io as pio
 
     nav = " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in SECTIONS) + ' <a href="#trials">All trials</a>'
     parts = [f"<h1>Sweep report: {_e(history.strategy)} sweep</h1>", _status(history, final), f"<nav>{nav}</nav>",
-             _summary(history), "<h2>Best trial</h2>", _best(history),
-             "<h2>Selection gap</h2>", f"<p>{_e(gap_text(gap))}</p>"]
+             ui_control(uri, ui_url), _summary(history), "<h2>Best trial</h2>", _best(history), _bounds(history)]
+    if history.metric or gap is not None:
+        parts += ["<h2>Selection gap</h2>", f"<p>{_e(gap_text(gap))}</p>"]
     for anchor, title, caption in SECTIONS:
         if anchor not in figures:
             continue
@@ -61,7 +64,7 @@ def render_html(history: SweepHistory, importance: Importance | None, gap: Selec
         extra = _importance(importance, note) if anchor == "importance" else ""
         parts.append(f'<section id="{anchor}"><h2>{_e(title)}</h2><p class="note">{_e(caption)}</p>{extra}{div}'
                      "</section>")
-    parts += ['<section id="trials"><h2>All trials</h2>', trials_table(history, uri), "</section>"]
+    parts += ['<section id="trials"><h2>All trials</h2>', trials_table(history, uri, ui_url=ui_url), "</section>"]
     body = "\n".join(parts)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sweep {_e(history.parent_run_id)}</title>"
             f"<style>{STYLE}</style>\n<script>{plotly_js}</script>\n<script>{TABLE_JS}</script></head><body>\n"
@@ -123,6 +126,14 @@ def _best(history: SweepHistory) -> str:
             *([(history.test_key, "not measured" if test is None else f"{test:.6g}")] if history.test_key else []),
             *[(k, v) for k, v in sorted(best.params.items())]]
     return _table(None, rows)
+
+
+def _bounds(history: SweepHistory) -> str:
+    notes = bound_notes(history)
+    if not notes:
+        return ""
+    items = "".join(f"<li>{_e(n.text())}</li>" for n in notes)
+    return f'<ul class="caveat" id="bounds">{items}</ul>'
 
 
 def _importance(importance: Importance | None, note: str) -> str:

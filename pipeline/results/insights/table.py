@@ -1,6 +1,11 @@
 """The report's trials table: sortable by any column, filterable by text and state, each row linked to
 its run in the MLflow UI, a failed trial's full error folded under its first line.
 
+The links follow the MLflow UI the reader uses: the address in the page's "MLflow UI at" field (given with
+``ui_url``, else the tracking server, else where ``mlflow ui`` serves a SQLite store by default), replaced by
+the UI's own address when the page is shown inside MLflow's artifact viewer, or by what the reader types there
+(remembered by the browser where it may store it).
+
 Plain HTML and a few lines of inline JavaScript (``TABLE_JS``): no library, nothing loaded.
 """
 
@@ -18,7 +23,7 @@ from pipeline.tracking.store import split_credentials
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where ``mlflow ui`` serves a SQLite store by default (make ui)
 
-TABLE_JS = """
+TABLE_JS = r"""
 function sortTable(th){const t=th.closest('table'),b=t.tBodies[0],i=[...th.parentNode.children].indexOf(th);
 const asc=th.dataset.dir!=='asc';
 [...th.parentNode.children].forEach(h=>{delete h.dataset.dir});th.dataset.dir=asc?'asc':'desc';
@@ -31,23 +36,50 @@ s=document.getElementById(id+'-state').value;let shown=0;for(const r of t.tBodie
 const ok=(!s||r.dataset.state===s)&&(!q||r.textContent.toLowerCase().includes(q));
 r.style.display=ok?'':'none';shown+=ok}
 document.getElementById(id+'-n').textContent=shown+' of '+t.tBodies[0].rows.length+' trials'}
+function setUi(base,keep){base=base.trim().replace(/\/+$/,'');if(!/^https?:\/\/[^\s]+$/.test(base))return false;
+document.querySelectorAll('a[data-run]').forEach(a=>{a.href=base+'/'+a.dataset.run});
+const f=document.getElementById('ui-url');if(f&&f.value!==base)f.value=base;
+if(keep){try{localStorage.setItem('mlflow-ui',base)}catch(e){}}return true}
+function viewerUi(){try{if(location.protocol==='about:'||location.origin==='null'){
+const u=new URL(document.baseURI);if(/^https?:$/.test(u.protocol))return u.origin+u.pathname}}catch(e){}return null}
+document.addEventListener('DOMContentLoaded',()=>{let kept=null;try{kept=localStorage.getItem('mlflow-ui')}catch(e){}
+const v=viewerUi();if(v)setUi(v,false);else if(kept)setUi(kept,false)});
 """
+TABLE_ID = "trials-table"  # the section around it is #trials (the page's link to it)
 
 
-def run_url(uri: str, experiment_id: str, run_id: str) -> str:
-    """The run's page in the MLflow UI: on the tracking server itself for an http(s) store (without any
-    credentials in the URI), else where ``mlflow ui`` serves the store locally."""
-    base = split_credentials(uri)[0].rstrip("/") if urlparse(uri).scheme in ("http", "https") else LOCAL_UI
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+def ui_base(uri: str, ui_url: str | None = None) -> str:
+    """The MLflow UI the links open: ``ui_url`` if given, the tracking server itself for an http(s) store
+    (without any credentials in the URI), else where ``mlflow ui`` serves the store locally."""
+    if ui_url:
+        return split_credentials(ui_url)[0].rstrip("/")
+    return split_credentials(uri)[0].rstrip("/") if urlparse(uri).scheme in ("http", "https") else LOCAL_UI
 
 
-def trials_table(history: SweepHistory, uri: str, table_id: str = "trials") -> str:
+def run_path(experiment_id: str, run_id: str) -> str:
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def run_url(uri: str, experiment_id: str, run_id: str, ui_url: str | None = None) -> str:
+    """The run's page in the MLflow UI (``ui_base``)."""
+    return f"{ui_base(uri, ui_url)}/{run_path(experiment_id, run_id)}"
+
+
+def ui_control(uri: str, ui_url: str | None = None) -> str:
+    """The field that sets the MLflow UI every run link of the page opens."""
+    return (f'<p class="controls"><label>MLflow UI at <input id="ui-url" type="url" value="{_e(ui_base(uri, ui_url))}" '
+            'onchange="if(!setUi(this.value,true))this.setCustomValidity(\'expected http(s)://host:port\');'
+            'else this.setCustomValidity(\'\')"></label> <span class="note">the address of your MLflow UI '
+            '(mlflow ui / make ui): every run link follows it</span></p>')
+
+
+def trials_table(history: SweepHistory, uri: str, table_id: str = TABLE_ID, ui_url: str | None = None) -> str:
     """The table with its filter controls; one row per trial, in trial order."""
     test = history.test_key
     columns = ["trial", "state", history.label, "cv std", *([test] if test else []), *history.space.names,
                "started (UTC)", "seconds", "run", "error"]
     head = "".join(f'<th onclick="sortTable(this)" title="sort">{_e(c)}</th>' for c in columns)
-    body = "".join(_row(history, r, uri) for r in history.trials)
+    body = "".join(_row(history, r, ui_base(uri, ui_url)) for r in history.trials)
     states = "".join(f'<option value="{s}">{s} ({n})</option>' for s, n in history.counts().items() if n)
     controls = (f'<p class="controls"><input id="{table_id}-q" type="search" placeholder="filter: any text" '
                 f'oninput="filterTable(\'{table_id}\')"> <select id="{table_id}-state" '
@@ -58,13 +90,13 @@ def trials_table(history: SweepHistory, uri: str, table_id: str = "trials") -> s
             f'<tbody>{body}</tbody></table>')
 
 
-def _row(history: SweepHistory, r: TrialRow, uri: str) -> str:
+def _row(history: SweepHistory, r: TrialRow, base: str) -> str:
     seconds = (r.end_ms - r.start_ms) / 1000 if r.end_ms is not None and r.start_ms is not None else None
     cells = [_cell(r.number), _cell(r.state), _cell(r.value), _cell(r.cv_std),
              *([_cell(history.test_score(r))] if history.test_key else []),
              *(_cell(r.params.get(n)) for n in history.space.names),
              _cell(_utc(r.start_ms), r.start_ms), _cell(None if seconds is None else round(seconds, 1)),
-             _link(uri, history.experiment_id, r.run_id), _error(r.error)]
+             _link(base, history.experiment_id, r.run_id), _error(r.error)]
     return f'<tr data-state="{_e(r.state)}" class="{_e(r.state)}">{"".join(cells)}</tr>'
 
 
@@ -80,10 +112,11 @@ def _cell(value: Any, sort_key: Any = None) -> str:
     return f"<td{attr}>{_e(text)}</td>"
 
 
-def _link(uri: str, experiment_id: str, run_id: str) -> str:
+def _link(base: str, experiment_id: str, run_id: str) -> str:
     if not run_id:
         return "<td></td>"
-    return (f'<td data-v="{_e(run_id)}"><a href="{_e(run_url(uri, experiment_id, run_id))}" target="_blank" '
+    path = run_path(experiment_id, run_id)
+    return (f'<td data-v="{_e(run_id)}"><a href="{_e(base)}/{_e(path)}" data-run="{_e(path)}" target="_blank" '
             f'rel="noopener" title="open in the MLflow UI">{_e(run_id[:8])}</a></td>')
 
 

@@ -54,13 +54,58 @@ def test_contour_of_the_two_most_important_parameters():
     assert "first two" in f.contour_figure(h, None).layout.title.text
 
 
-def test_intermediate_values_of_every_trial_one_trace_per_state():
+def test_intermediate_values_one_line_per_trial_coloured_by_its_objective_in_a_legend_by_state():
     h = history(MIXED)
     curves = {r.number: [(1, 0.1), (2, 0.2)] for r in h.trials if r.state in ("complete", "pruned", "running")}
     h.step_key = "intermediate/objective"
     fig = f.intermediate_figure(h, curves)
-    assert [t.name for t in fig.data] == ["complete (4)", "pruned (1)", "running (1)"]
-    assert list(fig.data[1].x) == [1, 2, None] and fig.layout.xaxis.title.text.startswith("step")
+    assert [t.name for t in fig.data] == ["trial 0 0.5", "trial 2 0.58", "trial 3 0.62", "trial 5 0.7",
+                                          "trial 6 0.74", "trial 7"]
+    assert [t.legendgroup for t in fig.data] == ["complete", "complete", "pruned", "complete", "complete", "running"]
+    colours = [t.line.color for t in fig.data[:5]]
+    assert len(set(colours)) == 5 and fig.data[2].line.dash == "dot"  # a colour per objective; pruned dotted
+    assert all(t.showlegend is not False for t in fig.data) and fig.layout.xaxis.title.text.startswith("step")
+
+
+def test_intermediate_values_of_many_trials_one_trace_per_state():
+    h = history(["complete"] * (f.MAX_LINES + 1) + ["pruned"])
+    curves = {r.number: [(1, 0.1), (2, 0.2)] for r in h.trials}
+    fig = f.intermediate_figure(h, curves)
+    assert [t.name for t in fig.data] == [f"complete ({f.MAX_LINES + 1})", "pruned (1)"]
+    assert list(fig.data[1].x) == [1, 2, None]
+
+
+def test_one_outlier_does_not_stretch_the_colour_scale():
+    values = [0.90, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 0.10]  # one diverged trial
+    low, high, clipped = f.colour_range(values, sign=-1.0)  # maximize: the best is the highest
+    assert clipped and high == 0.99 and low > 0.85  # the good trials span the scale, the outlier is clipped
+    assert f.colour_range([1.0, 2.0], sign=1.0) == (1.0, 2.0, False)  # too few trials to clip
+
+
+def test_parallel_axes_cover_the_searched_range_with_room_for_their_titles():
+    fig = f.parallel_figure(history(MIXED))
+    lr, _, hidden, value = fig.data[0].dimensions
+    assert lr.range[0] < -4 and lr.range[1] > -1 and list(lr.tickvals) == [-4, -3, -2, -1]
+    assert hidden.range[0] < 16 and hidden.range[1] > 64
+    assert fig.data[0].line.cmin is not None and "clipped" not in fig.data[0].line.colorbar.title.text  # 4 trials
+
+
+def test_early_trials_are_visible_in_slices():
+    fig = f.slice_figure(history(MIXED))
+    first = fig.data[0].marker.colorscale[0][1]  # the colour of trial 0
+    assert first.lower() not in ("#ffffff", "rgb(255,255,255)", "rgb(247,251,255)")
+
+
+def test_the_contour_fills_every_trial_s_cell():
+    h = history(["complete"] * 8)
+    contour, points = f.contour_figure(h, None).data
+    assert not np.isnan(np.asarray(contour.z, dtype=float)).any()
+
+
+def test_importance_axis_starts_at_zero_and_the_spread_stops_there():
+    imp = Importance("m", ("a", "b"), np.array([0.7, 0.05]), np.array([0.1, 0.4]), 0.9, 12)
+    fig = f.importance_figure(imp, "")
+    assert fig.layout.xaxis.range[0] == 0 and list(fig.data[0].error_x.arrayminus) == [0.05, 0.1]
 
 
 def test_ecdf_reaches_one_at_the_largest_value():

@@ -156,3 +156,26 @@ def test_without_complete_trials_or_importance():
     assert "Not ranked: 0 complete trials, and 10 are needed for 2 parameters; 10 more complete trials needed." \
         in section(page, "Hyperparameter importance")
     assert page.count("<tr><td>") >= 2  # the two trials are still listed
+
+
+def test_every_id_of_the_page_is_unique():
+    ids = re.findall(r'\bid="([^"]+)"', page_of(history()))
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+def test_a_foreign_apps_report_has_no_selection_gap():
+    assert "<h2>Selection gap</h2>" not in page_of(history(metric=None, tests=False))
+    assert "<h2>Selection gap</h2>" in page_of(history(tests=False))  # this project's, cv.refit=false: said why
+
+
+def test_a_best_value_on_a_bound_is_noted_with_the_range():
+    from pipeline.results.insights.history import bound_notes
+
+    h = history()  # the best trial (3) has optimizer.lr = 10 ** -2.5, inside [1e-4, 0.1]
+    assert bound_notes(h) == [] and 'id="bounds"' not in page_of(h)
+    h.trials[3].params["optimizer.lr"] = 0.1
+    h.trials[2].params["optimizer.lr"] = 0.099
+    [note] = bound_notes(h)
+    assert (note.name, note.side, note.n_top, note.of_top) == ("optimizer.lr", "upper", 2, 4)
+    assert "upper bound of its range [0.0001, 0.1]" in note.text() and "widen" in note.text()
+    assert note.text().replace("'", "&#x27;") in section(page_of(h), "Best trial")

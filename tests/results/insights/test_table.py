@@ -40,7 +40,13 @@ def test_one_row_per_trial_with_its_link_state_and_sort_keys():
                      "seconds", "run", "error"]
     assert '<td data-v="0.9">0.9</td>' in page and '<td data-v="12.5">12.5</td>' in page  # value, seconds
     assert '<td data-v="1700000000000">2023-11-14 22:13:20</td>' in page  # start sorts by time
-    assert '<option value="failed">failed (1)</option>' in page and '<span id="trials-n">3 trials</span>' in page
+    assert '<option value="failed">failed (1)</option>' in page and '<span id="trials-table-n">3 trials</span>' in page
+
+
+def test_links_follow_the_ui_address_given():
+    page = trials_table(history(), "sqlite:///x.db", ui_url="http://box:8080/")
+    assert re.findall(r'href="([^"]+)"', page)[0] == "http://box:8080/#/experiments/7/runs/r0"
+    assert re.findall(r'data-run="([^"]+)"', page)[0] == "#/experiments/7/runs/r0"  # the page's field rewrites
 
 
 def test_a_failed_trials_full_error_is_in_the_table():
