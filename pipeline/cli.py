@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HYDRA_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
                           "--package", "-p", "--info", "-i", "--experimental-rerun"}
@@ -139,6 +141,18 @@ def absolute_pythonpath(value: str, cwd: str) -> str:
     import os
 
     return os.pathsep.join(str((Path(cwd) / p).resolve()) for p in value.split(os.pathsep) if p)
+
+
+class TrialFormatter(logging.Formatter):
+    """The trial's log lines (``hydra.job_logging``): ``{trial}`` in ``fmt`` is the trial's name in a sweep
+    (``trial-007``, as its run and the sweeper's lines call it; Hydra's job number is the trial's), ``-`` alone."""
+
+    def __init__(self, fmt: str, job: Any = None, datefmt: str | None = None, **hydras: Any) -> None:
+        """``hydras``: what Hydra's default formatter sets beside (its ``format``), merged in and not used."""
+        from pipeline.tracking.names import trial_run_name
+
+        label = trial_run_name(int(job)) if str(job).isdigit() else "-"
+        super().__init__(fmt.replace("{trial}", label), datefmt)
 
 
 def register_resolvers() -> None:

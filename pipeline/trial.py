@@ -200,11 +200,14 @@ def cv_curves(cv: CVResult) -> list[dict[str, float]]:
 
 
 def run_name(cfg: DictConfig, data: DataSplit) -> str:
-    """A name a person can read in the run list: ``trial-007`` in a sweep, ``digits-mlp`` alone."""
+    """A name a person can read in the run list: ``trial-007`` in a sweep (``<run_name>-007`` with a name given),
+    ``digits-mlp`` (or the name given) alone."""
+    number = cfg.tracking.trial_number
     if cfg.tracking.run_name:
-        return str(cfg.tracking.run_name)
-    if cfg.tracking.trial_number is not None:
-        return names.trial_run_name(int(cfg.tracking.trial_number))
+        given = str(cfg.tracking.run_name)
+        return given if number is None else names.trial_run_name(int(number), given)
+    if number is not None:
+        return names.trial_run_name(int(number))
     return f"{data_name(cfg, data)}-{name_of(cfg.model, names.MODEL_TAG)}"
 
 

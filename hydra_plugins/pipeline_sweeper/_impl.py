@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
 from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams
+from hydra_plugins.pipeline_sweeper._console import LaunchLines, launch_lines
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
     Ended,
@@ -177,6 +178,8 @@ class Sweep:
         os.environ[lease.LEASE_ENV] = lease.own()  # workers stop when this process is gone
         self.parent, self.progress, self.reruns = open_parent(self.plan, self.optimizer)
         self.conditional = ConditionalParams(impl.hydra_context, impl.config, self.plan)
+        self.launcher = impl.launcher
+        self.launch_lines = LaunchLines(())  # the console's names for the launchers' lines (``run``)
         self.launches = Launches(impl.launch_job, impl.slots(self.plan), impl.prepared)
         self.model = BestModel(self.plan)
         self.watch = StoreWatch(self.plan.uri, self.parent.run_id)
@@ -191,10 +194,11 @@ class Sweep:
     def run(self) -> list[Sequence[JobReturn]]:
         """Keep every slot busy until ``n_trials`` have ended, then wrap the sweep up (``_wrapup.finish``)."""
         plan = self.plan
-        log.info("Sweep %s (parent run %s): %d trials, %s", plan.name, self.parent.run_id, plan.n_trials, plan.strategy)
+        log.info("Sweep %s (parent run %s): %d trials, %s, %s", plan.name, self.parent.run_id, plan.n_trials,
+                 plan.strategy, plan.goal)
         state, store_up = TrialState.FAILED, True
         try:
-            with self.interrupts:
+            with self.interrupts, launch_lines(plan.space.names, self.launcher) as self.launch_lines:
                 self._loop()
             state = TrialState.COMPLETE
             release_idle_workers()  # they wind down while the sweep is wrapped up, not after its last line
@@ -277,6 +281,8 @@ class Sweep:
                      for p, k in zip(batch, numbers)]
         for i in range(0, len(batch), size):
             launch = Launch(numbers[i:i + size], batch[i:i + size], overrides[i:i + size])
+            for number, trial_overrides in zip(launch.numbers, launch.overrides):
+                self.launch_lines.expect(number, trial_overrides)
             self.launched[launch.numbers[0]] = launch
             self.launches.start(launch.numbers[0], (launch.overrides, launch.numbers[0]))
             self.interrupts.rearm()  # the launcher has prepared it: a handler it installed is replaced
@@ -352,13 +358,14 @@ class Sweep:
         self.parent.log_trial(record, best and best.value, progress.counts())
         if record.state == TrialState.COMPLETE and record.value is None and plan.strategy in ADAPTIVE and \
                 plan.space.dim and not self.warned_no_value:
-            log.warning("trial %d returned no value: the Bayesian optimizer has nothing to learn from, so the sweep "
+            log.warning("%s returned no value: the Bayesian optimizer has nothing to learn from, so the sweep "
                         "goes on as a space-filling search (return a number, or set hydra.sweeper.objective to "
-                        "a key of the mapping the task returns)", record.number)
+                        "a key of the mapping the task returns)", names.trial_run_name(record.number))
             self.warned_no_value = True
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - progress.started))
-        log.info("trial %d/%d (job %d): %s | best %s | elapsed %s", progress.ended, plan.n_trials, record.number,
-                 result_text(record), "-" if best is None else f"{best.value:.6g} (job {best.number})", elapsed)
+        log.info("%s: %s | %d of %d ended | best %s | elapsed %s", names.trial_run_name(record.number),
+                 result_text(record), progress.ended, plan.n_trials,
+                 "-" if best is None else f"{best.value:.6g} ({names.trial_run_name(best.number)})", elapsed)
 
 
 def _is_user_error(e: BaseException) -> bool:

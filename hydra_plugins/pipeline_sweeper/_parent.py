@@ -47,6 +47,6 @@ def open_parent(plan: SweepPlan, optimizer: Any) -> tuple[SweepRun, SweepProgres
     for r in state.ended:
         optimizer.tell(r.params, r.value, state=str(r.state))
     progress.records, progress.next_number = list(state.ended), state.next_number
-    log.info("Resuming sweep %s: %d trials ended, %d interrupted to run again, next job %d", plan.resume,
-             len(state.ended), len(state.interrupted), state.next_number)
+    log.info("Resuming sweep %s (%s): %d trials ended, %d interrupted to run again, next %s", plan.name,
+             plan.resume, len(state.ended), len(state.interrupted), names.trial_run_name(state.next_number))
     return SweepRun.reopen(plan.uri, plan.resume, lease.own()), progress, list(state.interrupted)

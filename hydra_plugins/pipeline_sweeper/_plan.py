@@ -48,6 +48,7 @@ class SweepPlan:
     uri: str = ""                  # the store, absolute, decided once for every trial (``_store``)
     records_itself: bool = False   # the task logs its own child run (the trial protocol, pipeline.trial)
     objective: str | None = None   # the key of the objective in a mapping the task returns
+    metric: str | None = None      # this project's trials: the cv.metric behind their objective
     experiment: str = opt.DEFAULT_EXPERIMENT
     name: str = ""
     resume: str | None = None
@@ -86,6 +87,17 @@ class SweepPlan:
         return names.without_sweeper_keys(self.overrides(params)) + [
             f"{names.URI_KEY}={format_value(self.uri)}", f"{names.PARENT_KEY}='{parent_run_id}'",
             f"{names.NUMBER_KEY}={number}"]
+
+    @property
+    def goal(self) -> str:
+        """What the sweep optimises, in which direction, for its start line: ``maximizes val_accuracy (its
+        cross-validated mean)``, ``minimizes 'loss' of the mapping the task returns``."""
+        verb = f"{self.direction}s"
+        if self.records_itself:
+            return f"{verb} {self.metric or 'the objective'} (its cross-validated mean)"
+        if self.objective:
+            return f"{verb} {self.objective!r} of the mapping the task returns"
+        return f"{verb} the value the task returns"
 
     def recorded(self) -> SweepTags:
         """What the parent run records of this plan (read back by ``resumed_plan`` and the report)."""
@@ -160,6 +172,7 @@ def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: st
                 script=command.script, searchpath=tuple(absolute_searchpath(list(searchpath), cwd)),
                 pythonpath=absolute_pythonpath(pythonpath, cwd) if pythonpath else None,
                 uri=uri, records_itself=opt.records_itself(config),
+                metric=OmegaConf.select(config, "cv.metric", default=None) if opt.records_itself(config) else None,
                 objective=conf.get("objective"), experiment=opt.experiment(conf, config),
                 batch_size=opt.batch_size(conf), report=bool(conf.get("report", True)),
                 report_every=opt.report_every(conf.get("report_every")), ui_url=opt.ui_url(conf.get("ui_url")),

@@ -41,8 +41,8 @@ def finish(sweep: Sweep, state: TrialState, store_up: bool = True) -> str | None
     results = plan.results(best, sweep.progress.counts(), parent.run_id, state.run_status if store_up else STORE_DOWN)
     (sweep.dir / names.RESULTS_FILE).write_text(redact(yaml.safe_dump(results, sort_keys=False)))
     if best is not None:
-        log.info("Best trial %d: %s = %.6g; re-run it with: %s", best.number, plan.objective_key, best.value,
-                 results["best_command"])
+        log.info("Best: %s, %s = %.6g; re-run it with: %s", names.trial_run_name(best.number), plan.objective_key,
+                 best.value, results["best_command"])
     elif sweep.progress.count(TrialState.COMPLETE):
         log.info("No trial returned a value: no best trial")
     if not store_up:

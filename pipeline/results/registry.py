@@ -115,17 +115,17 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
 
     model_id = ensure_logged_model(client, uri, history.experiment_id, best.run_id)
     if model_id is None:
-        log.info("Model registry: best trial %d (run %s) has no model (cv.refit=false, "
+        log.info("Model registry: the best trial, %s (run %s), has no model (cv.refit=false, "
                  "tracking.log_checkpoints=false or tracking.log_model=false); nothing registered",
-                 best.number, best.run_id)
+                 names.trial_run_name(best.number), best.run_id)
         return None
     _ensure_registered_model(client, name)
     tags = version_tags(history, best, runs.objective_key(parent_tags), trial_config(client, best.run_id))
     with mlflow_fluent(uri, history.experiment_id):  # MLflow resolves models:/ through the process's store
         version = str(client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id, tags=tags,
                                                   description=description(history, best), model_id=model_id).version)
-    log.info("Model registry: trial %d of sweep %s registered as %s version %s (models:/%s/%s)", best.number,
-             parent_run_id, name, version, name, version)
+    log.info("Model registry: %s of sweep %s registered as %s version %s (models:/%s/%s)",
+             names.trial_run_name(best.number), parent_run_id, name, version, name, version)
     takes, line = decide(Standing.of(version, tags), _holder(client, name, alias), alias)
     if takes:
         client.set_registered_model_alias(name, alias, version)

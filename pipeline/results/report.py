@@ -163,7 +163,8 @@ def summary_text(history: SweepHistory, importance: Importance | None, gap: Sele
     lines = [f"Sweep {history.parent_run_id} ({history.strategy}, {history.status.lower()}): {counts}"]
     best = history.best
     if best is not None:
-        lines.append(f"Best trial {best.number}: {history.label} {best.value:.6g}  {json.dumps(best.params)}")
+        lines.append(f"Best: {names.trial_run_name(best.number)}, {history.label} {best.value:.6g}  "
+                     f"{json.dumps(best.params)}")
     lines.append("Hyperparameter importance: " + importance_note(history, importance))
     if importance is not None:
         width = max(len("parameter"), *(len(n) for n in importance.names))

@@ -192,16 +192,17 @@ def rung_tag(rung: int) -> str:
     return RUNG_TAG.format(rung)
 
 
-def trial_run_name(number: int) -> str:
-    """A trial's name in the run list: ``trial-007``."""
-    return f"trial-{int(number):03d}"
+def trial_run_name(number: int, prefix: str = "trial") -> str:
+    """A trial's name in the run list and on the console, the one numbering of a sweep: ``trial-007`` (a name
+    the user gives keeps the number: ``tracking.run_name=wide`` -> ``wide-007``)."""
+    return f"{prefix}-{int(number):03d}"
 
 
 def ended_run_name(name: str, state: TrialState, value: float | None = None) -> str:
-    """A run's name once it ended, saying how: ``trial-007 0.9784`` (complete, with its value), ``trial-008
-    failed``, ``trial-009 pruned``, ``trial-010 killed``."""
+    """A run's name once it ended, saying how: ``trial-007 0.978412`` (complete, with its value to 6 significant
+    digits, so that close trials read apart), ``trial-008 failed``, ``trial-009 pruned``, ``trial-010 killed``."""
     if state == TrialState.COMPLETE:
-        return name if value is None else f"{name} {value:.4g}"
+        return name if value is None else f"{name} {value:.6g}"
     return f"{name} {KILLED if state in (TrialState.INTERRUPTED, TrialState.ABORTED) else state}"
 
 

@@ -171,3 +171,19 @@ def test_report_every_is_checked_when_the_sweep_is_planned():
     for bad in (-1, "soon", True, float("inf")):
         with pytest.raises(ValueError, match=r"hydra.sweeper.report_every=.* expected a number of seconds >= 0"):
             planned({"strategy": "random", "report_every": bad}, task_config(), {"x": "1,2"}, [], "app.py")
+
+
+@pytest.mark.parametrize("conf, metric, itself, goal", [
+    ({}, "val_accuracy", True, "maximizes val_accuracy (its cross-validated mean)"),
+    ({"direction": "maximize", "objective": "accuracy"}, None, False,
+     "maximizes 'accuracy' of the mapping the task returns"),
+    ({}, None, False, "minimizes the value the task returns"),
+])
+def test_the_start_line_says_what_is_optimised_in_which_direction(conf, metric, itself, goal):
+    from omegaconf import OmegaConf
+
+    config = task_config(metric=metric)
+    if itself:
+        OmegaConf.update(config, "tracking", {"parent_run_id": None, "trial_number": None, "uri": None}, force_add=True)
+    p = planned({"strategy": "random", **conf}, config, {"x": "1,2"}, [], "app.py")
+    assert p.records_itself == itself and p.goal == goal

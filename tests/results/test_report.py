@@ -193,7 +193,7 @@ def test_terminal_summary_says_which_way_the_gap_went(sweeps, reports):
 
     history = load_history(*sweeps["finished"], top_k=0)
     text = summary_text(history, None, selection_gap(history))
-    assert "Selection gap: Best trial 2" in text
+    assert "Selection gap: Best: trial-002, cross-validated" in text
     assert "The test score is 0.03 worse than the CV score: the CV estimate was optimistic." in text
     assert "of this trial's gap comes from having been chosen as the best" in text
 

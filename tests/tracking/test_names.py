@@ -98,7 +98,10 @@ def test_sweep_tags_round_trip_and_say_what_a_resume_lacks():
 
 def test_run_names_say_how_a_trial_ended():
     assert names.trial_run_name(7) == "trial-007"
-    assert names.ended_run_name("trial-007", TrialState.COMPLETE, 0.97841) == "trial-007 0.9784"
+    assert names.ended_run_name("trial-007", TrialState.COMPLETE, 0.978412) == "trial-007 0.978412"
+    assert names.ended_run_name("trial-017", TrialState.COMPLETE, 0.97981) != names.ended_run_name(
+        "trial-017", TrialState.COMPLETE, 0.97984)  # seen colliding at 4 digits
+    assert names.trial_run_name(7) == "trial-007" and names.trial_run_name(12, "wide") == "wide-012"
     assert names.ended_run_name("trial-007", TrialState.COMPLETE) == "trial-007"
     assert names.ended_run_name("x", TrialState.INTERRUPTED) == "x killed"
     assert names.ended_run_name("x", TrialState.PRUNED, 0.5) == "x pruned"

@@ -169,7 +169,8 @@ class BoundNote:
 
 def bound_notes(history: SweepHistory, top: int = TOP_K, tol: float = 0.02) -> list[BoundNote]:
     """The numeric parameters whose best trial's value lies within ``tol`` of a bound of the searched range (on
-    the parameter's own scale: log for a log-scale one); counted also over the ``top`` best trials."""
+    the parameter's own scale: log for a log-scale one), as do most of the ``top`` best trials: one trial on a
+    bound is chance, most of the best there say the optimum may lie beyond it."""
     ranked = history.ranked()[:top]
     if not ranked:
         return []
@@ -178,7 +179,7 @@ def bound_notes(history: SweepHistory, top: int = TOP_K, tol: float = 0.02) -> l
         if isinstance(p, CategoricalParam) or not float(p.high) > float(p.low):
             continue
         sides = [_side(p, r.params.get(p.name), tol) for r in ranked]
-        if sides[0] is not None:
+        if sides[0] is not None and 2 * sides.count(sides[0]) > len(sides):
             notes.append(BoundNote(p.name, sides[0], float(ranked[0].params[p.name]), float(p.low), float(p.high),
                                    sides.count(sides[0]), len(ranked)))
     return notes

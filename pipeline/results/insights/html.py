@@ -16,6 +16,7 @@ from typing import Any
 from pipeline.results.insights.history import SelectionGap, SweepHistory, bound_notes
 from pipeline.results.insights.importance import Importance
 from pipeline.results.insights.table import TABLE_JS, trials_table, ui_control
+from pipeline.tracking.names import trial_run_name
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;
@@ -77,7 +78,7 @@ def gap_text(gap: SelectionGap | None) -> str:
         return ("No held-out test score for the best trial (cv.refit=false, or no complete trial): the gap "
                 "between its cross-validated and test scores is unknown.")
     std = f" +- {gap.cv_std:.4g}" if gap.cv_std is not None else ""
-    text = (f"Best trial {gap.trial}: cross-validated {gap.metric} {gap.cv_score:.4g}{std}, held-out test "
+    text = (f"Best: {trial_run_name(gap.trial)}, cross-validated {gap.metric} {gap.cv_score:.4g}{std}, held-out test "
             f"{gap.test_score:.4g}. {_direction(gap.gap, 'The test score')}")
     if gap.optimism is not None:
         text += (f" Across the {gap.n_tested} complete trials with a test score, the median test score is "

@@ -90,7 +90,7 @@ def test_gap_text_without_a_gap():
 def test_gap_text_says_which_way_the_gap_went():
     gap = SelectionGap(trial=3, metric="val_accuracy", cv_score=0.9, cv_std=0.012, test_score=0.85, gap=0.05,
                        median_gap=None, n_tested=1)
-    assert gap_text(gap) == ("Best trial 3: cross-validated val_accuracy 0.9 +- 0.012, held-out test 0.85. The test "
+    assert gap_text(gap) == ("Best: trial-003, cross-validated val_accuracy 0.9 +- 0.012, held-out test 0.85. The test "
                              "score is 0.05 worse than the CV score: the CV estimate was optimistic.")
     # the case of the issue: a slightly better test score was called "positive: optimistic"
     better = gap_text(SelectionGap(3, "val_accuracy", 0.9, None, 0.902859, -0.002859, None, 1))
@@ -114,7 +114,7 @@ def test_gap_text_with_a_median_baseline():
 def test_report_states_the_sweeps_gap():
     h = history()  # maximize: the best is trial 3, cv 0.9 against test 0.85
     gap = section(page_of(h, gap=selection_gap(h)), "Selection gap")
-    assert "Best trial 3: cross-validated val_accuracy 0.9 +- 0.04, held-out test 0.85. The test score is 0.05 " \
+    assert "Best: trial-003, cross-validated val_accuracy 0.9 +- 0.04, held-out test 0.85. The test score is 0.05 " \
            "worse than the CV score" in gap
     assert "Across the 4 complete trials" in gap
     assert "No held-out test score" in section(page_of(h), "Selection gap")
@@ -175,7 +175,9 @@ def test_a_best_value_on_a_bound_is_noted_with_the_range():
     assert bound_notes(h) == [] and 'id="bounds"' not in page_of(h)
     h.trials[3].params["optimizer.lr"] = 0.1
     h.trials[2].params["optimizer.lr"] = 0.099
+    assert bound_notes(h) == []  # half the best trials on the bound: chance
+    h.trials[1].params["optimizer.lr"] = 0.0995
     [note] = bound_notes(h)
-    assert (note.name, note.side, note.n_top, note.of_top) == ("optimizer.lr", "upper", 2, 4)
+    assert (note.name, note.side, note.n_top, note.of_top) == ("optimizer.lr", "upper", 3, 4)
     assert "upper bound of its range [0.0001, 0.1]" in note.text() and "widen" in note.text()
     assert note.text().replace("'", "&#x27;") in section(page_of(h), "Best trial")
