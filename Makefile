@@ -44,9 +44,11 @@ train: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python train.py -m $(ARGS)
 
-# The MLflow UI on the project's store, on loopback unless HOST says otherwise.
+# The MLflow UI on the project's store, on loopback unless HOST says otherwise: one web worker and no job runner
+# (MLflow's pool for GenAI features this project does not use), 2 processes and ~0.5 GiB instead of 15 and ~2.6 GiB.
+UI_ENV := MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 ui: $(STAMP) remote-store-check
-	$(BIN)/mlflow ui --backend-store-uri "$(STORE)" --default-artifact-root "$(ARTIFACTS)" --host $(HOST) --port $(PORT)
+	$(UI_ENV) $(BIN)/mlflow ui --backend-store-uri "$(STORE)" --default-artifact-root "$(ARTIFACTS)" --host $(HOST) --port $(PORT) --workers 1
 
 # A tracking server for workers on other processes or machines (artifacts served through it), without
 # MLflow's job runner (a pool of worker processes for features this project does not use).

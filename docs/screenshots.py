@@ -6,7 +6,8 @@
     pip install playwright    # the Python package only: the browser is the system's (apt-get install chromium)
     python docs/screenshots.py --ui http://127.0.0.1:5055 --report /tmp/shots/sweep/report/report.html
 
-Writes docs/img/mlflow_runs.png (the run list, the newest sweep expanded), docs/img/mlflow_charts.png (its
+Writes docs/img/mlflow_home.png (what a fresh browser shows first: the GenAI / Model training switch, top left),
+docs/img/mlflow_runs.png (the run list, the newest sweep expanded), docs/img/mlflow_charts.png (its
 trials' cross-validated curves) and docs/img/report_top.png, docs/img/report_parallel.png,
 docs/img/report_importance.png (the
 sweep's interactive report).
@@ -80,6 +81,13 @@ def main() -> None:
         browser = p.chromium.launch_persistent_context(profile, executable_path=args.chromium, headless=True,
                                                        args=CHROMIUM_ARGS, viewport=VIEWPORT)
         page = browser.new_page()
+        page.goto(args.ui, wait_until="load", timeout=120_000)  # a fresh profile: the UI's first page
+        page.get_by_text("Model training", exact=True).first.wait_for(timeout=120_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=out / "mlflow_home.png")
+        page.get_by_text("Model training", exact=True).first.click()  # the README's steps, as a user clicks them
+        page.get_by_text(args.experiment, exact=True).first.click()
+        page.wait_for_url("**/runs?*", timeout=60_000)
         open_runs(page, args.ui, exp)
         page.screenshot(path=out / "mlflow_runs.png")
         page.locator("label:has(input[type=radio])").nth(1).click()  # the chart view: every visible run's metric curves
@@ -99,7 +107,7 @@ def main() -> None:
                             clip={"x": box["x"] - 10, "y": box["y"] - 10, "width": box["width"] + 20,
                                   "height": box["height"] + 40})
         browser.close()
-    for name in ("mlflow_runs", "mlflow_charts", "report_top", "report_parallel", "report_importance"):
+    for name in ("mlflow_home", "mlflow_runs", "mlflow_charts", "report_top", "report_parallel", "report_importance"):
         print(out / f"{name}.png")
 
 

@@ -76,7 +76,8 @@ def run_trial(cfg: DictConfig, overrides: list[str] | None = None, job: dict[str
     basic_parent = _join_basic_sweep(cfg, uri, job)
     name = run_name(cfg, data)
     tracker = Tracker.start(uri, cfg.tracking.experiment, name, _tags(cfg, data, overrides, job),
-                            parent_run_id=cfg.tracking.parent_run_id, background=True)
+                            parent_run_id=cfg.tracking.parent_run_id, background=True,
+                            run_id=cfg.tracking.get("run_id"))
     watchdog.on_gone(lambda: tracker.client.set_terminated(tracker.run_id, TrialState.INTERRUPTED.run_status))
     try:
         tracker.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
@@ -131,7 +132,8 @@ def _record_early_failure(cfg: DictConfig, overrides: list[str], error: Exceptio
         name = names.trial_run_name(int(number)) if number is not None else "trial"
         tags = {names.OVERRIDES_TAG: json.dumps(overrides), names.LEASE_TAG: lease.own(),
                 **({names.TRIAL_NUMBER_TAG: str(number)} if number is not None else {})}
-        tracker = Tracker.start(uri, cfg.tracking.experiment, name, tags, parent_run_id=cfg.tracking.parent_run_id)
+        tracker = Tracker.start(uri, cfg.tracking.experiment, name, tags, parent_run_id=cfg.tracking.parent_run_id,
+                                run_id=cfg.tracking.get("run_id"))
         tracker.fail(error, tags={names.RUN_NAME_TAG: names.ended_run_name(name, TrialState.FAILED)})
         setattr(error, objective.RETURN_RUN_ID, tracker.run_id)
     except Exception as e:  # noqa: BLE001 - the trial's own error is what matters

@@ -74,7 +74,8 @@ BAD: dict[str, st.SearchStrategy[str]] = {
     "tracking.model_format": st.sampled_from(["onnx", "torchscript"]),
 }
 # Keys no user sets: the sweeper passes them to each trial (the trial protocol); constants of an entry.
-NOT_SET_BY_USERS = {"tracking.parent_run_id", "tracking.trial_number", "model._partial_", "optimizer._partial_"}
+NOT_SET_BY_USERS = {"tracking.parent_run_id", "tracking.trial_number", "tracking.run_id", "model._partial_",
+                    "optimizer._partial_"}
 # The sweeper's options (hydra.sweeper.<key>); strategy options are checked under their strategy.
 SWEEPER_BAD: dict[str, tuple[str, st.SearchStrategy[str]]] = {
     "n_trials": ("bayes", st.sampled_from(["0"]) | NEGATIVE | TEXT),

@@ -112,3 +112,38 @@ def test_make_ui_and_server_bind_loopback_and_follow_the_sweeps_store(tmp_path):
     refused = subprocess.run(["make", "-W", "pyproject.toml", "remote-store-check"], cwd=ROOT, capture_output=True,
                              text=True, env={**os.environ, "MLFLOW_TRACKING_URI": "http://alice:pw@host:5000"})
     assert refused.returncode != 0 and "pw" not in refused.stdout + refused.stderr
+
+
+@pytest.mark.slow
+def test_make_ui_serves_the_store_with_one_web_worker_and_no_job_runner(tmp_path, store_template):
+    """``make ui`` for real: it answers on its port with the store's experiments, as two processes (MLflow's
+    launcher and one web worker): no pool of job-runner processes (15 processes and ~2.6 GiB by default)."""
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT, _free_port, fresh_store
+
+    uri, port = fresh_store(store_template, tmp_path), _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    proc = subprocess.Popen(["make", "ui", f"PORT={port}"], cwd=ROOT, env={**env, "MLFLOW_TRACKING_URI": uri},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, answer = time.monotonic() + 120, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search"
+                                                "?max_results=10", timeout=5).read()
+            except OSError:
+                time.sleep(1)
+        assert answer is not None and b'"experiments"' in answer
+        time.sleep(3)  # a job runner would have started its pool by now
+        group = subprocess.run(["ps", "-e", "-o", "pgid=,args="], capture_output=True, text=True).stdout
+        members = [line for line in group.splitlines() if line.split(None, 1)[0] == str(proc.pid)]
+        python = [line for line in members if "python" in line or "mlflow" in line or "uvicorn" in line]
+        assert len(python) <= 3 and not any("huey" in line or "job" in line for line in python), members
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -51,7 +51,7 @@ from hydra_plugins.pipeline_sweeper._plan import (
     script_path,
 )
 from hydra_plugins.pipeline_sweeper._store import export_credentials, sweep_store
-from hydra_plugins.pipeline_sweeper._trials import RETURN_ERROR, outcome, record_runs, result_text
+from hydra_plugins.pipeline_sweeper._trials import RETURN_ERROR, end_unclaimed, outcome, record_runs, result_text
 from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
 from pipeline import runtime
 from pipeline.errors import ConfigError, DataError, TrackingError
@@ -185,6 +185,7 @@ class Sweep:
         self.watch = StoreWatch(self.plan.uri, self.parent.run_id)
         self.report = ReportSchedule(self.plan.report, self.plan.report_every, self.plan.ui_url)
         self.launched: dict[int, Launch] = {}   # in flight, by their first trial's number
+        self.trial_runs: dict[int, str] = {}    # trial number -> its run, created at launch
         self.aborts: dict[int, int] = {}        # trial number -> how often its worker died under it (or its original)
         self.returns: list[Sequence[JobReturn]] = []
         self.interrupts = Interrupts()
@@ -269,15 +270,32 @@ class Sweep:
         progress.next_number += len(batch)
         for r, k in zip(again, numbers):
             self.aborts[k] = self.aborts.get(r.number, 0)
-        # recorded before launch (what a resumed sweep re-runs), with the buffered history of trials that ended
-        self.parent.tracker.flush({**names.launched_tags(numbers, batch),
-                                   **names.rerun_tags((r.number, k) for r, k in zip(again, numbers))})
+        # recorded before launch (what a resumed sweep re-runs): each trial's run with its searched values, the
+        # runs of trials run again told their new number, the buffered history of trials that ended sent
+        if self.plan.creates_trial_runs:
+            self.trial_runs.update(self.parent.create_trials(numbers, batch, lease.own()))
+        else:
+            self.parent.tracker.flush(names.parent_launched_tags(numbers, batch))
+        self._tell_reruns([(r, k) for r, k in zip(again, numbers)])
         if progress.ended + in_flight + len(batch) >= plan.n_trials:
             self.model.prepare()  # the last trials: the registry's process imports meanwhile
         self._start(numbers, batch, size)
 
+    def _tell_reruns(self, pairs: list[tuple[TrialRecord, int]]) -> None:
+        """Tag the run of each trial run again with its new number (a sweep recorded before trials' runs were
+        created at launch has none for an interrupted trial: its parent is tagged, as it was then)."""
+        client, on_parent = self.parent.tracker.client, []
+        for r, k in pairs:
+            old = r.run_id or self.trial_runs.get(r.number)
+            if old:
+                client.set_tag(old, names.RERUN_AS_TAG, str(k))
+            else:
+                on_parent.append((r.number, k))
+        self.parent.tracker.flush(names.rerun_tags(on_parent))
+
     def _start(self, numbers: list[int], batch: list[dict[str, Any]], size: int) -> None:
-        overrides = [self.plan.trial_overrides(self.conditional.active(p), k, self.parent.run_id)
+        parent, runs_of = self.parent.run_id, self.trial_runs
+        overrides = [self.plan.trial_overrides(self.conditional.active(p), k, parent, runs_of.get(k))
                      for p, k in zip(batch, numbers)]
         for i in range(0, len(batch), size):
             launch = Launch(numbers[i:i + size], batch[i:i + size], overrides[i:i + size])
@@ -302,7 +320,10 @@ class Sweep:
             records = self._aborted(launch, ended.error)
         records = [r for r in records if r.state != TrialState.ABORTED]
         if not plan.records_itself:
-            record_runs(self.parent, records, launch, plan.objective_key)
+            record_runs(self.parent, records, launch, plan.objective_key, self.trial_runs)
+        else:  # a trial that failed before it took its run (its worker died, it could not start): the sweeper ends it
+            end_unclaimed(self.parent, [r for r in records if r.state == TrialState.FAILED and not r.run_id],
+                          self.trial_runs)
         return records
 
     def _aborted(self, launch: Launch, error: BaseException) -> list[TrialRecord]:

@@ -47,6 +47,7 @@ class SweepPlan:
     pythonpath: str | None = None     # PYTHONPATH, absolute: where a plug-in's modules come from
     uri: str = ""                  # the store, absolute, decided once for every trial (``_store``)
     records_itself: bool = False   # the task logs its own child run (the trial protocol, pipeline.trial)
+    takes_run_id: bool = False     # ... into the run the sweeper created at launch (its config has tracking.run_id)
     objective: str | None = None   # the key of the objective in a mapping the task returns
     metric: str | None = None      # this project's trials: the cv.metric behind their objective
     experiment: str = opt.DEFAULT_EXPERIMENT
@@ -79,14 +80,24 @@ class SweepPlan:
         """The child-run metric holding each trial's value."""
         return objective.OBJECTIVE_KEY if self.records_itself else (self.objective or VALUE_KEY)
 
-    def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str) -> list[str]:
+    def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str, run_id: str | None = None
+                        ) -> list[str]:
         """The overrides one trial runs with: fixed ones, its parameters and, for a task that records itself,
-        the store and its parent run. A foreign app gets its own overrides only, as under Hydra's sweeper."""
+        the store, its parent run, its number and the run created for it at launch (``tracking.run_id``, where
+        the app's config has the key). A foreign app gets its own overrides only, as under Hydra's sweeper."""
         if not self.records_itself:
             return self.overrides(params)
-        return names.without_sweeper_keys(self.overrides(params)) + [
-            f"{names.URI_KEY}={format_value(self.uri)}", f"{names.PARENT_KEY}='{parent_run_id}'",
-            f"{names.NUMBER_KEY}={number}"]
+        own = [f"{names.URI_KEY}={format_value(self.uri)}", f"{names.PARENT_KEY}='{parent_run_id}'",
+               f"{names.NUMBER_KEY}={number}"]
+        if run_id and self.takes_run_id:
+            own.append(f"{names.RUN_ID_KEY}='{run_id}'")
+        return names.without_sweeper_keys(self.overrides(params)) + own
+
+    @property
+    def creates_trial_runs(self) -> bool:
+        """Whether the sweeper creates each trial's run at launch: for a foreign app (it fills it when the trial
+        ends) and a trial that takes it (``tracking.run_id``); an app recording its own runs otherwise does not."""
+        return not self.records_itself or self.takes_run_id
 
     @property
     def goal(self) -> str:
@@ -172,6 +183,7 @@ def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: st
                 script=command.script, searchpath=tuple(absolute_searchpath(list(searchpath), cwd)),
                 pythonpath=absolute_pythonpath(pythonpath, cwd) if pythonpath else None,
                 uri=uri, records_itself=opt.records_itself(config),
+                takes_run_id=OmegaConf.select(config, names.RUN_ID_KEY, default=opt.MISSING) is not opt.MISSING,
                 metric=OmegaConf.select(config, "cv.metric", default=None) if opt.records_itself(config) else None,
                 objective=conf.get("objective"), experiment=opt.experiment(conf, config),
                 batch_size=opt.batch_size(conf), report=bool(conf.get("report", True)),

@@ -77,30 +77,53 @@ def _is_number(v: Any) -> bool:
     return True
 
 
-def record_runs(parent: SweepRun, records: Sequence[TrialRecord], launch: Any, objective_key: str) -> None:
-    """One child run per trial of a foreign app, written by the sweeper: 3 round trips each. ``launch`` (``_impl.
-    Launch``) says when the trials started and with which overrides."""
-    from mlflow.entities import Metric, Param
+def record_runs(parent: SweepRun, records: Sequence[TrialRecord], launch: Any, objective_key: str,
+                trial_runs: Mapping[int, str]) -> None:
+    """Each trial of a foreign app written into the run the sweeper created at its launch (``trial_runs``: number
+    -> run id; created here for a trial without one): its overrides as params, its values as metrics, how it
+    ended; 2 round trips each. ``launch`` (``_impl.Launch``) says when the trials started and with which overrides."""
+    from mlflow.entities import Metric, Param, RunTag
 
     from pipeline.tracking.store import redact
     from pipeline.tracking.tracker import MAX_PARAMS_PER_BATCH, param_text, safe_key
 
     client, now = parent.tracker.client, int(time.time() * 1000)
-    for record, trial_overrides in zip(records, launch.overrides):
-        tags = {names.PARENT_RUN_TAG: parent.run_id, names.TRIAL_NUMBER_TAG: str(record.number),
-                names.TRIAL_STATE_TAG: str(record.state),
+    overrides_of = dict(zip(launch.numbers, launch.overrides))
+    for record in records:
+        trial_overrides = overrides_of.get(record.number, [])
+        name = names.ended_run_name(names.trial_run_name(record.number), record.state, record.value)
+        tags = {names.TRIAL_STATE_TAG: str(record.state), names.RUN_NAME_TAG: name,
                 names.OVERRIDES_TAG: redact(json.dumps(list(trial_overrides)))}
         if record.error:
             tags[names.ERROR_TAG] = names.clip(record.error)
-        run = client.create_run(parent.experiment_id, start_time=launch.started_ms, tags=tags,
-                                run_name=names.ended_run_name(names.trial_run_name(record.number), record.state,
-                                                              record.value))
+        run_id = trial_runs.get(record.number)
+        if run_id is None:
+            run_id = client.create_run(parent.experiment_id, start_time=launch.started_ms, tags={
+                names.PARENT_RUN_TAG: parent.run_id, names.TRIAL_NUMBER_TAG: str(record.number)}).info.run_id
         params = [Param(safe_key(k), param_text(v)) for k, v in _override_params(trial_overrides).items()]
         metrics = {**record.metrics, **({objective_key: record.value} if record.value is not None else {})}
-        client.log_batch(run.info.run_id, metrics=[Metric(safe_key(k), v, now, 0) for k, v in metrics.items()
-                                                   if math.isfinite(v)], params=params[:MAX_PARAMS_PER_BATCH])
-        client.set_terminated(run.info.run_id, TrialState(record.state).run_status, end_time=now)
-        record.run_id = run.info.run_id
+        client.log_batch(run_id, metrics=[Metric(safe_key(k), v, now, 0) for k, v in metrics.items()
+                                          if math.isfinite(v)], params=params[:MAX_PARAMS_PER_BATCH],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        client.set_terminated(run_id, TrialState(record.state).run_status, end_time=now)
+        record.run_id = run_id
+
+
+def end_unclaimed(parent: SweepRun, records: Sequence[TrialRecord], trial_runs: Mapping[int, str]) -> None:
+    """Failed trials that never took the run created for them at launch (their worker died, or they failed before
+    they could start): the sweeper ends it FAILED with the error, so that every launched trial's run ends."""
+    from mlflow.entities import RunTag
+
+    client = parent.tracker.client
+    for record in records:
+        run_id = trial_runs.get(record.number)
+        if run_id is None or client.get_run(run_id).info.status != TrialState.RUNNING.run_status:
+            continue  # none created, or the trial ended it itself
+        tags = {names.TRIAL_STATE_TAG: str(TrialState.FAILED), names.ERROR_TAG: names.clip(record.error),
+                names.RUN_NAME_TAG: names.ended_run_name(names.trial_run_name(record.number), TrialState.FAILED)}
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        client.set_terminated(run_id, TrialState.FAILED.run_status)
+        record.run_id = run_id
 
 
 def result_text(record: TrialRecord) -> str:

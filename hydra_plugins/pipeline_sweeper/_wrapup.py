@@ -56,13 +56,21 @@ def finish(sweep: Sweep, state: TrialState, store_up: bool = True) -> str | None
 def trial_runs(sweep: Sweep, records: Sequence[TrialRecord]) -> dict[int, str]:
     """Each trial's run id, as its task returned it (``pipeline.objective.RETURN_RUN_ID``) or the sweeper wrote it;
     the sweep's children are searched only for trials that ran without saying (an app that logs its own runs
-    but returns a bare number)."""
+    but returns a bare number). A run the sweeper created at launch that is still RUNNING was never taken: its
+    trial wrote elsewhere; it is ended FAILED saying so."""
     found = {r.number: r.run_id for r in records if r.run_id}
     if all(r.number in found or r.state == TrialState.FAILED for r in records):
         return found
     parent = sweep.parent
-    for run in child_runs(parent.tracker.client, parent.experiment_id, parent.run_id):
-        found.setdefault(trial_number(run), run.info.run_id)
+    client, untaken = parent.tracker.client, []
+    for run in child_runs(client, parent.experiment_id, parent.run_id):
+        if run.info.status == TrialState.RUNNING.run_status:
+            untaken.append(run.info.run_id)
+        else:
+            found.setdefault(trial_number(run), run.info.run_id)
+    for run_id in untaken:
+        client.set_tag(run_id, names.ERROR_TAG, "its trial ended without writing to this run (it wrote elsewhere)")
+        client.set_terminated(run_id, TrialState.FAILED.run_status)
     for r in records:
         r.run_id = found.get(r.number, r.run_id)
     return found
@@ -84,6 +92,7 @@ def publish(sweep: Sweep, best: TrialRecord | None) -> None:
         except Exception as e:  # noqa: BLE001
             log.warning("Could not log or register the best model: %s", e)
     log.info("Open the MLflow UI on this sweep's store with: %s", ui_command(plan.uri, plan.records_itself))
+    log.info("The sweep's runs: %s", runs_page(plan.uri, sweep.parent.experiment_id, plan.ui_url))
 
 
 def ui_command(uri: str, this_project: bool = True) -> str:
@@ -91,8 +100,16 @@ def ui_command(uri: str, this_project: bool = True) -> str:
     project's ``make ui`` (which follows MLFLOW_TRACKING_URI), or by ``mlflow ui`` from any app's folder."""
     if uri.startswith(("http://", "https://")):
         return f"open {redact(uri)} in a browser"
-    plain = f"mlflow ui --backend-store-uri {uri}"
+    plain = f"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri {uri} --workers 1"
     return f"MLFLOW_TRACKING_URI={uri} make ui   (or: {plain})" if this_project else plain
+
+
+def runs_page(uri: str, experiment_id: str, ui_url: str | None = None) -> str:
+    """The experiment's runs in MLflow's *Model training* view: a fresh browser opens an experiment in its GenAI
+    overview otherwise."""
+    from pipeline.results.insights.table import ui_base
+
+    return f"{ui_base(uri, ui_url)}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def lost_runs_message(plan: SweepPlan, parent_run_id: str, records: Sequence[TrialRecord],

@@ -103,7 +103,7 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
     client = get_client(uri)
     history = load_history(uri, parent_run_id, top_k=0)
     parent_tags = client.get_run(parent_run_id).data.tags
-    unfinished = not_finished(history, parent_tags)
+    unfinished = not_finished(history)
     if unfinished:
         raise SweepNotFinished(f"Model registry: sweep {parent_run_id} {unfinished}: nothing registered, "
                                f"@{alias} not moved")
@@ -136,16 +136,14 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
     return version
 
 
-def not_finished(history: SweepHistory, parent_tags: dict[str, str]) -> str | None:
+def not_finished(history: SweepHistory) -> str | None:
     """Why the sweep may not register (``ended KILLED``, ...), or None when it FINISHED with every launched
     trial ended (complete, pruned or failed; a trial run again after a resume counts by its new run)."""
     state = TrialState.of_status(history.status)
     if state != TrialState.COMPLETE:
         return "is still running" if state == TrialState.RUNNING else f"ended {history.status}"
-    ended = {t.number for t in history.trials if t.state in names.ENDED}
-    open_trials = sorted(set(names.launched_params(parent_tags)) - ended - names.rerun_numbers(parent_tags))
-    if open_trials:
-        return f"is marked FINISHED but its trials {open_trials} never ended"
+    if history.open_trials:
+        return f"is marked FINISHED but its trials {history.open_trials} never ended"
     return None
 
 

@@ -75,11 +75,13 @@ def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tup
 
 
 def output_signature(served: torch.nn.Module, example: np.ndarray) -> Any:
-    """The signature of a served model: its outputs, and its inputs when it takes one layout only (tables).
+    """The signature of a served model: its outputs only.
 
-    MLflow's pyfunc enforces one tensor shape, rank included, per input, and refuses anything else
-    before the model sees it. A model of images takes several (``pipeline.results.serving.InputShape``: image and
-    flat batches) and names them itself when refusing one, so its signature has no input schema; its
+    MLflow's pyfunc enforces an input schema before the model sees the input, and refuses what users pass: a
+    tensor schema takes one dtype and one rank (float64 arrays refused by a float32 one, images in one layout
+    of several), a column schema only DataFrames with its column names. The served model checks its input
+    itself (``pipeline.results.serving.InputShape``: each layout of the data, one line naming the shapes it takes
+    otherwise) and casts it, so it takes float32 or float64 arrays and DataFrames of the feature columns; the
     input example shows the sample's shape.
     """
     from mlflow.models import ModelSignature
@@ -87,5 +89,4 @@ def output_signature(served: torch.nn.Module, example: np.ndarray) -> Any:
 
     with torch.no_grad():
         out = served(torch.as_tensor(example)).numpy()
-    inputs = Schema([TensorSpec(example.dtype, (-1, *example.shape[1:]))]) if example.ndim == 2 else None
-    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(out.dtype, (-1, *out.shape[1:]))]))
+    return ModelSignature(inputs=None, outputs=Schema([TensorSpec(out.dtype, (-1, *out.shape[1:]))]))

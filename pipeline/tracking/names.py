@@ -78,8 +78,9 @@ KILLED = "killed"
 # -- the trial protocol: config keys of a task that records its own run, set by the sweeper per trial --
 URI_KEY = "tracking.uri"                    # the store, decided once by the sweeper
 PARENT_KEY = "tracking.parent_run_id"       # the sweep's parent run
-NUMBER_KEY = "tracking.trial_number"        # the trial's job number
-SWEEPER_KEYS = (URI_KEY, PARENT_KEY, NUMBER_KEY)
+NUMBER_KEY = "tracking.trial_number"        # the trial's number (Hydra's job number)
+RUN_ID_KEY = "tracking.run_id"              # the trial's child run, created by the sweeper at launch
+SWEEPER_KEYS = (URI_KEY, PARENT_KEY, NUMBER_KEY, RUN_ID_KEY)
 REPRODUCES_KEY = "tracking.reproduces"      # set by ``python -m pipeline.reproduce``: the run it re-runs
 
 # -- tags of a trial's run ---------------------------------------------------------------------------
@@ -89,6 +90,8 @@ SOURCE_NAME_TAG = "mlflow.source.name"      # the script that ran it
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 TRIAL_NUMBER_TAG = "trial.number"           # its job number in the sweep
 TRIAL_STATE_TAG = "trial.state"             # complete | pruned | failed | killed, once ended
+TRIAL_PARAMS_TAG = "trial.params"           # the searched values it was launched with (JSON, typed): a resume's
+RERUN_AS_TAG = "trial.rerun_as"             # on an interrupted trial's run: the number it ran again under
 PRUNED_TAG = "trial.pruned"                 # "true" when the pruner stopped it
 ERROR_TAG = "error"                         # on a failed run: the exception, one line
 OBJECTIVE_METRIC_TAG = "objective.metric"   # the cv.metric behind its objective
@@ -284,19 +287,36 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def launched_tags(numbers: Iterable[int], params: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Parent tags recording the parameters of each launched trial (``trial.<k>.params``), written before
-    the launch: what a resumed sweep runs again."""
+def launched_tags(number: int, params: Mapping[str, Any], parent_run_id: str) -> dict[str, str]:
+    """The tags of a trial's run as the sweeper creates it at launch (before the trial adopts it): its sweep, its
+    number and the searched values it runs with, what a resumed sweep runs again."""
+    return {PARENT_RUN_TAG: parent_run_id, TRIAL_NUMBER_TAG: str(number), TRIAL_PARAMS_TAG: json.dumps(dict(params))}
+
+
+def parent_launched_tags(numbers: Iterable[int], params: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Parent tags recording the searched values of each launched trial (``trial.<k>.params``): for an app that
+    records its own runs without taking the one the sweeper would create (no ``tracking.run_id`` in its config),
+    and as sweeps recorded before trials' runs were created at launch have them. Read by ``launched_params``."""
     return {f"trial.{k}.params": json.dumps(dict(p)) for k, p in zip(numbers, params)}
 
 
+def launched_run_params(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    """The searched values a trial's run was launched with (``launched_tags``); None for a run made otherwise."""
+    with contextlib.suppress(ValueError, TypeError):  # a tag clipped at MLflow's length limit
+        return dict(json.loads(tags[TRIAL_PARAMS_TAG])) if TRIAL_PARAMS_TAG in tags else None
+    return None
+
+
 def rerun_tags(pairs: Iterable[tuple[int, int]]) -> dict[str, str]:
-    """Parent tags recording that trial ``old`` was run again (after a resume) as trial ``new``."""
+    """Parent tags of sweeps recorded before trials' runs were created at launch: trial ``old`` was run again
+    (after a resume) as trial ``new``. Read back by ``rerun_numbers``; a new sweep tags the old run instead
+    (``RERUN_AS_TAG``)."""
     return {f"trial.{old}.rerun_as": str(new) for old, new in pairs}
 
 
 def launched_params(tags: Mapping[str, str]) -> dict[int, dict[str, Any]]:
-    """What the sweeper launched, by trial number, from the parent's ``trial.<k>.params`` tags."""
+    """What the sweeper launched, by trial number, from a parent's ``trial.<k>.params`` tags: sweeps recorded
+    before each trial's run was created at launch (``launched_tags``) kept them on the parent."""
     out: dict[int, dict[str, Any]] = {}
     for key, value in tags.items():
         match = _LAUNCHED.fullmatch(key)

@@ -94,3 +94,24 @@ def running_trial_runs(client: Any, experiment_id: str, parent_run_id: str, numb
     wanted = {str(k) for k in numbers}
     found = child_runs(client, experiment_id, parent_run_id, status=TrialState.RUNNING.run_status)
     return [r for r in found if r.data.tags.get(TRIAL_NUMBER_TAG) in wanted]
+
+
+def launched(parent_tags: Mapping[str, str], children: Iterable[Any]) -> dict[int, dict[str, Any]]:
+    """What a sweep launched, by trial number: the searched values on each trial's run (created at launch,
+    ``names.launched_tags``), and for sweeps recorded before that, on the parent (``trial.<k>.params``)."""
+    from pipeline.tracking.names import launched_params, launched_run_params
+
+    out = launched_params(parent_tags)
+    for run in children:
+        params, number = launched_run_params(run.data.tags), trial_number(run)
+        if params is not None and number >= 0:
+            out[number] = params
+    return out
+
+
+def rerun(parent_tags: Mapping[str, str], children: Iterable[Any]) -> set[int]:
+    """Trials that a resumed sweep (or a worker's death) ran again under a new number: tagged on their run, or
+    for sweeps recorded before, on the parent."""
+    from pipeline.tracking.names import RERUN_AS_TAG, rerun_numbers
+
+    return rerun_numbers(parent_tags) | {trial_number(r) for r in children if RERUN_AS_TAG in r.data.tags}

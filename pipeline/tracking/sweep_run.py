@@ -84,6 +84,20 @@ class SweepRun:
         client.update_run(run_id, status=TrialState.RUNNING.run_status)
         return cls(Tracker(client, run_id, uri))
 
+    def create_trials(self, numbers: Sequence[int], params: Sequence[Mapping[str, Any]], holder: str
+                      ) -> dict[int, str]:
+        """Create the runs of trials about to be launched, named ``trial-007`` and tagged with their sweep, number
+        and searched values (``names.launched_tags``): what a resumed sweep runs again lives on the trials' runs,
+        not on the parent. A trial that records itself adopts its run (``tracking.run_id``); for any other app the
+        sweeper fills it when the trial ends. ``holder``: the sweeper's lease, until a worker takes the run."""
+        client, out = self.tracker.client, {}
+        for number, p in zip(numbers, params):
+            tags = {**names.launched_tags(number, p, self.run_id), names.LEASE_TAG: holder}
+            run = client.create_run(self.experiment_id, run_name=names.trial_run_name(number),
+                                    tags={k: names.clip(v) for k, v in tags.items()})
+            out[number] = run.info.run_id
+        return out
+
     def log_trial(self, record: TrialRecord, best: float | None, counts: Mapping[str, int]) -> None:
         """A finished trial's value, the best so far and the state counts, buffered: they travel with the next
         launch's tags (``Tracker.flush``), or at the latest after ``FLUSH_SECONDS``, in one call."""
@@ -109,15 +123,17 @@ class SweepRun:
 def load_state(uri: str, parent_run_id: str) -> SweepState:
     """Read a sweep back: ended trials to tell the optimizer, interrupted ones to run again.
 
-    What was launched is in the parent's ``trial.<k>.params`` tags (written before each launch),
-    how it ended is in the child runs. Launched trials without an ended child were interrupted;
-    children still marked RUNNING are stale (their sweep is not running) and are ended as KILLED.
+    What was launched is on each trial's run, created at launch with its searched values (sweeps recorded before
+    that kept them in the parent's ``trial.<k>.params`` tags); how it ended, too. Launched trials whose run did
+    not end were interrupted; runs still marked RUNNING are stale (their sweep is not running) and are ended as
+    KILLED, and their trials run again under new numbers (``names.RERUN_AS_TAG`` on the old run).
     """
     client = get_client(uri)
     parent = client.get_run(parent_run_id)
     tags, key = parent.data.tags, runs.objective_key(parent.data.tags)
-    launched, rerun = names.launched_params(tags), names.rerun_numbers(tags)
-    children = {runs.trial_number(r): r for r in runs.child_runs(client, parent.info.experiment_id, parent_run_id)}
+    found = runs.child_runs(client, parent.info.experiment_id, parent_run_id)
+    launched, rerun = runs.launched(tags, found), runs.rerun(tags, found)
+    children = {runs.trial_number(r): r for r in found}
     state = SweepState(next_number=max([*launched, *children], default=-1) + 1)
     for number, params in sorted(launched.items()):
         run = children.get(number)
@@ -127,7 +143,8 @@ def load_state(uri: str, parent_run_id: str) -> SweepState:
             client.set_terminated(run.info.run_id, TrialState.INTERRUPTED.run_status)
         if not kind.ended:
             if number not in rerun:
-                state.interrupted.append(TrialRecord(number, params, TrialState.INTERRUPTED))
+                state.interrupted.append(TrialRecord(number, params, TrialState.INTERRUPTED,
+                                                     run_id=run.info.run_id if run is not None else ""))
             continue
         state.ended.append(TrialRecord(number, params, kind, runs.trial_value(run, kind, key), run_id=run.info.run_id,
                                        error=run.data.tags.get(names.ERROR_TAG, "")))

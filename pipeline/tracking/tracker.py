@@ -29,6 +29,7 @@ from pipeline.tracking.names import (
     KILLED,
     MODEL_NAME,
     PARENT_RUN_TAG,
+    RUN_NAME_TAG,
     TRIAL_STATE_TAG,
     TrialState,
     clip,
@@ -113,8 +114,15 @@ class Tracker:
 
     @classmethod
     def start(cls, uri: str, experiment: str, run_name: str, tags: Mapping[str, str] | None = None,
-              parent_run_id: str | None = None, background: bool = False) -> Tracker:
-        """Create the run (as a child of ``parent_run_id`` when given)."""
+              parent_run_id: str | None = None, background: bool = False, run_id: str | None = None) -> Tracker:
+        """Create the run (as a child of ``parent_run_id`` when given), or take ``run_id``, the run a sweeper
+        created for this trial at launch: renamed ``run_name`` and tagged with ``tags`` in one call."""
+        if run_id:
+            client = get_client(uri)
+            tags = {k: clip(redact(str(v))) for k, v in {**(tags or {}), RUN_NAME_TAG: run_name}.items()}
+            tracker = cls(client, run_id, uri, background=background)
+            tracker.set_tags(tags)  # queued first on the writer thread: before anything else the trial writes
+            return tracker
         client = get_client(uri)
         exp_id = ensure_experiment(client, experiment, uri)
         tags = {k: clip(redact(str(v))) for k, v in (tags or {}).items()}

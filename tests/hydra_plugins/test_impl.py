@@ -81,7 +81,11 @@ def test_bayes_learns_from_every_batch_and_records_the_sweep(hydra_sweep_runner,
         assert [len(b) for b in s.returns] == [2, 2, 2, 1]  # bayes launches n_jobs trials at a time
         results = yaml.safe_load((Path(s.temp_dir) / "optimization_results.yaml").read_text())
     parent, children = sweep_runs(store)
-    launched = [json.loads(parent.data.tags[f"trial.{k}.params"])["+x"] for k in range(7)]
+    from pipeline.tracking import runs
+
+    by_number = runs.launched(parent.data.tags, children)  # on each trial's run, made at launch
+    launched = [by_number[k]["+x"] for k in range(7)]
+    assert not [t for t in parent.data.tags if t.startswith("trial.")]  # nothing per trial on the parent
     assert sorted(launched) == sorted(seen) and len(set(launched)) == 7
     assert parent.data.metrics["best_value"] == min((x - 0.3) ** 2 for x in seen)
     assert min(abs(x - 0.3) for x in seen[3:]) < min(abs(x - 0.3) for x in seen[:3])  # the model helps

@@ -98,10 +98,14 @@ def test_trials_follow_the_seeded_optimizer(random_sweep):
     from pipeline.search import SearchSpace, make_optimizer
 
     _, uri, _ = random_sweep
-    parent, _ = sweep_runs(uri)
+    from pipeline.tracking import runs
+
+    parent, children = sweep_runs(uri)
     space = SearchSpace.from_grammar(json.loads(parent.data.tags["sweep.space"]))
     expected = make_optimizer("random", space, seed=3).ask(4)
-    assert [json.loads(parent.data.tags[f"trial.{k}.params"]) for k in range(4)] == expected
+    by_number = runs.launched(parent.data.tags, children)
+    assert [by_number[k] for k in range(4)] == expected
+    assert not [t for t in parent.data.tags if t.startswith("trial.")]  # per-trial values live on the trials
 
 
 def test_bayes_sweep_end_to_end(tmp_path, store_template, capfd):
@@ -114,7 +118,7 @@ def test_bayes_sweep_end_to_end(tmp_path, store_template, capfd):
     assert parent.data.tags["sweep.strategy"] == "bayes" and parent.info.status == "FINISHED"
     assert [c.info.run_name.split()[0] for c in children] == [f"trial-{k:03d}" for k in range(5)]
     assert all(c.data.tags["trial.state"] == "complete" for c in children)
-    params = [parent.data.tags[f"trial.{k}.params"] for k in range(5)]
+    params = [c.data.tags["trial.params"] for c in children]
     assert len(set(params)) == 5
     assert parent.data.metrics["best_value"] == max(c.data.metrics["cv_mean"] for c in children)
 

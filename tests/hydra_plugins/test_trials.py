@@ -72,14 +72,18 @@ def test_runs_written_for_an_app_that_logs_nothing(tracking_uri):
                TrialRecord(1, {"x": 0.9}, "failed", None, error="RuntimeError: x too large"),
                TrialRecord(2, {"x": 0.5}, "complete", None)]
     overrides = [["db.url=http://bob:pw@h", "x=0.1"], ["x=0.9", "+extra=1", "~gone"], ["x=0.5"]]
-    launch = SimpleNamespace(overrides=overrides, started_ms=1000)
-    record_runs(SweepRun(Tracker(get_client(tracking_uri), parent, tracking_uri)), records, launch, "loss")
+    launch = SimpleNamespace(numbers=[0, 1, 2], overrides=overrides, started_ms=1000)
+    sweep = SweepRun(Tracker(get_client(tracking_uri), parent, tracking_uri))
+    created = sweep.create_trials([0, 1], [records[0].params, records[1].params], "host:1:2")  # at launch
+    record_runs(sweep, [records[0], records[2], records[1]], launch, "loss", created)  # in any order
     found = {runs.trial_number(r): r for r in runs.child_runs(client, exp, parent)}
     assert sorted(found) == [0, 1, 2] and all(r.run_id == found[r.number].info.run_id for r in records)
+    assert [found[k].info.run_id for k in (0, 1)] == [created[0], created[1]]  # the runs made at launch, filled
     first, failed, empty = found[0], found[1], found[2]
     assert first.info.status == "FINISHED" and first.data.metrics == {"loss": 0.25, "acc": 0.9}
     assert first.data.params == {"db.url": "http://***@h", "x": "0.1"} and first.info.run_name == "trial-000 0.25"
-    assert "pw" not in first.data.tags[names.OVERRIDES_TAG] and first.info.start_time == 1000
+    assert "pw" not in first.data.tags[names.OVERRIDES_TAG] and names.launched_run_params(first.data.tags) == {"x": 0.1}
+    assert empty.info.start_time == 1000  # made at the end, dated at its launch
     assert failed.info.status == "FAILED" and failed.data.tags[names.ERROR_TAG] == "RuntimeError: x too large"
     assert failed.info.run_name == "trial-001 failed" and empty.info.run_name == "trial-002"
     assert failed.data.params == {"x": "0.9", "extra": "1"} and failed.data.tags[names.TRIAL_STATE_TAG] == "failed"

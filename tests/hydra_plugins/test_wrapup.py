@@ -86,8 +86,28 @@ def test_the_end_of_a_sweep_takes_the_run_ids_its_trials_returned(tracking_uri):
     client = get_client(tracking_uri)
     child = client.create_run(parent.experiment_id, tags={names.PARENT_RUN_TAG: parent.run_id,
                                                           names.TRIAL_NUMBER_TAG: "1"}).info.run_id
+    client.set_terminated(child)  # the app ended its run
+    untaken = parent.create_trials([2], [{}], "host:1:2")[2]  # a run made at launch that its trial never took
     sweep = SimpleNamespace(parent=parent)
     said = [TrialRecord(0, {}, "complete", 1.0, run_id="returned-0"), TrialRecord(1, {}, "failed", run_id="r1")]
     assert trial_runs(sweep, said) == {0: "returned-0", 1: "r1"}  # taken as they are: no search would find these
-    unsaid = [TrialRecord(0, {}, "complete", 1.0, run_id="returned-0"), TrialRecord(1, {}, "complete", 2.0)]
+    unsaid = [TrialRecord(0, {}, "complete", 1.0, run_id="returned-0"), TrialRecord(1, {}, "complete", 2.0),
+              TrialRecord(2, {}, "complete", 3.0)]
     assert trial_runs(sweep, unsaid) == {0: "returned-0", 1: child} and unsaid[1].run_id == child
+    # the untaken run is not its trial's record (it wrote elsewhere): trial 2 is missing, and that run ends FAILED
+    assert client.get_run(untaken).info.status == "FAILED" and "wrote elsewhere" in client.get_run(
+        untaken).data.tags[names.ERROR_TAG]
+
+
+def test_where_to_look_fits_the_app_and_opens_the_runs_view():
+    from hydra_plugins.pipeline_sweeper._wrapup import runs_page, ui_command
+
+    ours, foreign = ui_command("sqlite:////s/mlflow.db"), ui_command("sqlite:////s/mlflow.db", this_project=False)
+    assert ours.startswith("MLFLOW_TRACKING_URI=sqlite:////s/mlflow.db make ui") and "make" not in foreign
+    assert foreign == "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:////s/mlflow.db " \
+                      "--workers 1"
+    assert ui_command("http://u:pw@host:5000") == "open http://***@host:5000 in a browser"  # no credential
+    assert runs_page("sqlite:////s/mlflow.db", "4") == \
+        "http://127.0.0.1:5000/#/experiments/4/runs?workflowType=machine_learning"
+    assert runs_page("https://u:pw@ml.example.org/", "4", None).startswith("https://ml.example.org/#/experiments/4/")
+    assert runs_page("sqlite:////s/mlflow.db", "4", "http://box:8080").startswith("http://box:8080/#/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -54,13 +55,32 @@ def test_example_input_and_code_paths():
     assert code_paths(OmegaConf.create({"model": {"_target_": "not_installed_pkg.net"}})) == []
 
 
-def test_the_signature_has_an_input_schema_only_for_one_layout():
-    """MLflow's pyfunc would refuse every input rank but one: a table has one, images have several (checked by
-    the served model itself)."""
+def test_the_signature_leaves_the_input_to_the_served_model():
+    """MLflow's pyfunc would refuse float64 arrays and DataFrames under a float32 tensor schema, and images in
+    all layouts but one: the served model checks and casts its input itself."""
     from pipeline.models import mlp
     from pipeline.results.serving import as_served
 
     table = output_signature(served_from_fitted(fitted("classification")), example_input((4,)))
-    assert table.inputs.inputs[0].shape == (-1, 4) and table.outputs.inputs[0].shape == (-1, 1)
+    assert table.inputs is None and table.outputs.inputs[0].shape == (-1, 1)
     images = output_signature(as_served(mlp((1, 8, 8), 10), input_shape=(1, 8, 8)), example_input((1, 8, 8)))
     assert images.inputs is None and images.outputs.inputs[0].shape == (-1, 10)
+
+
+def test_pyfunc_takes_what_users_pass_for_a_table(tmp_path):
+    """A tabular model loaded with ``mlflow.pyfunc``: float32 and float64 arrays and DataFrames (named columns or
+    not) give the same predictions; another width is refused with the shapes it takes."""
+    import mlflow
+    import pandas as pd
+
+    served = served_from_fitted(fitted("regression"))
+    example = example_input((4,))
+    mlflow.pytorch.save_model(served, str(tmp_path / "m"), signature=output_signature(served, example),
+                              input_example=example, serialization_format="pickle")
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    expected = np.asarray(model.predict(x.astype(np.float32)))
+    for given in (x, pd.DataFrame(x, columns=["age", "bmi", "bp", "s1"]), pd.DataFrame(x)):
+        assert np.allclose(np.asarray(model.predict(given)), expected, atol=1e-5), type(given)
+    with pytest.raises(Exception, match=r"input of shape \(5, 3\) does not fit this model: expected \(N, 4\)"):
+        model.predict(x[:, :3])

@@ -107,9 +107,17 @@ def test_run_names_say_how_a_trial_ended():
     assert names.ended_run_name("x", TrialState.PRUNED, 0.5) == "x pruned"
 
 
-def test_launched_params_codec_round_trips_and_skips_clipped_tags():
+def test_a_trials_run_carries_its_searched_values_and_they_read_back_typed():
+    params = {"optimizer.lr": 0.01, "model": "cnn", "model.hidden_dim": 64}
+    tags = names.launched_tags(3, params, "parent")
+    assert tags[names.PARENT_RUN_TAG] == "parent" and tags[names.TRIAL_NUMBER_TAG] == "3"
+    assert names.launched_run_params(tags) == params and names.launched_run_params({}) is None
+    assert names.launched_run_params({names.TRIAL_PARAMS_TAG: '{"optimizer.lr": 0.0...'}) is None  # clipped
+
+
+def test_launched_params_codec_of_older_parents_round_trips_and_skips_clipped_tags():
     params = [{"optimizer.lr": 0.01, "model": "cnn"}, {"optimizer.lr": 1e-4, "model": "mlp"}]
-    tags = names.launched_tags([3, 4], params)
+    tags = names.parent_launched_tags([3, 4], params)
     assert set(tags) == {"trial.3.params", "trial.4.params"} and json.loads(tags["trial.3.params"]) == params[0]
     tags.update({"trial.5.params": '{"optimizer.lr": 0.0...', "trial.x.params": "{}", "sweep.space": "{}"})
     assert names.launched_params(tags) == {3: params[0], 4: params[1]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import threading
 
 import mlflow
@@ -26,15 +27,22 @@ from pipeline.tracking.sweep_run import (
 )
 from pipeline.tracking.tracker import Tracker
 
+GONE = f"{socket.gethostname()}:999999999:0"  # the lease of a sweeper that has ended (no such process)
 PARAMS = [{"optimizer.lr": 0.01}, {"optimizer.lr": 0.02}, {"optimizer.lr": 0.03}, {"optimizer.lr": 0.04},
           {"optimizer.lr": 0.05}]
 
 
-def launch(uri, parent, number, status, metrics=None, tags=None):
-    """A trial launched by the sweeper (params tag) and logged by itself (child run)."""
-    parent.tracker.set_tags(names.launched_tags([number], [PARAMS[number]]))
+def launch(uri, parent, number, status, metrics=None, tags=None, old=False):
+    """A trial launched by the sweeper (its run created with its values) and logged by itself into that run; ``old``:
+    as sweeps recorded them before (the values on the parent, the trial's own run)."""
+    if old:
+        parent.tracker.set_tags(names.parent_launched_tags([number], [PARAMS[number]]))
+        run_id = None
+    else:
+        run_id = parent.create_trials([number], [PARAMS[number]], GONE)[number]
     child = Tracker.start(uri, "sweeps", f"trial-{number:03d}", {names.TRIAL_NUMBER_TAG: str(number), **(tags or {})},
-                          parent_run_id=parent.run_id)
+                          parent_run_id=parent.run_id, run_id=run_id)
+    assert run_id is None or child.run_id == run_id
     if metrics:
         child.log_metrics(metrics, flush=True)
     if status:
@@ -42,21 +50,33 @@ def launch(uri, parent, number, status, metrics=None, tags=None):
     return child.run_id
 
 
-def test_resume_state_tells_ended_trials_and_reruns_the_rest(tracking_uri):
+@pytest.mark.parametrize("old", [False, True], ids=["values-on-the-trials-runs", "values-on-the-parent"])
+def test_resume_state_tells_ended_trials_and_reruns_the_rest(tracking_uri, old):
     parent = SweepRun.create(tracking_uri, "sweeps", "random-sweep", {names.SWEEP_TAG: "random"}, {})
-    launch(tracking_uri, parent, 0, "FINISHED", {"cv_mean": 0.9})
-    launch(tracking_uri, parent, 1, "FAILED")
-    stale = launch(tracking_uri, parent, 2, None, {"cv_mean": 0.5})  # still RUNNING: its sweep was killed
-    launch(tracking_uri, parent, 3, "FINISHED")  # returned nothing: complete without a value
-    parent.tracker.set_tags(names.launched_tags([4], [PARAMS[4]]))  # launched, never started
+    launch(tracking_uri, parent, 0, "FINISHED", {"cv_mean": 0.9}, old=old)
+    launch(tracking_uri, parent, 1, "FAILED", old=old)
+    stale = launch(tracking_uri, parent, 2, None, {"cv_mean": 0.5}, old=old)  # still RUNNING: its sweep was killed
+    launch(tracking_uri, parent, 3, "FINISHED", old=old)  # returned nothing: complete without a value
+    if old:
+        parent.tracker.set_tags(names.parent_launched_tags([4], [PARAMS[4]]))  # launched, never started
+    else:
+        never = parent.create_trials([4], [PARAMS[4]], GONE)[4]
     state = load_state(tracking_uri, parent.run_id)
     assert [(r.number, r.state, r.value) for r in state.ended] == [(0, "complete", 0.9), (1, "failed", None),
                                                                    (3, "complete", None)]
     assert [(r.number, r.params) for r in state.interrupted] == [(2, PARAMS[2]), (4, PARAMS[4])]
     assert state.next_number == 5
-    assert MlflowClient(tracking_uri).get_run(stale).info.status == "KILLED"
+    client = MlflowClient(tracking_uri)
+    assert client.get_run(stale).info.status == "KILLED"
+    if not old:
+        assert client.get_run(never).info.status == "KILLED" and state.interrupted[1].run_id == never
+        assert not any(k.startswith("trial.") for k in client.get_run(parent.run_id).data.tags)  # all on the trials
     # once re-run under new numbers, a second resume does not run them again
-    parent.tracker.set_tags(names.rerun_tags([(2, 5), (4, 6)]))
+    if old:
+        parent.tracker.set_tags(names.rerun_tags([(2, 5), (4, 6)]))
+    else:
+        for r, k in zip(state.interrupted, (5, 6)):
+            client.set_tag(r.run_id, names.RERUN_AS_TAG, str(k))
     assert load_state(tracking_uri, parent.run_id).interrupted == []
 
 

@@ -63,6 +63,7 @@ class SweepHistory:
     status: str = TrialState.COMPLETE.run_status  # the parent run's MLflow status
     n_planned: int | None = None
     step_key: str | None = None  # the per-step metric of every trial: intermediate/objective, else cv/<metric>
+    open_trials: list[int] = field(default_factory=list)  # launched, not ended, not run again under a new number
 
     @property
     def sign(self) -> float:
@@ -206,7 +207,7 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     children = sorted(runs.child_runs(client, parent.info.experiment_id, parent_run_id),
                       key=lambda r: (r.info.start_time or 0, r.info.run_id))
     numbers = [runs.trial_number(r, i) for i, r in enumerate(children)]
-    launched, recorded = names.launched_params(tags), SweepTags.decode(tags)
+    launched, recorded = runs.launched(tags, children), SweepTags.decode(tags)
     raw = [launched.get(n) or override_params(r) for n, r in zip(numbers, children)]
     space = _recorded_space(recorded) or infer_space(raw)
     key = runs.objective_key(tags)
@@ -215,8 +216,10 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     trials = sorted((_row(r, n, p, space, key, steps) for r, n, p in zip(children, numbers, raw)),
                     key=lambda t: t.number)
     direction = objective.resolve_direction(recorded.direction, metric if metric in objective.METRICS else None)
+    ended = {t.number for t in trials if t.state in names.ENDED}
     history = SweepHistory(parent_run_id, parent.info.experiment_id, recorded.strategy or "?", direction, metric,
-                           space, trials, parent.info.status, recorded.n_trials, steps)
+                           space, trials, parent.info.status, recorded.n_trials, steps,
+                           sorted(set(launched) - ended - runs.rerun(tags, children)))
     if metric in objective.METRICS:
         curve = objective.metric(metric).curve_key
         for row in history.ranked()[:top_k]:

@@ -123,7 +123,7 @@ def _best(history: SweepHistory) -> str:
         return "<p>No complete trial.</p>"
     std = f" +- {best.cv_std:.4g}" if best.cv_std is not None else ""
     test = history.test_score(best)
-    rows = [("trial", best.number), ("run", best.run_id), (history.label, f"{best.value:.6g}{std}"),
+    rows = [("trial", trial_run_name(best.number)), ("run", best.run_id), (history.label, f"{best.value:.6g}{std}"),
             *([(history.test_key, "not measured" if test is None else f"{test:.6g}")] if history.test_key else []),
             *[(k, v) for k, v in sorted(best.params.items())]]
     return _table(None, rows)

@@ -147,7 +147,7 @@ def test_no_test_row_without_a_test_key():
 
 def test_best_follows_the_direction():
     best = section(page_of(history(direction="minimize")), "Best trial")
-    assert "<tr><td>trial</td><td>0</td></tr>" in best and "<td>0.55</td>" in best
+    assert "<tr><td>trial</td><td>trial-000</td></tr>" in best and "<td>0.55</td>" in best
 
 
 def test_without_complete_trials_or_importance():
