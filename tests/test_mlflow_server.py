@@ -121,6 +121,7 @@ def test_make_ui_serves_the_store_with_one_web_worker_and_no_job_runner(tmp_path
     import os
     import signal
     import subprocess
+    import sys
     import time
     import urllib.request
 
@@ -128,7 +129,9 @@ def test_make_ui_serves_the_store_with_one_web_worker_and_no_job_runner(tmp_path
 
     uri, port = fresh_store(store_template, tmp_path), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
-    proc = subprocess.Popen(["make", "ui", f"PORT={port}"], cwd=ROOT, env={**env, "MLFLOW_TRACKING_URI": uri},
+    # the venv this suite runs in (make's own stamp is not remade: ``make test`` made it)
+    make = ["make", "-o", ".venv/.installed", "ui", f"PORT={port}", f"BIN={Path(sys.executable).parent}"]
+    proc = subprocess.Popen(make, cwd=ROOT, env={**env, "MLFLOW_TRACKING_URI": uri},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline, answer = time.monotonic() + 120, None

@@ -273,7 +273,7 @@ class Sweep:
         # recorded before launch (what a resumed sweep re-runs): each trial's run with its searched values, the
         # runs of trials run again told their new number, the buffered history of trials that ended sent
         if self.plan.creates_trial_runs:
-            self.trial_runs.update(self.parent.create_trials(numbers, batch, lease.own()))
+            self.trial_runs.update(self.parent.create_trials(numbers, batch))
         else:
             self.parent.tracker.flush(names.parent_launched_tags(numbers, batch))
         self._tell_reruns([(r, k) for r, k in zip(again, numbers)])

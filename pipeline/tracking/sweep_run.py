@@ -84,15 +84,14 @@ class SweepRun:
         client.update_run(run_id, status=TrialState.RUNNING.run_status)
         return cls(Tracker(client, run_id, uri))
 
-    def create_trials(self, numbers: Sequence[int], params: Sequence[Mapping[str, Any]], holder: str
-                      ) -> dict[int, str]:
+    def create_trials(self, numbers: Sequence[int], params: Sequence[Mapping[str, Any]]) -> dict[int, str]:
         """Create the runs of trials about to be launched, named ``trial-007`` and tagged with their sweep, number
         and searched values (``names.launched_tags``): what a resumed sweep runs again lives on the trials' runs,
-        not on the parent. A trial that records itself adopts its run (``tracking.run_id``); for any other app the
-        sweeper fills it when the trial ends. ``holder``: the sweeper's lease, until a worker takes the run."""
+        not on the parent. A trial that records itself adopts its run (``tracking.run_id``, and its worker's lease
+        with it); for any other app the sweeper fills it when the trial ends."""
         client, out = self.tracker.client, {}
         for number, p in zip(numbers, params):
-            tags = {**names.launched_tags(number, p, self.run_id), names.LEASE_TAG: holder}
+            tags = names.launched_tags(number, p, self.run_id)
             run = client.create_run(self.experiment_id, run_name=names.trial_run_name(number),
                                     tags={k: names.clip(v) for k, v in tags.items()})
             out[number] = run.info.run_id

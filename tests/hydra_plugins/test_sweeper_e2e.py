@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import (
+    ROOT,
     SWEEP_FAST,
     fresh_store,
     run_train,
@@ -59,7 +60,9 @@ def test_parent_run_holds_the_sweep(random_sweep):
     assert t["sweep.strategy"] == "random" and t["sweep.seed"] == "3" and t["sweep.n_trials"] == "4"
     assert json.loads(t["sweep.space"]) == {"optimizer.lr": "tag(log,interval(0.001,0.1))",
                                             "model.hidden_dim": "16,32"}
-    assert t["sweep.command"].startswith("python train.py -m") and "hydra/sweeper=random" in t["sweep.command"]
+    # started from another folder: the command as typed, and the re-run command names train.py by its path
+    assert t["sweep.command"].startswith(f"python {ROOT / 'train.py'} -m") and "hydra/sweeper=random" in t[
+        "sweep.command"]
     assert parent.info.status == "FINISHED" and re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d random( \S+)?",
                                                              parent.info.run_name)
     # each trial's name ends with its value, which the run list then shows without a column added by hand
@@ -78,7 +81,8 @@ def test_parent_summary_points_at_the_best_trial(random_sweep):
     results = yaml.safe_load(Path(folder, "optimization_results.yaml").read_text())
     assert results["best_value"] == best.data.metrics["cv_mean"] and results["best_run_id"] == best.info.run_id
     assert results["best_params"]["model.hidden_dim"] == int(best.data.params["model.hidden_dim"])
-    assert results["best_command"].startswith("python train.py ") and "optimizer.lr=" in results["best_command"]
+    assert results["best_command"].startswith(f"python {ROOT / 'train.py'} ") and "optimizer.lr=" in results[
+        "best_command"] and "hydra.searchpath" not in results["best_command"]
     assert yaml.safe_load((tmp / "store" / "sweep" / "optimization_results.yaml").read_text()) == results
     rows = Path(folder, "trials.csv").read_text().strip().splitlines()
     assert len(rows) == 5 and rows[0].startswith("trial,state,value")

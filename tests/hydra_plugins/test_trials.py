@@ -74,7 +74,7 @@ def test_runs_written_for_an_app_that_logs_nothing(tracking_uri):
     overrides = [["db.url=http://bob:pw@h", "x=0.1"], ["x=0.9", "+extra=1", "~gone"], ["x=0.5"]]
     launch = SimpleNamespace(numbers=[0, 1, 2], overrides=overrides, started_ms=1000)
     sweep = SweepRun(Tracker(get_client(tracking_uri), parent, tracking_uri))
-    created = sweep.create_trials([0, 1], [records[0].params, records[1].params], "host:1:2")  # at launch
+    created = sweep.create_trials([0, 1], [records[0].params, records[1].params])  # at launch
     record_runs(sweep, [records[0], records[2], records[1]], launch, "loss", created)  # in any order
     found = {runs.trial_number(r): r for r in runs.child_runs(client, exp, parent)}
     assert sorted(found) == [0, 1, 2] and all(r.run_id == found[r.number].info.run_id for r in records)

@@ -87,7 +87,7 @@ def test_the_end_of_a_sweep_takes_the_run_ids_its_trials_returned(tracking_uri):
     child = client.create_run(parent.experiment_id, tags={names.PARENT_RUN_TAG: parent.run_id,
                                                           names.TRIAL_NUMBER_TAG: "1"}).info.run_id
     client.set_terminated(child)  # the app ended its run
-    untaken = parent.create_trials([2], [{}], "host:1:2")[2]  # a run made at launch that its trial never took
+    untaken = parent.create_trials([2], [{}])[2]  # a run made at launch that its trial never took
     sweep = SimpleNamespace(parent=parent)
     said = [TrialRecord(0, {}, "complete", 1.0, run_id="returned-0"), TrialRecord(1, {}, "failed", run_id="r1")]
     assert trial_runs(sweep, said) == {0: "returned-0", 1: "r1"}  # taken as they are: no search would find these

@@ -27,7 +27,7 @@ from pipeline.tracking.sweep_run import (
 )
 from pipeline.tracking.tracker import Tracker
 
-GONE = f"{socket.gethostname()}:999999999:0"  # the lease of a sweeper that has ended (no such process)
+GONE = f"{socket.gethostname()}:999999999:0"  # the lease of a worker that has ended (no such process)
 PARAMS = [{"optimizer.lr": 0.01}, {"optimizer.lr": 0.02}, {"optimizer.lr": 0.03}, {"optimizer.lr": 0.04},
           {"optimizer.lr": 0.05}]
 
@@ -39,8 +39,9 @@ def launch(uri, parent, number, status, metrics=None, tags=None, old=False):
         parent.tracker.set_tags(names.parent_launched_tags([number], [PARAMS[number]]))
         run_id = None
     else:
-        run_id = parent.create_trials([number], [PARAMS[number]], GONE)[number]
-    child = Tracker.start(uri, "sweeps", f"trial-{number:03d}", {names.TRIAL_NUMBER_TAG: str(number), **(tags or {})},
+        run_id = parent.create_trials([number], [PARAMS[number]])[number]
+    own = {names.TRIAL_NUMBER_TAG: str(number), names.LEASE_TAG: GONE, **(tags or {})}  # its worker, ended since
+    child = Tracker.start(uri, "sweeps", f"trial-{number:03d}", own,
                           parent_run_id=parent.run_id, run_id=run_id)
     assert run_id is None or child.run_id == run_id
     if metrics:
@@ -60,7 +61,7 @@ def test_resume_state_tells_ended_trials_and_reruns_the_rest(tracking_uri, old):
     if old:
         parent.tracker.set_tags(names.parent_launched_tags([4], [PARAMS[4]]))  # launched, never started
     else:
-        never = parent.create_trials([4], [PARAMS[4]], GONE)[4]
+        never = parent.create_trials([4], [PARAMS[4]])[4]
     state = load_state(tracking_uri, parent.run_id)
     assert [(r.number, r.state, r.value) for r in state.ended] == [(0, "complete", 0.9), (1, "failed", None),
                                                                    (3, "complete", None)]
