@@ -13,6 +13,9 @@ ifneq ($(origin PORT),command line)
 PORT := 5000
 endif
 ARGS ?=
+# `make test` runs the suite in this many processes (pytest-xdist; they share one mlflow server): 2 suits
+# 2 cores, where most of a test's time is spent waiting on the sweeps it starts. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 # The store the UI and the server open: MLFLOW_TRACKING_URI when set (what the sweeps used), else the project's.
 STORE := $(if $(MLFLOW_TRACKING_URI),$(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlruns/mlflow.db)
@@ -59,7 +62,7 @@ remote-store-check:
 	@case "$(STORE)" in sqlite:///*) ;; *) echo "MLFLOW_TRACKING_URI names a server, not a SQLite store: open that server in a browser, or unset it"; exit 2;; esac
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)

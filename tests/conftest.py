@@ -141,14 +141,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(uri: str, proc: subprocess.Popen, log: Path) -> None:
-    """Poll ``/health`` until the server answers; fail with its log when it exits or never answers."""
+def _wait_healthy(uri: str, proc: subprocess.Popen | None, log: Path) -> None:
+    """Poll ``/health`` until the server answers; fail with its log when it exits (``proc``, where this process
+    started it) or never answers."""
     import time
     import urllib.request
 
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(uri + "/health", timeout=2) as answer:
@@ -159,36 +160,70 @@ def _wait_healthy(uri: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"mlflow server at {uri} not healthy after {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory, store_template):
-    """``mlflow server`` on 127.0.0.1 (free port) over a SQLite store of this session; yields ``http://...``.
+SHARED_SERVER = "PIPELINE_TEST_MLFLOW_SERVER"  # the address of a parallel run's one server, for its workers
 
-    Artifacts are proxied by the server (``--artifacts-destination``), as on a shared team server.
-    Its job runner (a pool of huey workers, unused here) is switched off. The server and its uvicorn
-    worker run in their own process group, ended together when the session ends.
-    """
-    import signal
 
-    folder = tmp_path_factory.mktemp("mlflow_server")
-    backend = fresh_store(store_template, folder)
-    uri = f"http://127.0.0.1:{_free_port()}"
+def _spawn_server(folder: Path, backend: str, port: int, log: Path) -> subprocess.Popen:
+    """``mlflow server`` on 127.0.0.1:``port`` over ``backend``, artifacts proxied (``--artifacts-destination``),
+    as on a shared team server; its job runner (a pool of huey workers, unused here) switched off; the server and
+    its uvicorn worker in their own process group, to be ended together. Does not wait for it."""
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    with open(folder / "server.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-                                 uri.rsplit(":", 1)[1], "--backend-store-uri", backend, "--artifacts-destination",
-                                 str(folder / "artifacts"), "--workers", "1"], cwd=folder, env=env, stdout=log,
+    with open(log, "a") as out:
+        return subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                                 str(port), "--backend-store-uri", backend, "--artifacts-destination",
+                                 str(folder / "artifacts"), "--workers", "1"], cwd=folder, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    _end_group(proc, signal.SIGTERM)
     try:
-        _wait_healthy(uri, proc, folder / "server.log")
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        _end_group(proc, signal.SIGKILL)
+        proc.wait()
+
+
+def pytest_configure(config) -> None:
+    """A parallel run (pytest-xdist, ``-n N``) still shares one server: its controller starts it here, before
+    the workers are spawned, and they inherit its address (``SHARED_SERVER``)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        import tempfile
+
+        folder, port = Path(tempfile.mkdtemp(prefix="pipeline-mlflow-server-")), _free_port()
+        config.pipeline_server = (_spawn_server(folder, f"sqlite:///{folder / 'mlflow.db'}", port,
+                                                folder / "server.log"), folder)
+        os.environ[SHARED_SERVER] = f"http://127.0.0.1:{port}"
+        os.environ[SHARED_SERVER + "_LOG"] = str(folder / "server.log")
+
+
+def pytest_unconfigure(config) -> None:
+    if hasattr(config, "pipeline_server"):
+        proc, folder = config.pipeline_server
+        _stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory, store_template):
+    """The session's ``mlflow server`` (``_spawn_server``) over a SQLite store of its own; yields ``http://...``.
+    Started here on first use, or, in a parallel run, by its controller (``pytest_configure``)."""
+    if os.environ.get(SHARED_SERVER):
+        uri = os.environ[SHARED_SERVER]
+        _wait_healthy(uri, None, Path(os.environ[SHARED_SERVER + "_LOG"]))
         yield uri
+        return
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    port = _free_port()
+    proc = _spawn_server(folder, fresh_store(store_template, folder), port, folder / "server.log")
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc, folder / "server.log")
+        yield f"http://127.0.0.1:{port}"
     finally:
-        _end_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            _end_group(proc, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
 
 
 def _end_group(proc: subprocess.Popen, sig: int) -> None:
@@ -201,13 +236,7 @@ def _end_group(proc: subprocess.Popen, sig: int) -> None:
 
 def start_server(folder: Path, backend: str, port: int) -> subprocess.Popen:
     """A dedicated ``mlflow server`` (for tests that stop and restart it); waits until it is healthy."""
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = open(folder / f"server-{port}.log", "a")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", backend, "--artifacts-destination", str(folder / "artifacts"),
-                             "--workers", "1"], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = _spawn_server(folder, backend, port, folder / f"server-{port}.log")
     _wait_healthy(f"http://127.0.0.1:{port}", proc, folder / f"server-{port}.log")
     return proc
 

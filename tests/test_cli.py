@@ -112,3 +112,28 @@ def test_exit_now_waits_for_threads_runs_atexit_and_skips_the_teardown(tmp_path,
                           cwd=Path(__file__).resolve().parents[1], timeout=120)  # a hang would be the bug
     assert done.returncode == code and done.stdout == "last line, not flushed", done.stdout + done.stderr
     assert (tmp_path / "stamp.atexit").read_text() == "ran" and (tmp_path / "stamp.thread").read_text() == "done"
+
+
+def test_a_rerun_command_carries_config_folders_and_module_path_absolute(tmp_path):
+    from pipeline.cli import TrialFormatter, rerun_command
+
+    command = rerun_command("/repo/train.py", ["model=gru", "data.note=a b"], ["file://conf", "pkg://my.conf"],
+                            cwd=str(tmp_path), pythonpath=".:/abs/lib")
+    assert command == (f"PYTHONPATH={tmp_path}:/abs/lib python /repo/train.py model=gru 'data.note=a b' "
+                       f"'hydra.searchpath=[file://{tmp_path}/conf,pkg://my.conf]'")
+    assert rerun_command("train.py", ["x=1"]) == "python train.py x=1"  # nothing of its own: as typed
+    assert TrialFormatter("[{trial}] %(message)s", job=7)._fmt == "[trial-007] %(message)s"
+    assert TrialFormatter("[{trial}] %(message)s", job=None, format="hydra's")._fmt == "[-] %(message)s"
+
+
+def test_the_trials_reproduce_command_follows_its_job(tmp_path):
+    import json
+
+    from pipeline.tracking.store import PROJECT_ROOT
+    from pipeline.trial import reproduce_command
+
+    overrides = ["model=gru", "tracking.uri=sqlite:////x.db", "tracking.run_id='abc'", "tracking.trial_number=3"]
+    assert reproduce_command(overrides) == "python train.py model=gru"  # the sweeper's keys left out
+    job = {"searchpath": json.dumps([f"file://{tmp_path}/conf"]), "pythonpath": str(tmp_path)}
+    assert reproduce_command(overrides, job) == (f"PYTHONPATH={tmp_path} python {PROJECT_ROOT / 'train.py'} "
+                                                 f"model=gru 'hydra.searchpath=[file://{tmp_path}/conf]'")

@@ -64,6 +64,34 @@ def test_regression_example_sweeps_val_rmse_minimized(diabetes):
     assert (folder / "multirun" / "sweep" / "report" / "report.html").exists()
 
 
+def test_the_printed_rerun_commands_run_the_plug_in_trial_from_any_folder(diabetes, tmp_path):
+    """``best_command`` (printed, in optimization_results.yaml) and the run's ``reproduce.command`` carry the
+    config folders and the module path, absolute: from another folder, without PYTHONPATH set, they run the best
+    trial again and score it as logged."""
+    import shlex
+
+    import yaml
+
+    folder, uri, _ = diabetes
+    parent, children = sweep_runs(uri)
+    best = next(c for c in children if c.info.run_id == parent.data.tags["best.run_id"])
+    results = yaml.safe_load((folder / "multirun" / "sweep" / "optimization_results.yaml").read_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
+    before = {r.info.run_id for r in MlflowClient(uri).search_runs([best.info.experiment_id])}
+    for command in (results["best_command"], best.data.tags["reproduce.command"] + f" tracking.uri={uri}"):
+        assert f"hydra.searchpath=[file://{folder / 'conf'}]" in command and f"PYTHONPATH={folder}" in command
+        words = shlex.split(command)
+        words[words.index("python")] = sys.executable
+        assignments = dict(w.split("=", 1) for w in words if w.startswith("PYTHONPATH="))
+        argv = [w for w in words if not w.startswith("PYTHONPATH=")]
+        proc = subprocess.run(argv, cwd=tmp_path, env={**env, **assignments}, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    again = [r for r in MlflowClient(uri).search_runs([best.info.experiment_id]) if r.info.run_id not in before]
+    assert not any("mlflow.parentRunId" in r.data.tags for r in again)  # re-runs stand alone
+    assert len(again) == 2 and all(r.data.metrics["cv_mean"] == best.data.metrics["cv_mean"] for r in again)
+
+
 def test_registered_model_loads_without_the_users_package_and_scores_as_logged(diabetes):
     from sklearn.datasets import load_diabetes
     from sklearn.model_selection import train_test_split

@@ -32,6 +32,9 @@ NO_RAY = 'ray / hydra-ray-launcher are not installed: pip install -e ".[dev,ray]
 NO_SUBMITIT = 'submitit / hydra-submitit-launcher are not installed: pip install -e ".[dev,slurm]"'
 needs_joblib = pytest.mark.skipif(not HAS_JOBLIB, reason=NO_JOBLIB)
 needs_ray = pytest.mark.skipif(not HAS_RAY, reason=NO_RAY)
+# a test on the local Ray cluster runs in the one process of its group in a parallel run (`make test`):
+# ``ray stop`` ends every cluster of the machine, another worker's too
+one_ray_cluster_at_a_time = pytest.mark.xdist_group("ray")
 needs_submitit = pytest.mark.skipif(not HAS_SUBMITIT, reason=NO_SUBMITIT)
 
 
@@ -147,6 +150,7 @@ def ray_cluster(tmp_path, store_template):
 
 @pytest.mark.slow
 @needs_ray
+@one_ray_cluster_at_a_time
 def test_ray_cluster_sweep_lands_in_the_sweepers_store(tmp_path, ray_cluster, mlflow_server):
     """The cluster's workers have another MLFLOW_TRACKING_URI than the sweeper's shell; every trial still lands
     in the sweeper's store (a real ``mlflow server``), as a child of one parent, because the sweeper decides the

@@ -273,13 +273,24 @@ class Sweep:
         # recorded before launch (what a resumed sweep re-runs): each trial's run with its searched values, the
         # runs of trials run again told their new number, the buffered history of trials that ended sent
         if self.plan.creates_trial_runs:
-            self.trial_runs.update(self.parent.create_trials(numbers, batch))
+            self.trial_runs.update(self._create_trial_runs(numbers, batch))
         else:
             self.parent.tracker.flush(names.parent_launched_tags(numbers, batch))
         self._tell_reruns([(r, k) for r, k in zip(again, numbers)])
         if progress.ended + in_flight + len(batch) >= plan.n_trials:
             self.model.prepare()  # the last trials: the registry's process imports meanwhile
         self._start(numbers, batch, size)
+
+    def _create_trial_runs(self, numbers: list[int], batch: list[dict[str, Any]]) -> dict[int, str]:
+        """The runs of the trials about to launch; a tracking server restarted meanwhile is waited for (up to the
+        watch's patience, then ``StoreLost``) and the runs it did not make are made."""
+        try:
+            return self.parent.create_trials(numbers, batch)
+        except Exception as e:
+            if not self.watch.remote:
+                raise
+            self.watch.lost(e)
+            return self.parent.create_trials(numbers, batch, again=True)
 
     def _tell_reruns(self, pairs: list[tuple[TrialRecord, int]]) -> None:
         """Tag the run of each trial run again with its new number (a sweep recorded before trials' runs were

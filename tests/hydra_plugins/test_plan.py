@@ -187,3 +187,15 @@ def test_the_start_line_says_what_is_optimised_in_which_direction(conf, metric, 
         OmegaConf.update(config, "tracking", {"parent_run_id": None, "trial_number": None, "uri": None}, force_add=True)
     p = planned({"strategy": "random", **conf}, config, {"x": "1,2"}, [], "app.py")
     assert p.records_itself == itself and p.goal == goal
+
+
+def test_the_best_command_of_a_plug_in_sweep_runs_from_any_folder(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    monkeypatch.setenv("PYTHONPATH", ".")
+    config = task_config()
+    OmegaConf.update(config, "hydra.searchpath", ["file://conf"], force_add=True)
+    OmegaConf.update(config, "hydra.runtime.cwd", str(tmp_path), force_add=True)
+    p = planned({"strategy": "random"}, config, {"x": "1,2"}, ["model=gru"], "/repo/train.py")
+    assert p.best_command({"x": 2}) == (f"PYTHONPATH={tmp_path} python /repo/train.py model=gru x=2 "
+                                        f"'hydra.searchpath=[file://{tmp_path}/conf]'")

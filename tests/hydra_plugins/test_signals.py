@@ -17,7 +17,12 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT, SWEEP_FAST
-from tests.test_launchers import needs_ray, needs_submitit, ray_cluster  # noqa: F401 - ray_cluster: a fixture
+from tests.test_launchers import (  # noqa: F401 - ray_cluster: a fixture
+    needs_ray,
+    needs_submitit,
+    one_ray_cluster_at_a_time,
+    ray_cluster,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +90,7 @@ def test_a_signal_ends_the_sweep_as_promised(tmp_path, new_store, launcher, how)
 
 
 @needs_ray
+@one_ray_cluster_at_a_time
 def test_sigterm_ends_a_sweep_on_a_ray_cluster_as_promised(tmp_path, new_store, ray_cluster):  # noqa: F811
     address, _ = ray_cluster
     uri = new_store(tmp_path / "mlruns")

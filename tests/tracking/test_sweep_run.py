@@ -156,3 +156,14 @@ def test_basic_parent_summary_after_each_trial(tracking_uri, tmp_path):
     assert parent.data.metrics["n_complete"] == 2 and parent.data.metrics["n_failed"] == 1
     assert parent.data.tags["best.trial"] == "2" and len(runs.child_runs(get_client(tracking_uri),
                                                                          parent.info.experiment_id, pid)) == 3
+
+
+def test_creating_trials_again_after_a_broken_call_makes_no_run_twice(tracking_uri):
+    """A server restarted mid-call may have made a run without answering: the sweeper asks again with ``again``."""
+    parent = SweepRun.create(tracking_uri, "sweeps", "bayes-sweep", {names.SWEEP_TAG: "bayes"}, {})
+    made = parent.create_trials([0, 1], PARAMS[:2])  # the store made these before the connection broke
+    again = parent.create_trials([0, 1, 2], PARAMS[:3], again=True)
+    assert again[0] == made[0] and again[1] == made[1] and again[2] not in made.values()
+    found = runs.child_runs(get_client(tracking_uri), parent.experiment_id, parent.run_id)
+    assert sorted(runs.trial_number(r) for r in found) == [0, 1, 2]
+    assert json.loads(get_client(tracking_uri).get_run(again[2]).data.tags[names.TRIAL_PARAMS_TAG]) == PARAMS[2]
