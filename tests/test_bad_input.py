@@ -108,6 +108,10 @@ SWEEPER_BAD: dict[str, tuple[str, st.SearchStrategy[str]]] = {
     "n_startup_trials": ("bayes", NEGATIVE), "n_warmup_steps": ("bayes", NEGATIVE),
     "min_resource": ("bayes", st.just("0") | NEGATIVE), "reduction_factor": ("bayes", st.sampled_from(["0", "1"])),
     "min_early_stopping_rate": ("bayes", NEGATIVE),
+    # the space searched here: optimizer.lr and model.hidden_dim (plan_error)
+    "conditions": ("bayes", st.sampled_from(["{nope:'optimizer.lr>0.01'}", "{model.hidden_dim:'optimizer.lr>5'}",
+                                             "{model.hidden_dim:'depth>=2'}", "{model.hidden_dim:'optimizer.lr~2'}",
+                                             "{model.hidden_dim:'optimizer.lr>0.01',optimizer.lr:'model.hidden_dim=16'}"])),
 }
 SWEEPER_FREE = {"_target_", "name", "params", "default_params"}  # any value is valid, or not set from a command
 SETTINGS = settings(max_examples=3, deadline=None, derandomize=True,

@@ -33,10 +33,12 @@ def edge_points(space: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(what it checks, params)``: all parameters low, then one parameter at a time at its other edges."""
     edges = {p.name: _edges(p) for p in space.params}
     base = {name: values[0] for name, values in edges.items()}
-    yield "the low end of every parameter", dict(base)
-    for name, values in edges.items():
-        for value in values[1:]:
-            yield f"{name}={value!r}", {**base, name: value}
+    active = set(space.active(base))
+    yield "the low end of every parameter", {k: v for k, v in base.items() if k in active}
+    for name, values in edges.items():  # a parameter inactive at ``base`` is seen where its conditions hold
+        for value in values[0 if name not in active else 1:]:
+            point = space.activate({**base, name: value}, name)
+            yield f"{name}={value!r}", {k: v for k, v in point.items() if k in space.active(point)}
 
 
 def _edges(param: Any) -> list[Any]:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
-from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams
+from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams, with_group_conditions
 from hydra_plugins.pipeline_sweeper._console import LaunchLines, launch_lines
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
@@ -143,7 +143,9 @@ class SweeperImpl:
         try:
             uri, credentials = sweep_store(self.conf, self.config)
             export_credentials(credentials)
-            optimizer, plan = make_sweep_optimizer(build_plan(self.conf, self.config, command, uri))
+            plan = with_group_conditions(build_plan(self.conf, self.config, command, uri),
+                                         self.hydra_context.config_loader, self.config)
+            optimizer, plan = make_sweep_optimizer(plan)
             check_trials(checker, self.hydra_context, self.config, plan)
         finally:
             if checker is not None:

@@ -22,6 +22,7 @@ from hydra_plugins.pipeline_sweeper import _options as opt
 from pipeline import objective
 from pipeline.cli import absolute_pythonpath, absolute_searchpath, rerun_command
 from pipeline.search import SearchSpace
+from pipeline.search.conditions import parse_conditions
 from pipeline.search.grammar import format_value
 from pipeline.tracking import names
 from pipeline.tracking.names import SweepTags
@@ -113,6 +114,7 @@ class SweepPlan:
     def recorded(self) -> SweepTags:
         """What the parent run records of this plan (read back by ``resumed_plan`` and the report)."""
         return SweepTags(strategy=self.strategy, space=self.space.to_grammar(), fixed=list(self.fixed),
+                         conditions=self.space.conditions_text(),
                          seed=self.seed, n_trials=self.n_trials, direction=self.direction, options=dict(self.options),
                          command=self.command, objective_key=self.objective_key)
 
@@ -163,7 +165,7 @@ def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: 
     space, fixed = _space(conf, config, strategy, command)
     plan = SweepPlan(strategy=strategy, space=space, fixed=fixed + opt.pruning_overrides(conf, config),
                      n_trials=opt.n_trials(conf.get("n_trials"), strategy), name=conf.get("name") or
-                     sweep_name(strategy, config), options=opt.strategy_options(conf, strategy),
+                     sweep_name(strategy, config, space), options=opt.strategy_options(conf, strategy),
                      seed=opt.seed(conf.get("seed")), direction=opt.direction(conf.get("direction"), config),
                      **_session(conf, config, command, uri))
     opt.check_objective(plan.objective, plan.records_itself, config)
@@ -192,11 +194,18 @@ def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: st
                 model_alias=conf.get("model_alias"))
 
 
-def sweep_name(strategy: str, config: DictConfig) -> str:
+def sweep_name(strategy: str, config: DictConfig, space: SearchSpace | None = None) -> str:
     """A parent run's default name, told apart at a glance in MLflow's run list (which shows ~20 characters):
-    when it started, first, then the strategy and what the trials train (``12-01 14:03:27 bayes digits-mlp``)."""
-    what = "-".join(str(OmegaConf.select(config, f"hydra.runtime.choices.{g}", default="") or "")
-                    for g in ("data", "model")).strip("-")
+    when it started, first, then the strategy and what the trials train (``12-01 14:03:27 bayes digits-mlp``;
+    a searched group's options joined by ``|``: ``digits-mlp|cnn``)."""
+    searched = {p.name.lstrip("+"): p for p in (space.params if space is not None else ()) if hasattr(p, "choices")}
+
+    def chosen(g: str) -> str:
+        if g in searched:
+            return "|".join(str(c) for c in searched[g].choices)
+        return str(OmegaConf.select(config, f"hydra.runtime.choices.{g}", default="") or "")
+
+    what = "-".join(chosen(g) for g in ("data", "model")).strip("-")
     return f"{time.strftime('%m-%d %H:%M:%S')} {strategy}" + (f" {what}" if what else "")
 
 
@@ -208,8 +217,24 @@ def _space(conf: dict[str, Any], config: DictConfig, strategy: str, command: Com
     declared = {**(conf.get("params") or {}), **command.space}
     grammar = declared or (_defaults_it_has(conf, config) if strategy != "grid" else {})
     fixed_keys = {names.override_key(f) for f in command.fixed}
-    space = SearchSpace.from_grammar({k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys})
-    return SearchSpace(space.params), command.fixed + [f"{k}={format_value(v)}" for k, v in space.fixed.items()]
+    given = {k: v for k, v in grammar.items() if k.lstrip("+") not in fixed_keys}
+    conditions = {k: parse_conditions(k, v) for k, v in (conf.get("conditions") or {}).items()}
+    parents = {c.parent for conds in conditions.values() for c in conds}  # a parent the command line fixes
+    fixed_values = {names.override_key(f): _scalar(f.split("=", 1)[1]) for f in command.fixed
+                    if "=" in f and names.override_key(f) in parents}
+    space = SearchSpace.from_grammar({**fixed_values, **given}, conditions)
+    fixed = [f"{k}={format_value(v)}" for k, v in space.fixed.items() if k not in fixed_values]
+    return SearchSpace(space.params, {}, space.conditions), command.fixed + fixed
+
+
+def _scalar(text: str) -> Any:
+    """A fixed override's value as a condition compares it (``3`` a number, ``cnn`` a string)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def _defaults_it_has(conf: dict[str, Any], config: DictConfig) -> dict[str, Any]:
@@ -238,7 +263,8 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri
     recorded = SweepTags.decode(tags)
     if recorded.strategy in (None, names.BASIC_STRATEGY) or not recorded.complete:
         raise ValueError(f"hydra.sweeper.resume={run_id!r} is not the parent run of a grid/random/bayes sweep")
-    plan = SweepPlan(strategy=recorded.strategy, space=SearchSpace.from_grammar(recorded.space),
+    plan = SweepPlan(strategy=recorded.strategy,
+                     space=SearchSpace.from_grammar(recorded.space, recorded.conditions or None),
                      fixed=list(recorded.fixed), n_trials=recorded.n_trials, seed=recorded.seed,
                      direction=recorded.direction, resume=run_id, options=dict(recorded.options),
                      name=run.info.run_name or run_id, **_session(conf, config, command, uri))
@@ -264,6 +290,10 @@ def _check_consistent(plan: SweepPlan, conf: dict[str, Any], config: DictConfig,
     if declared:
         given["params"] = SearchSpace.from_grammar(declared).to_grammar()
         recorded["params"] = plan.space.to_grammar()
+    if conf.get("conditions"):
+        given["conditions"] = {k: " and ".join([v] if isinstance(v, str) else list(v))
+                               for k, v in conf["conditions"].items()}
+        recorded["conditions"] = {k: v for k, v in plan.space.conditions_text().items() if k in given["conditions"]}
     for key, value in given.items():
         if value is not None and value != recorded[key]:
             had = f"{key}={recorded[key]!r}" if recorded[key] is not None else f"{key} unset (the default)"

@@ -4,7 +4,7 @@ No `from __future__ import annotations` here: OmegaConf reads these type hints a
 """
 
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -35,6 +35,10 @@ class SweeperConf:
     resume: str | None = None  # parent run id of an interrupted sweep
     name: str | None = None    # parent run name; default "<MM-DD HH:MM:SS> <strategy> <data>-<model>"
     params: dict[str, Any] | None = None
+    # When a searched parameter applies: {key: condition} (README, "Conditional spaces"), e.g.
+    # {model.width_3: "model.num_layers>=3"}; a key a config group's option lacks needs none (inferred). A mapping
+    # (not null) so that the command line can add to it: 'hydra.sweeper.conditions={model.width_3:"..."}'
+    conditions: dict[str, Any] = field(default_factory=dict)
     # Searched by random and bayes when neither the command line nor `params` names a parameter; an app sets
     # its own (this project: conf/hydra/sweeper/bayes.yaml). Without one, a sweep runs what Hydra's basic
     # sweeper would: the command line's overrides, once.

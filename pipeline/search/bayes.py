@@ -25,7 +25,7 @@ from pipeline.search.base import Optimizer
 from pipeline.search.columns import EXHAUSTIVE_MAX, Columns, enumerate_points
 from pipeline.search.gp import FIT_MAX_POINTS, GP, fit_gp, fit_subset
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
-from pipeline.search.space import SearchSpace
+from pipeline.search.space import INACTIVE, SearchSpace
 from pipeline.search.warping import WARPINGS, warp
 from pipeline.tracking.names import TrialState
 
@@ -171,7 +171,19 @@ class BayesOptimizer(Optimizer):
 
     def _acquisition(self, gp: GP) -> AcqFn:
         best = incumbent(gp, gp.X.numpy()) if self.acquisition == "logei" else None
-        return make_acquisition(gp, self.acquisition, best, self.ucb_beta)
+        acq = make_acquisition(gp, self.acquisition, best, self.ucb_beta)
+        return self._on_active(acq) if self.space.conditions else acq
+
+    def _on_active(self, acq: AcqFn) -> AcqFn:
+        """``acq`` of the point each candidate is: its inactive coordinates set to ``INACTIVE``, so the GP (one
+        model on the union of parameters) compares it with the history as it will be told, and the acquisition's
+        gradient leaves inactive coordinates alone."""
+
+        def on_active(X: torch.Tensor) -> torch.Tensor:
+            mask = torch.as_tensor(self.space.inactive_mask(X.detach().reshape(-1, X.shape[-1]).numpy()))
+            return acq(torch.where(mask.reshape(X.shape), torch.full_like(X, INACTIVE), X))
+
+        return on_active
 
     def _maximize(self, acq: AcqFn, exclude: np.ndarray, best_X: np.ndarray, rng: np.random.Generator,
                   scale: np.ndarray | None = None) -> np.ndarray | None:

@@ -21,7 +21,8 @@ class GridOptimizer(Optimizer):
     points; ``shuffle=True`` visits the points in a random order fixed by ``seed``. Points already told or pending are
     skipped, so a fresh optimizer
     told the finished trials of a resumed sweep continues where it stopped. The grid is indexed
-    lazily, so a large product costs nothing until it is walked.
+    lazily, so a large product costs nothing until it is walked. A space with conditions is walked over its
+    distinct points only (combinations differing only in inactive values are one point), listed up front.
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
@@ -37,9 +38,15 @@ class GridOptimizer(Optimizer):
         # One column of unit-cube codes per parameter; grid values round-trip exactly through decode.
         self._columns = [np.array([p.to_unit(v) for v in p.grid(self.grid_points)]) for p in space.params]
         self.n_grid = math.prod(len(c) for c in self._columns)
+        self._rows = conditional_points(space, self._columns) if space.conditions else None
+        if self._rows is not None:
+            self.n_grid = len(self._rows)
         self.n_total = self.n_grid if self.n_trials is None else min(self.n_grid, self.n_trials)
         sizes = [len(c) for c in self._columns]
-        order = balanced_subset(sizes, self.n_total) if self.n_total < self.n_grid else None
+        order = None
+        if self.n_total < self.n_grid:
+            order = (balanced_subset(sizes, self.n_total) if self._rows is None
+                     else balanced_rows(self._rows, self.n_total))
         if self.shuffle:
             order = np.random.default_rng(self.seed).permutation(self.n_grid if order is None else order)
         self._order = order
@@ -59,11 +66,44 @@ class GridOptimizer(Optimizer):
     def _point(self, position: int) -> np.ndarray:
         """Unit-cube point at ``position`` of the (shuffled) walk: a mixed-radix digit per parameter."""
         index = int(self._order[position]) if self._order is not None else position
+        if self._rows is not None:
+            return self._rows[index]
         row = np.empty(len(self._columns))
         for k in reversed(range(len(self._columns))):  # last parameter varies fastest
             index, digit = divmod(index, len(self._columns[k]))
             row[k] = self._columns[k][digit]
         return row
+
+
+def conditional_points(space: SearchSpace, columns: list[np.ndarray], limit: int = 1_000_000) -> np.ndarray:
+    """The distinct points ``(m, d)`` of the grid on ``columns`` of a conditional space, in walk order."""
+    import itertools
+
+    size = math.prod(len(c) for c in columns)
+    if size > limit:
+        raise ValueError(f"grid: {size} combinations before conditions, more than {limit} to list; search fewer "
+                         "values or use random or bayes")
+    rows = space.snap(np.array(list(itertools.product(*columns)), dtype=np.float64).reshape(size, len(columns)))
+    _, first = np.unique(np.round(rows, 12), axis=0, return_index=True)
+    return rows[np.sort(first)]
+
+
+def balanced_rows(rows: np.ndarray, n: int) -> np.ndarray:
+    """``n`` of ``rows`` (indices) in which each value of each column (inactive counting as one) appears as evenly
+    as ``n`` allows: each pick is the free row whose values were used least so far (the first in walk order)."""
+    codes = [np.unique(np.round(rows[:, j], 12), return_inverse=True)[1].ravel() for j in range(rows.shape[1])]
+    counts = [np.zeros(int(c.max()) + 1) for c in codes]
+    free = np.ones(len(rows), dtype=bool)
+    out = []
+    for _ in range(n):
+        use = sum((counts[j][c] for j, c in enumerate(codes)), np.zeros(len(rows)))
+        use[~free] = np.inf
+        i = int(np.argmin(use))
+        free[i] = False
+        out.append(i)
+        for j, c in enumerate(codes):
+            counts[j][c[i]] += 1
+    return np.array(out, dtype=np.int64)
 
 
 def balanced_subset(sizes: list[int], n: int, restarts: int = 20) -> np.ndarray:

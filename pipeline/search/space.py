@@ -7,7 +7,12 @@ Every optimizer works in the unit cube ``[0, 1]^d`` with one column per paramete
 * int: the interval ``[low - step/2, high + step/2]`` mapped onto ``[0, 1]``, so every value owns a
   cell of equal width; on log scale ``[log(low - 1/2), log(high + 1/2)]`` is mapped instead and
   ``k`` owns ``[log(k - 1/2), log(k + 1/2)]`` (cells shrink as ``k`` grows: log-uniform sampling);
-* categorical: choice ``i`` of ``k`` owns the cell ``[i/k, (i+1)/k)``; its centre is ``(i + 0.5)/k``.
+* categorical: choice ``i`` of ``k`` owns the cell ``[i/k, (i+1)/k)``; its centre is ``(i + 0.5)/k``;
+* a parameter inactive at a point (its ``conditions`` do not hold, ``pipeline.search.conditions``) is encoded
+  ``INACTIVE``, outside the cube: points that differ only in inactive values are one point, a categorical
+  column's overlap distance tells inactive from every value, and an ordered column puts it at least the
+  column's range away from every value (in the spirit of Swersky et al.'s arc kernel, 2013). A decoded point
+  carries its active parameters only.
 
 Encoding clamps to the cube; decoding rounds to the nearest representable value (continuous
 floats to 12 significant digits, so grid values print as typed), so ``decode(encode(p)) == p``.
@@ -17,6 +22,8 @@ uses Hydra's override *parser* to read the sweep grammar users already know.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,17 +31,23 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.search.conditions import Condition, check_conditions, format_conditions, order, parse_conditions
 from pipeline.search.params import CategoricalParam, FloatParam, IntParam, Param
 
-__all__ = ["CategoricalParam", "FloatParam", "IntParam", "Param", "SearchSpace", "params_equal"]
+__all__ = ["INACTIVE", "CategoricalParam", "FloatParam", "IntParam", "Param", "SearchSpace", "params_equal"]
+
+INACTIVE = -1.0  # the encoding of a parameter that is not active at a point
+ENUMERATE_MAX = 200_000  # a finite conditional space is counted point by point up to this many combinations
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """An ordered set of parameters plus fixed values that every proposal carries unchanged."""
+    """An ordered set of parameters plus fixed values that every proposal carries unchanged; ``conditions``
+    make some parameters active only where they hold (``pipeline.search.conditions``)."""
 
     params: tuple[Param, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    conditions: Mapping[str, tuple[Condition, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", tuple(self.params))
@@ -43,10 +56,16 @@ class SearchSpace:
         dup = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(self.fixed)))
         if dup:
             raise ValueError(f"parameters defined twice: {dup}")
+        if self.conditions:
+            searched = {p.name: (p.values() if p.n_values else None) for p in self.params}
+            bounds = {p.name: (p.low, p.high) for p in self.params if not p.n_values}
+            object.__setattr__(self, "conditions", check_conditions(self.conditions, searched, self.fixed, bounds))
+        object.__setattr__(self, "_order", order(self.conditions))
 
     @classmethod
-    def from_grammar(cls, grammar: Mapping[str, Any]) -> SearchSpace:
-        """Build a space from ``{"key": "<Hydra sweep grammar>"}``; plain values become fixed."""
+    def from_grammar(cls, grammar: Mapping[str, Any], conditions: Mapping[str, Any] | None = None) -> SearchSpace:
+        """Build a space from ``{"key": "<Hydra sweep grammar>"}``; plain values become fixed. ``conditions``:
+        ``{"key": "<condition>"}`` (``pipeline.search.conditions``), or parsed ``Condition`` tuples."""
         from pipeline.search.grammar import parse_param
 
         params, fixed = [], {}
@@ -56,7 +75,52 @@ class SearchSpace:
                 params.append(parsed)
             else:
                 fixed[name] = parsed
-        return cls(tuple(params), fixed)
+        parsed_conditions = {k: v if isinstance(v, tuple) and all(isinstance(c, Condition) for c in v)
+                             else parse_conditions(k, v) for k, v in (conditions or {}).items()}
+        return cls(tuple(params), fixed, parsed_conditions)
+
+    def conditions_text(self) -> dict[str, str]:
+        """The conditions as text (``from_grammar`` reads them back)."""
+        return format_conditions(self.conditions)
+
+    def active(self, values: Mapping[str, Any]) -> list[str]:
+        """The names of the parameters active at ``values`` (a point; fixed values count as given), in order."""
+        if not self.conditions:
+            return self.names
+        values = {**self.fixed, **values}
+        inactive: set[str] = set()
+        for key in self._order:  # parents before children
+            if any(c.parent in inactive or c.parent not in values or not c.holds(values[c.parent])
+                   for c in self.conditions[key]):
+                inactive.add(key)
+        return [n for n in self.names if n not in inactive]
+
+    def activate(self, point: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """``point`` with its parents of ``name`` (and theirs) moved, where needed, to their first value that makes
+        ``name`` active: where a parameter inactive at ``point`` can be seen at work."""
+        out = dict(point)
+        for c in self.conditions.get(name, ()):
+            out = self.activate(out, c.parent)
+            if c.parent in self.names and (c.parent not in out or not c.holds(out[c.parent])):
+                param = self[c.parent]
+                tries = param.values() if param.n_values else [param.low, param.high, *c.values]
+                inside = [v for v in tries if param.n_values or param.low <= float(v) <= param.high]
+                out[c.parent] = next(v for v in inside if c.holds(v))
+        return out
+
+    def inactive_mask(self, X: np.ndarray) -> np.ndarray:
+        """Boolean ``(n, d)``: which coordinates of unit-cube points ``X`` are inactive there."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        mask = np.zeros(X.shape, dtype=bool)
+        if not self.conditions:
+            return mask
+        index = {p.name: j for j, p in enumerate(self.params)}
+        parents = {c.parent for conds in self.conditions.values() for c in conds}
+        for i, row in enumerate(X):
+            values = {n: self.params[index[n]].from_unit(row[index[n]]) for n in parents if row[index[n]] >= 0}
+            active = set(self.active(values))
+            mask[i] = [p.name not in active for p in self.params]
+        return mask
 
     @property
     def names(self) -> list[str]:
@@ -86,23 +150,53 @@ class SearchSpace:
         return np.array([p.n_values for p in self.params], dtype=int)
 
     def cardinality(self) -> float:
-        """Number of distinct points, ``inf`` when any parameter is continuous."""
+        """Number of distinct points (combinations of active values), ``inf`` when any parameter is continuous."""
         n = self.n_values
-        return math.inf if (n == 0).any() else float(np.prod(n.astype(float)))
+        if (n == 0).any():
+            return math.inf
+        return float(len(self.enumerate())) if self.conditions else float(np.prod(n.astype(float)))
+
+    @functools.cached_property
+    def _enumerated(self) -> np.ndarray:
+        product = math.prod(p.n_values for p in self.params)
+        if product > ENUMERATE_MAX:
+            raise ValueError(f"a conditional space of {product} combinations is too large to enumerate")
+        rows = self.snap(np.array(list(itertools.product(*[[p.to_unit(v) for v in p.values()]
+                                                            for p in self.params]))))
+        _, first = np.unique(np.round(rows, 12), axis=0, return_index=True)
+        return rows[np.sort(first)]
+
+    def enumerate(self) -> np.ndarray:
+        """Every distinct point of a finite space, encoded ``(n, d)``, in grid order (the last parameter varying
+        fastest) with points differing only in inactive values given once."""
+        return self._enumerated
 
     def encode(self, points: Iterable[Mapping[str, Any]]) -> np.ndarray:
-        """Map parameter dicts to an ``(n, d)`` float64 array in the unit cube (fixed keys ignored)."""
-        rows = [[p.to_unit(point[p.name]) for p in self.params] for point in points]
+        """Map parameter dicts to an ``(n, d)`` float64 array in the unit cube (fixed keys ignored; inactive
+        parameters, given or not, ``INACTIVE``)."""
+        if not self.conditions:
+            rows = [[p.to_unit(point[p.name]) for p in self.params] for point in points]
+        else:
+            rows = []
+            for point in points:
+                active = set(self.active(point))
+                rows.append([p.to_unit(point[p.name]) if p.name in active else INACTIVE for p in self.params])
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), self.dim)
 
     def decode(self, X: np.ndarray) -> list[dict[str, Any]]:
-        """Map an ``(n, d)`` array of unit-cube points to parameter dicts (fixed values included)."""
+        """Map an ``(n, d)`` array of unit-cube points to parameter dicts (fixed values included; a parameter
+        inactive at a point is left out of it)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         if X.ndim != 2 or X.shape[1] != self.dim:
             raise ValueError(f"expected points with {self.dim} columns, got shape {X.shape}")
         if not np.isfinite(X).all():
             raise ValueError("unit-cube points must be finite (got NaN or inf)")
-        return [{**self.fixed, **{p.name: p.from_unit(u) for p, u in zip(self.params, row, strict=True)}} for row in X]
+        out = [{**self.fixed, **{p.name: p.from_unit(u) for p, u in zip(self.params, row, strict=True)}} for row in X]
+        if self.conditions:
+            names = set(self.names)
+            out = [{k: v for k, v in point.items() if k not in names or k in active}
+                   for point in out for active in [set(self.active(point))]]
+        return out
 
     def snap(self, X: np.ndarray) -> np.ndarray:
         """Round unit-cube points to the encodings of the values they decode to."""
@@ -114,10 +208,11 @@ class SearchSpace:
         Raises ValueError naming the parameter for a missing, out-of-bounds or unknown value
         (strings that parse as numbers are accepted, as read back from a tracking server).
         """
-        missing = [n for n in self.names if n not in point]
+        active = self.active(point)  # a parent's bad value surfaces below, where it is checked
+        missing = [n for n in active if n not in point]
         if missing:
             raise ValueError(f"point {dict(point)} lacks parameters {missing}")
-        checked = {p.name: p.check(point[p.name]) for p in self.params}
+        checked = {p.name: p.check(point[p.name]) for p in self.params if p.name in active}
         return self.decode(self.encode([checked]))[0] | {k: v for k, v in point.items() if k not in self.names}
 
     def to_grammar(self) -> dict[str, str]:

@@ -119,6 +119,7 @@ SEED_TAG = "sweep.seed"
 N_TRIALS_TAG = "sweep.n_trials"
 DIRECTION_TAG = "sweep.direction"
 OPTIONS_TAG = "sweep.options"               # the strategy options the user set (JSON)
+CONDITIONS_TAG = "sweep.conditions"         # when each conditional parameter is active, as text (JSON)
 N_JOBS_PARAM = "sweep.n_jobs"               # a param only: a resume may change it
 SPACE_PARAM_PREFIX = "space."               # params space.<name>: each parameter's search expression
 BEST_RUN_TAG = "best.run_id"                # the best complete trial's run
@@ -246,9 +247,11 @@ class SweepTags:
     options: dict[str, Any] = field(default_factory=dict)  # the strategy options the user set
     command: str = ""
     objective_key: str | None = None        # the child metric holding each trial's value
+    conditions: dict[str, str] | None = field(default_factory=dict)  # ``SearchSpace.conditions_text``
 
     def encode(self) -> dict[str, str]:
         return {SWEEP_TAG: str(self.strategy), SPACE_TAG: clip_json(self.space), FIXED_TAG: clip_json(self.fixed),
+                **({CONDITIONS_TAG: clip_json(self.conditions)} if self.conditions else {}),
                 SEED_TAG: str(self.seed), N_TRIALS_TAG: str(self.n_trials), DIRECTION_TAG: str(self.direction),
                 OPTIONS_TAG: clip_json(self.options), SWEEP_COMMAND_TAG: self.command,
                 OBJECTIVE_KEY_TAG: str(self.objective_key)}
@@ -264,12 +267,14 @@ class SweepTags:
         return cls(strategy=tags.get(SWEEP_TAG), space=_json(tags, SPACE_TAG, dict), fixed=_json(tags, FIXED_TAG, list),
                    seed=_int(tags.get(SEED_TAG)), n_trials=_int(tags.get(N_TRIALS_TAG)),
                    direction=tags.get(DIRECTION_TAG), options=_json(tags, OPTIONS_TAG, dict) or {},
-                   command=tags.get(SWEEP_COMMAND_TAG, ""), objective_key=tags.get(OBJECTIVE_KEY_TAG))
+                   command=tags.get(SWEEP_COMMAND_TAG, ""), objective_key=tags.get(OBJECTIVE_KEY_TAG),
+                   conditions=_json(tags, CONDITIONS_TAG, dict) if CONDITIONS_TAG in tags else {})
 
     @property
     def complete(self) -> bool:
         """Whether it holds all a resume needs (a basic sweep records none of it; a tag may be clipped)."""
-        return None not in (self.strategy, self.space, self.fixed, self.seed, self.n_trials, self.direction)
+        return None not in (self.strategy, self.space, self.fixed, self.seed, self.n_trials, self.direction,
+                            self.conditions)
 
 
 def _json(tags: Mapping[str, str], key: str, kind: type) -> Any:

@@ -199,3 +199,29 @@ def test_the_best_command_of_a_plug_in_sweep_runs_from_any_folder(tmp_path, monk
     p = planned({"strategy": "random"}, config, {"x": "1,2"}, ["model=gru"], "/repo/train.py")
     assert p.best_command({"x": 2}) == (f"PYTHONPATH={tmp_path} python /repo/train.py model=gru x=2 "
                                         f"'hydra.searchpath=[file://{tmp_path}/conf]'")
+
+
+# -- conditional spaces ---------------------------------------------------------------------------------------
+LAYERS = {"n": "range(1,3)", "w2": "choice(16,32)", "act": "choice(relu,tanh)"}
+
+
+def test_conditions_are_planned_recorded_and_resumed_as_given(tracking_uri):
+    from pipeline.tracking.sweep_run import SweepRun
+
+    p = planned({"strategy": "random", "conditions": {"w2": "n>=2"}}, task_config(uri=tracking_uri), LAYERS, [],
+                "train.py")
+    assert p.space.conditions_text() == {"w2": "n>=2"} and p.space.cardinality() == 2 * 1 * 2 + 2 * 1
+    run = SweepRun.create(tracking_uri, "plans", "conditional", p.recorded().encode(), {})
+    again = planned({"resume": run.run_id}, task_config(uri=tracking_uri), {}, [], "train.py")
+    assert again.space.conditions_text() == {"w2": "n>=2"} and again.space == p.space
+    with pytest.raises(ValueError, match=r"hydra.sweeper.conditions=.*'n>=3'.*'n>=2'"):
+        planned({"resume": run.run_id, "conditions": {"w2": "n>=3"}}, task_config(uri=tracking_uri), {}, [],
+                "train.py")
+
+
+def test_a_condition_on_a_value_the_command_line_fixes():
+    fixed = {k: v for k, v in LAYERS.items() if k != "n"}
+    kept = planned({"conditions": {"w2": "n>=2"}}, task_config(), fixed, ["n=2"], "train.py")
+    assert kept.space.conditions == {} and kept.space.names == ["w2", "act"]
+    with pytest.raises(ValueError, match="w2 is never searched: n>=2 never holds, n is fixed to 1"):
+        planned({"conditions": {"w2": "n>=2"}}, task_config(), fixed, ["n=1"], "train.py")

@@ -132,11 +132,13 @@ def test_grid_product_and_config_group_choices(tmp_path, store_template, capfd):
                                 "model.channels=4,8", "model.hidden_dim=16")
     assert code == 0, out[-3000:]
     parent, children = sweep_runs(uri)
-    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    # model.channels applies to the CNN only: one MLP trial, not two that differ in a value it ignores
+    assert len(children) == 3 and all(c.info.status == "FINISHED" for c in children)
     cnn = [c for c in children if c.data.params["model._target_"] == "pipeline.models.cnn"]
     mlp = [c for c in children if c.data.params["model._target_"] == "pipeline.models.mlp"]
     assert sorted(c.data.params["model.channels"] for c in cnn) == ["4", "8"]
-    assert len(mlp) == 2 and all("model.channels" not in c.data.params for c in mlp)
+    assert len(mlp) == 1 and all("model.channels" not in c.data.params for c in mlp)
+    assert json.loads(parent.data.tags["sweep.conditions"]) == {"model.channels": "model in [cnn]"}
     assert all(c.data.params["model.hidden_dim"] == "16" for c in children)
 
 

@@ -250,7 +250,8 @@ def _recorded_space(recorded: SweepTags) -> SearchSpace | None:
     if recorded.space is None:
         return None
     try:
-        return SearchSpace(SearchSpace.from_grammar(recorded.space).params)
+        space = SearchSpace.from_grammar(recorded.space, recorded.conditions or None)
+        return SearchSpace(space.params, {}, space.conditions)
     except ValueError:
         return None
 
