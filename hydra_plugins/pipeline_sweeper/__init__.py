@@ -1,1 +1,1 @@
-"""Hydra sweeper plugin: ``hydra/sweeper=grid|random|bayes`` over the project's ask/tell optimizers."""
+"""Hydra sweeper plugin: ``hydra/sweeper=grid|random|bayes|evolution`` over the project's ask/tell optimizers."""

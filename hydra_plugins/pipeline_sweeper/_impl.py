@@ -55,6 +55,7 @@ from hydra_plugins.pipeline_sweeper._trials import RETURN_ERROR, end_unclaimed, 
 from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
 from pipeline import runtime
 from pipeline.errors import ConfigError, DataError, TrackingError
+from pipeline.search.space import params_equal
 from pipeline.tracking import lease, names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.runs import running_trial_runs
@@ -286,13 +287,28 @@ class Sweep:
     def _create_trial_runs(self, numbers: list[int], batch: list[dict[str, Any]]) -> dict[int, str]:
         """The runs of the trials about to launch; a tracking server restarted meanwhile is waited for (up to the
         watch's patience, then ``StoreLost``) and the runs it did not make are made."""
+        extra = self._lineage(numbers, batch)
         try:
-            return self.parent.create_trials(numbers, batch)
+            return self.parent.create_trials(numbers, batch, extra=extra)
         except Exception as e:
             if not self.watch.remote:
                 raise
             self.watch.lost(e)
-            return self.parent.create_trials(numbers, batch, again=True)
+            return self.parent.create_trials(numbers, batch, again=True, extra=extra)
+
+    def _lineage(self, numbers: list[int], batch: list[dict[str, Any]]) -> dict[int, dict[str, str]]:
+        """For a strategy that mutates told trials (evolution): each child's parent trial, as a tag of its run."""
+        parent_of = getattr(self.optimizer, "parent_of", None)
+        if parent_of is None:
+            return {}
+        out = {}
+        for number, params in zip(numbers, batch):
+            parent = parent_of(params)
+            found = parent is not None and next((r for r in reversed(self.progress.records) if params_equal(
+                r.params, parent, self.plan.space.names)), None)
+            if found:
+                out[number] = {names.MUTATED_FROM_TAG: names.trial_run_name(found.number)}
+        return out
 
     def _tell_reruns(self, pairs: list[tuple[TrialRecord, int]]) -> None:
         """Tag the run of each trial run again with its new number (a sweep recorded before trials' runs were
@@ -392,9 +408,9 @@ class Sweep:
         self.parent.log_trial(record, best and best.value, progress.counts())
         if record.state == TrialState.COMPLETE and record.value is None and plan.strategy in ADAPTIVE and \
                 plan.space.dim and not self.warned_no_value:
-            log.warning("%s returned no value: the Bayesian optimizer has nothing to learn from, so the sweep "
-                        "goes on as a space-filling search (return a number, or set hydra.sweeper.objective to "
-                        "a key of the mapping the task returns)", names.trial_run_name(record.number))
+            log.warning("%s returned no value: the %s strategy has nothing to learn from, so the sweep goes on "
+                        "as a space-filling search (return a number, or set hydra.sweeper.objective to a key of "
+                        "the mapping the task returns)", names.trial_run_name(record.number), plan.strategy)
             self.warned_no_value = True
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - progress.started))
         log.info("%s: %s | %d of %d ended | best %s | elapsed %s", names.trial_run_name(record.number),

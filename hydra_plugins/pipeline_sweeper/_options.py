@@ -24,7 +24,8 @@ DEFAULT_REPORT_EVERY = 60.0  # seconds: a sweep shorter than this has its final 
 DEFAULT_EXPERIMENT = "hpo-pipeline"
 # Options of each strategy, passed to its optimizer only when set (pipeline.search.make_optimizer).
 STRATEGY_OPTIONS = {"grid": ("grid_points", "shuffle"), "random": ("sampler",),
-                    "bayes": ("n_initial", "acquisition", "ucb_beta", "warping")}
+                    "bayes": ("n_initial", "acquisition", "ucb_beta", "warping"),
+                    "evolution": ("population", "sample_size")}
 PRUNER_OPTIONS = ("pruner", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor",
                   "min_early_stopping_rate")
 MISSING = object()

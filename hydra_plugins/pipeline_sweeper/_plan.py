@@ -28,7 +28,7 @@ from pipeline.tracking import names
 from pipeline.tracking.names import SweepTags
 
 log = logging.getLogger(__name__)
-ADAPTIVE = ("bayes",)  # strategies whose next proposals depend on the results of the last batch
+ADAPTIVE = ("bayes", "evolution")  # strategies whose next proposals depend on the results of the last batch
 VALUE_KEY = "value"  # the child metric holding a foreign app's returned value (unless hydra.sweeper.objective)
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
-STRATEGY_NODES = ("grid", "random", "bayes")
+STRATEGY_NODES = ("grid", "random", "bayes", "evolution")
 # This plugin's nodes (hydra/sweeper/{grid,random,bayes}) are meant to be extended by an app's file of the same
 # name; Hydra warns about it at every composition, in every worker: once in the app's own start is enough.
-SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/(grid|random|bayes)' is validated against ConfigStore schema"
+SCHEMA_MATCH_WARNING = r"\s*'hydra/sweeper/(grid|random|bayes|evolution)' is validated against ConfigStore schema"
 
 
 @dataclass
@@ -72,6 +72,8 @@ class SweeperConf:
     acquisition: str | None = None  # bayes: logei (default) | ucb
     ucb_beta: float | None = None   # bayes: UCB's beta (default pipeline.search.acquisition.DEFAULT_UCB_BETA)
     warping: str | None = None      # bayes: power (default) | rank | standardize
+    population: int | None = None   # evolution: trials in the population (the last told); default 16
+    sample_size: int | None = None  # evolution: members in each tournament; default 4
 
 
 # One node per strategy, all of the same shape, so that a preset can switch with `hydra.sweeper.strategy`.

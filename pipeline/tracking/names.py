@@ -92,6 +92,7 @@ TRIAL_NUMBER_TAG = "trial.number"           # its job number in the sweep
 TRIAL_STATE_TAG = "trial.state"             # complete | pruned | failed | killed, once ended
 TRIAL_PARAMS_TAG = "trial.params"           # the searched values it was launched with (JSON, typed): a resume's
 RERUN_AS_TAG = "trial.rerun_as"             # on an interrupted trial's run: the number it ran again under
+MUTATED_FROM_TAG = "trial.mutated_from"     # evolution: the trial (its run name) this one was mutated from
 PRUNED_TAG = "trial.pruned"                 # "true" when the pruner stopped it
 ERROR_TAG = "error"                         # on a failed run: the exception, one line
 OBJECTIVE_METRIC_TAG = "objective.metric"   # the cv.metric behind its objective

@@ -84,15 +84,16 @@ class SweepRun:
         client.update_run(run_id, status=TrialState.RUNNING.run_status)
         return cls(Tracker(client, run_id, uri))
 
-    def create_trials(self, numbers: Sequence[int], params: Sequence[Mapping[str, Any]],
-                      again: bool = False) -> dict[int, str]:
+    def create_trials(self, numbers: Sequence[int], params: Sequence[Mapping[str, Any]], again: bool = False,
+                      extra: Mapping[int, Mapping[str, str]] | None = None) -> dict[int, str]:
         """Create the runs of trials about to be launched, named ``trial-007`` and tagged with their sweep, number
         and searched values (``names.launched_tags``): what a resumed sweep runs again lives on the trials' runs,
         not on the parent. A trial that records itself adopts its run (``tracking.run_id``, and its worker's lease
         with it); for any other app the sweeper fills it when the trial ends.
 
-        ``again``: a previous call broke off (a server restarted mid-call may have made a run without answering):
-        the runs the store already has for these numbers are taken, not made twice."""
+        ``extra``: more tags of some trials (``names.MUTATED_FROM_TAG``). ``again``: a previous call broke off (a
+        server restarted mid-call may have made a run without answering): the runs the store already has for these
+        numbers are taken, not made twice."""
         client, out = self.tracker.client, {}
         if again:
             wanted = set(numbers)
@@ -102,7 +103,7 @@ class SweepRun:
         for number, p in zip(numbers, params):
             if number in out:
                 continue
-            tags = names.launched_tags(number, p, self.run_id)
+            tags = {**names.launched_tags(number, p, self.run_id), **(extra or {}).get(number, {})}
             run = client.create_run(self.experiment_id, run_name=names.trial_run_name(number),
                                     tags={k: names.clip(v) for k, v in tags.items()})
             out[number] = run.info.run_id

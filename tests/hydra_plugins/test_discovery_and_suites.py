@@ -22,7 +22,7 @@ def test_sweeper_configs_registered():
     import hydra_plugins.pipeline_sweeper.config  # noqa: F401
 
     names = ConfigStore.instance().list("hydra/sweeper")
-    assert {"grid.yaml", "random.yaml", "bayes.yaml"} <= set(names)
+    assert {"grid.yaml", "random.yaml", "bayes.yaml", "evolution.yaml"} <= set(names)
 
 
 @pytest.mark.parametrize("launcher_name, overrides", [("basic", ["hydra/sweeper=grid", "hydra.sweeper.batch_size=2"])])

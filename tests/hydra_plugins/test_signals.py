@@ -16,6 +16,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from pipeline.tracking import names
 from tests.conftest import ROOT, SWEEP_FAST
 from tests.test_launchers import (  # noqa: F401 - ray_cluster: a fixture
     needs_ray,
@@ -49,7 +50,9 @@ def sweep_until_a_trial_runs(tmp_path: Path, uri: str, *args: str) -> subprocess
                             stderr=subprocess.STDOUT, start_new_session=True)  # its own group: Ctrl-C's target
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        if any(r.info.status == "RUNNING" and "trial.number" in r.data.tags for r in runs(uri)):
+        # a trial that took its run (its worker's lease on it), not one the sweeper has only created at launch
+        if any(r.info.status == "RUNNING" and "trial.number" in r.data.tags and names.LEASE_TAG in r.data.tags
+               for r in runs(uri)):
             time.sleep(1.0)  # into its training
             return proc
         assert proc.poll() is None, (tmp_path / "sweep.log").read_text()[-3000:]

@@ -125,7 +125,7 @@ def test_readme_example() -> None:
 
 
 def test_unknown_strategy_and_bad_options() -> None:
-    with pytest.raises(ValueError, match=r"unknown strategy 'annealing'; expected one of grid, random, bayes"):
+    with pytest.raises(ValueError, match=r"'annealing'; expected one of grid, random, bayes, evolution"):
         make_optimizer("annealing", SPACE)
     with pytest.raises(ValueError, match=r"sampler='foo': expected one of \('sobol', 'uniform'\)"):
         rand("foo")
