@@ -102,6 +102,8 @@ SWEEPER_BAD: dict[str, tuple[str, st.SearchStrategy[str]]] = {
     "ucb_beta": ("bayes", st.sampled_from(["0", "-1"]) | TEXT),
     "warping": ("bayes", st.sampled_from(["log", "boxcox"])),
     "sampler": ("random", st.sampled_from(["lhs", "halton"])),
+    "population": ("evolution", st.sampled_from(["1", "0"]) | NEGATIVE | TEXT),
+    "sample_size": ("evolution", st.sampled_from(["0"]) | NEGATIVE | TEXT),
     "grid_points": ("grid", st.sampled_from(["1", "0"]) | NEGATIVE | TEXT),
     "shuffle": ("grid", st.sampled_from(["maybe", "yes_no"])),
     # pruning options, passed to each trial's pruning.*: refused by the trial's checks on the sweep's edges
