@@ -115,6 +115,7 @@ SWEEPER_BAD: dict[str, tuple[str, st.SearchStrategy[str]]] = {
                                              "{model.hidden_dim:'depth>=2'}", "{model.hidden_dim:'optimizer.lr~2'}",
                                              "{model.hidden_dim:'optimizer.lr>0.01',optimizer.lr:'model.hidden_dim=16'}"])),
 }
+ADDED = {"conditions": "+"}  # a mapping the command line adds to, as the README writes it
 SWEEPER_FREE = {"_target_", "name", "params", "default_params"}  # any value is valid, or not set from a command
 SETTINGS = settings(max_examples=3, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -219,7 +220,8 @@ def plan_error(tmp_path, strategy: str, key: str, value: str) -> str | None:
     own = "null" if key == "tracking_uri" else store  # the sweeper's tracking_uri serves apps that name no store
     try:
         with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=[f"hydra/sweeper={strategy}", f"hydra.sweeper.{key}={value}",
+            option = f"{ADDED.get(key, '')}hydra.sweeper.{key}={value}"
+            cfg = compose("config", overrides=[f"hydra/sweeper={strategy}", option,
                                                 f"tracking.uri={own}"], return_hydra_config=True)
         conf = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
         uri, _ = sweep_store(conf, cfg)
@@ -258,7 +260,7 @@ def test_a_bad_value_on_the_command_line_ends_the_sweep_before_it_starts(store, 
     value = data.draw(bad)
     assume(key != "tracking.uri")  # names another store: this test's own store would not be the one to look at
     path = store()
-    prefix = "+" if key == "loss" else ""
+    prefix = "+" if key in ("loss", "hydra.sweeper.conditions") else ""
     code, out = run_train_in_process(["-m", *SWEEP_FAST, f"tracking.uri=sqlite:///{path}",
                                       f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweeper.n_trials=2",
                                       f"{prefix}{key}={value}"], capfd)

@@ -37,7 +37,7 @@ class SweeperConf:
     params: dict[str, Any] | None = None
     # When a searched parameter applies: {key: condition} (README, "Conditional spaces"), e.g.
     # {model.width_3: "model.num_layers>=3"}; a key a config group's option lacks needs none (inferred). A mapping
-    # (not null) so that the command line can add to it: 'hydra.sweeper.conditions={model.width_3:"..."}'
+    # (not null) that the command line adds to: '+hydra.sweeper.conditions={model.width_3:"..."}'
     conditions: dict[str, Any] = field(default_factory=dict)
     # Searched by random and bayes when neither the command line nor `params` names a parameter; an app sets
     # its own (this project: conf/hydra/sweeper/bayes.yaml). Without one, a sweep runs what Hydra's basic

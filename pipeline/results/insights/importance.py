@@ -121,7 +121,34 @@ def sweep_importance(history: SweepHistory, seed: int = 0, n_trees: int = N_TREE
         return None
     X = encode(history.space, [r.params for r in rows])
     y = np.array([r.value for r in rows], dtype=np.float64)
-    return fanova_importance(X, y, history.space.names, seed=seed, n_trees=n_trees)
+    overall = fanova_importance(X, y, history.space.names, seed=seed, n_trees=n_trees)
+    if not history.space.conditions:
+        return overall
+    return _where_active(history.space, X, y, [r.params for r in rows], overall, seed, n_trees)
+
+
+def _where_active(space: SearchSpace, X: np.ndarray, y: np.ndarray, points: Sequence[Mapping[str, Any]],
+                  overall: Importance, seed: int, n_trees: int) -> Importance:
+    """Importance on a conditional space: a conditional parameter's effect is measured on the trials where it is
+    active (a forest of those trials, where its value means something), weighted by the share of trials where it
+    is active; the others' as over all trials; then normalised together. Below ``min_trials`` trials where it is
+    active, a parameter is not ranked (0, its spread 1: uncertain)."""
+    values, std = overall.values.copy(), overall.std.copy()
+    active = np.array([[p.name in set(space.active(point)) for p in space.params] for point in points])
+    for j, name in enumerate(space.names):
+        if name not in space.conditions:
+            continue
+        rows = active[:, j]
+        if rows.sum() < min_trials(int(active[rows].any(0).sum())) or np.ptp(y[rows]) == 0:
+            values[j], std[j] = 0.0, 1.0
+            continue
+        local = fanova_importance(X[rows], y[rows], space.names, seed=seed, n_trees=n_trees)
+        share = float(rows.mean())
+        values[j], std[j] = local.values[j] * share, local.std[j] * share
+    scale = values.sum() if values.sum() > 0 else 1.0
+    method = overall.method + "; a conditional parameter's effect on the trials where it is active"
+    return Importance(method, overall.names, values / scale, std / scale, overall.main_effects_share,
+                      overall.n_trials)
 
 
 def encode(space: SearchSpace, points: Sequence[Mapping[str, Any]]) -> np.ndarray:

@@ -164,3 +164,36 @@ def test_encode_puts_missing_or_foreign_values_mid_range():
 def test_bad_inputs_are_refused(X, y):
     with pytest.raises(ValueError):
         fanova_importance(X, y, ["a", "b"])
+
+
+def conditional_sweep(n: int = 60, seed: int = 0, family_only: bool = False) -> SweepHistory:
+    """Two model families: the CNN's channels decide its score, the MLP's width barely matters; lr matters a little
+    everywhere. The channels are active in about half the trials (and absent from the others' params).
+    ``family_only``: the MLP is better by far and nothing within a family matters."""
+    space = SearchSpace.from_grammar({"model": "choice(mlp,cnn)", "model.width": "int(interval(16,256))",
+                                      "model.channels": "int(interval(4,64))", "optimizer.lr": "interval(0,1)"},
+                                     {"model.width": "model=mlp", "model.channels": "model=cnn"})
+    rng = np.random.default_rng(seed)
+    points = space.decode(rng.random((n, space.dim)))
+    rows = []
+    for k, p in enumerate(points):
+        own = p["model.channels"] / 64 if p["model"] == "cnn" else 0.01 * p["model.width"] / 256
+        if family_only:
+            own = 1.0 if p["model"] == "mlp" else 0.0
+        rows.append(TrialRow(k, "complete", 0.5 + own + 0.1 * p["optimizer.lr"], p))
+    return SweepHistory("parent", "0", "random", "maximize", "val_accuracy", space, rows)
+
+
+def test_a_conditional_parameters_effect_is_measured_where_it_is_active():
+    imp = sweep_importance(conditional_sweep())
+    ranked = [n for n, _, _ in imp.ranked()]
+    assert ranked.index("model.channels") < ranked.index("model.width")
+    assert imp.as_dict()["model.channels"] > 5 * imp.as_dict()["model.width"]
+    assert "where it is active" in imp.method and abs(sum(imp.values) - 1) < 1e-9
+
+
+def test_a_familys_score_is_not_credited_to_a_parameter_of_another_family():
+    """Read with the channels of MLP trials filled in mid-range, a forest credits the channels with the MLP's
+    lead; measured where they are active, they have no effect."""
+    imp = sweep_importance(conditional_sweep(family_only=True)).as_dict()
+    assert imp["model"] > 0.8 and imp["model.channels"] < 0.05 and imp["model.width"] < 0.05
