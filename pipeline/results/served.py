@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.results.serving import as_served
+from pipeline.results.serving import as_served, transform_from_state, transform_state
 from pipeline.tracking.tracker import checkpoint_bytes, mlflow_fluent
 from pipeline.training.builders import build_model
 from pipeline.training.cv import RefitResult
@@ -25,20 +25,25 @@ def refit_checkpoint(fitted: RefitResult) -> bytes:
     s = fitted.scaling
     return checkpoint_bytes({"state_dict": fitted.model.state_dict(), "x_mean": s.x_mean, "x_std": s.x_std,
                      "y_mean": s.y_mean, "y_std": s.y_std, "epochs": fitted.epochs, "task": fitted.task,
+                     "transform": transform_state(s.transform),
                      "input_shape": list(fitted.input_shape), "num_outputs": fitted.num_outputs})
 
 
 def served_from_fitted(fitted: RefitResult) -> torch.nn.Module:
     s = fitted.scaling
-    return as_served(fitted.model, s.x_mean, s.x_std, s.y_mean, s.y_std, input_shape=fitted.input_shape)
+    return as_served(fitted.model, s.x_mean, s.x_std, s.y_mean, s.y_std, input_shape=fitted.input_shape,
+                     transform=s.transform)
 
 
 def served_from_checkpoint(cfg: Any, ckpt: dict[str, Any]) -> torch.nn.Module:
     """The served model rebuilt from a refit checkpoint and the config of the trial that wrote it."""
-    model = build_model(cfg, tuple(int(v) for v in ckpt["input_shape"]), int(ckpt["num_outputs"]))
+    from pipeline.training.batches import Scaling
+
+    shape, transform = tuple(int(v) for v in ckpt["input_shape"]), transform_from_state(ckpt.get("transform"))
+    model = build_model(cfg, Scaling(transform=transform).sample_shape(shape), int(ckpt["num_outputs"]))
     model.load_state_dict(ckpt["state_dict"])
-    return as_served(model, ckpt["x_mean"], ckpt["x_std"], ckpt["y_mean"], ckpt["y_std"],
-                     input_shape=tuple(int(v) for v in ckpt["input_shape"]))
+    return as_served(model, ckpt["x_mean"], ckpt["x_std"], ckpt["y_mean"], ckpt["y_std"], input_shape=shape,
+                     transform=transform)
 
 
 def example_input(input_shape: tuple[int, ...] | list[int]) -> np.ndarray:

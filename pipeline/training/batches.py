@@ -37,13 +37,26 @@ class Scaling:
     x_std: torch.Tensor | None = None
     y_mean: torch.Tensor | None = None
     y_std: torch.Tensor | None = None
+    transform: torch.nn.Module | None = None  # the fitted ``preprocess`` entry, after standardisation
 
     def to(self, device: torch.device) -> Scaling:
-        return Scaling(*(None if t is None else t.to(device) for t in (self.x_mean, self.x_std, self.y_mean,
-                                                                          self.y_std)))
+        moved = (None if t is None else t.to(device) for t in (self.x_mean, self.x_std, self.y_mean, self.y_std))
+        return Scaling(*moved, None if self.transform is None else self.transform.to(device))
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.x_mean is None else (x - self.x_mean) / self.x_std
+        x = x if self.x_mean is None else (x - self.x_mean) / self.x_std
+        if self.transform is not None:
+            with torch.no_grad():
+                x = self.transform.to(x.device)(x)
+        return x
+
+    def sample_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A sample's shape as the model receives it (a ``preprocess`` transform may change it)."""
+        if self.transform is None:
+            return tuple(input_shape)
+        with torch.no_grad():
+            probe = torch.zeros((1, *input_shape), device=next(iter(self.transform.buffers())).device)
+            return tuple(self.transform(probe).shape[1:])
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """Regression targets ``(B,)`` or ``(B, T)`` in the units the model is trained in."""
@@ -86,8 +99,22 @@ def _as_columns(x: torch.Tensor) -> torch.Tensor:
     return x.movedim(1, -1).reshape(-1, x.shape[1])
 
 
-def fold_scaling(part: Part, indices: np.ndarray, task: str, normalize: bool, num_workers: int = 0) -> Scaling:
-    """The scaling fitted on the samples ``indices`` of ``part`` (a fold's training part only)."""
+def fold_scaling(part: Part, indices: np.ndarray, task: str, normalize: bool, num_workers: int = 0,
+                 preprocess: Any = None) -> Scaling:
+    """The scaling fitted on the samples ``indices`` of ``part`` (a fold's training part only), and the
+    ``preprocess`` entry's transform fitted on them after it (``pipeline.training.preprocess``)."""
+    out = _standardisation(part, indices, task, normalize, num_workers)
+    if preprocess is not None and preprocess.get("_target_"):
+        from pipeline.training.preprocess import FIT_MAX, fit_transform_of
+
+        chosen = indices if len(indices) <= FIT_MAX else np.sort(
+            np.random.default_rng(0).choice(indices, FIT_MAX, replace=False))
+        x = torch.cat([xb for xb, _ in _stat_batches(part, chosen, num_workers)])
+        out.transform = fit_transform_of(preprocess, out.inputs(x.float()))
+    return out
+
+
+def _standardisation(part: Part, indices: np.ndarray, task: str, normalize: bool, num_workers: int) -> Scaling:
     if not normalize:
         return Scaling()
     x_stats, y_stats = _Moments(), _Moments()

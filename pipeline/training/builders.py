@@ -19,6 +19,7 @@ EXPECTED = {  # what each entry's _target_ must be (pipeline/contract.py)
     "optimizer": "an optimizer class taking params and the entry's keys (with _partial_: true)",
     "scheduler": "a scheduler class taking optimizer and the entry's keys (with _partial_: true)",
     "loss": "a module called as loss(outputs, targets)",
+    "preprocess": "a factory called as f(x) with a fold's training inputs, returning a torch.nn.Module",
 }
 
 
@@ -59,6 +60,9 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+PREPROCESS_PROBE = 512  # samples the model check fits a preprocess transform on, to know the shape it gives
+
+
 def name_of(cfg: Any, default: str = "") -> str:
     """A short name for an entry: the last part of its ``_target_`` (``pipeline.models.mlp`` -> ``mlp``)."""
     target = cfg.get("_target_") if isinstance(cfg, (DictConfig, dict)) else None
@@ -81,12 +85,23 @@ def check_parts(cfg: Any, data: Any) -> None:
     from pipeline.training.batches import first_samples
 
     x, y = first_samples(data.train, 2)
-    model = build_model(cfg, data.input_shape, data.num_outputs)
+    shape, after = tuple(data.input_shape), ""
+    if cfg.get("preprocess") and cfg.preprocess.get("_target_"):  # the model takes the transform's samples
+        from pipeline.training.preprocess import fit_transform_of
+
+        transform = fit_transform_of(cfg.preprocess, first_samples(data.train, PREPROCESS_PROBE)[0].float())
+        with torch.no_grad():
+            x = transform(x.float())
+        shape, after = tuple(x.shape[1:]), f" (after preprocess={name_of(cfg.preprocess)})"
+    try:
+        model = build_model(cfg, shape, data.num_outputs)
+    except ConfigError as e:
+        raise ConfigError(f"{e}{after}") from None
     try:
         out = model.train()(x)
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
         raise ConfigError(f"model._target_={cfg.model._target_!r} cannot take the data's samples of shape "
-                          f"{tuple(data.input_shape)}: {_reason(e)}") from None
+                          f"{shape}{after}: {_reason(e)}") from None
     if tuple(out.shape) not in ((2, data.num_outputs),) + (((2,),) if data.num_outputs == 1 else ()):
         raise ConfigError(f"model._target_={cfg.model._target_!r} gives outputs of shape {tuple(out.shape)[1:]} per "
                           f"sample; expected ({data.num_outputs},) for the data's {data.num_outputs} outputs")

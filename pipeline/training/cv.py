@@ -93,13 +93,14 @@ class _Loading:
         self.data, self.device = data, device
         self.batch_size, self.workers = int(t.batch_size), int(t.get("num_workers", 0))
         self.normalize = bool(t.get("normalize", True))
+        self.preprocess = cfg.get("preprocess")
 
     def training(self, indices: np.ndarray | None) -> tuple[Scaling, Any]:
         """The scaling fitted on ``indices`` of the training part (None: all of it), and its training batches
         (with the training-only transform)."""
         d = self.data
         fitted_on = np.arange(len(d.train)) if indices is None else indices
-        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers)
+        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers, self.preprocess)
         return scaling, batches(d.train, indices, scaling, self.device, self.batch_size, d.train_transform,
                                 self.workers)
 
@@ -107,9 +108,9 @@ class _Loading:
         return batches(part, indices, scaling, self.device, self.batch_size, None, self.workers)
 
 
-def _seeded_model(cfg: Any, data: DataSplit, seed: int, device: torch.device) -> torch.nn.Module:
+def _seeded_model(cfg: Any, data: DataSplit, seed: int, device: torch.device, scaling: Scaling) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(cfg, data.input_shape, data.num_outputs).to(device)
+    return build_model(cfg, scaling.sample_shape(tuple(data.input_shape)), data.num_outputs).to(device)
 
 
 def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
@@ -120,7 +121,7 @@ def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
         scaling, train = loading.training(tr)
         val = loading.scoring(data.train, va, scaling)
         seed = int(cfg.trainer.seed) + k
-        model = _seeded_model(cfg, data, seed, device)
+        model = _seeded_model(cfg, data, seed, device, scaling)
         result.n_params = count_params(model)
 
         def on_epoch(epoch: int, record: dict[str, float], k: int = k) -> None:
@@ -143,7 +144,7 @@ def refit(cfg: Any, data: DataSplit, epochs: int, device: torch.device,
     loading = _Loading(cfg, data, device)
     scaling, train = loading.training(None)
     seed = int(cfg.trainer.seed) + int(cfg.cv.folds)
-    model = _seeded_model(cfg, data, seed, device)
+    model = _seeded_model(cfg, data, seed, device, scaling)
     task = Targets(data.task, data.num_outputs, scaling.to(device))
     fit(model, cfg, task, train, epochs=epochs, seed=seed, lr_factors=lr_factors)
     scores = {f"test_{k}": v for k, v in evaluate(model, loading.scoring(data.test, None, scaling), task).items()}

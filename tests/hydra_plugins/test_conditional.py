@@ -102,3 +102,22 @@ def test_a_conditional_sweep_records_active_parameters_only(tmp_path, store_temp
     rows = list(csv.DictReader(io.StringIO(Path(table).read_text())))
     assert all((r["model.channels"] == "") == (r["model"] == "mlp") for r in rows)
     assert "Searched only where their config group has them: model.num_layers if model in [mlp]" in out
+
+
+@pytest.mark.slow
+def test_feature_engineering_is_a_searched_group_with_its_own_parameters(tmp_path, store_template, capfd):
+    from tests.conftest import fresh_store
+
+    uri = fresh_store(store_template, tmp_path / "store")
+    code, out = run_train_in_process(
+        ["-m", *SWEEP_FAST, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra/sweeper=grid",
+         "preprocess=none,quantile,pca", "preprocess.n_components=4,12"], capfd)
+    assert code == 0, out[-3000:]
+    _, children = sweep_runs(uri)
+    launched = sorted(json.dumps(json.loads(c.data.tags["trial.params"]), sort_keys=True) for c in children)
+    assert launched == sorted(json.dumps(p, sort_keys=True) for p in [
+        {"preprocess": "none"}, {"preprocess": "quantile"}, {"preprocess": "pca", "preprocess.n_components": 4},
+        {"preprocess": "pca", "preprocess.n_components": 12}])
+    assert all(c.info.status == "FINISHED" for c in children)
+    pca = [c for c in children if c.data.params.get("preprocess._target_", "").endswith(".pca")]
+    assert sorted(int(c.data.params["preprocess.n_components"]) for c in pca) == [4, 12]
