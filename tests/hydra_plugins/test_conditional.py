@@ -121,3 +121,30 @@ def test_feature_engineering_is_a_searched_group_with_its_own_parameters(tmp_pat
     assert all(c.info.status == "FINISHED" for c in children)
     pca = [c for c in children if c.data.params.get("preprocess._target_", "").endswith(".pca")]
     assert sorted(int(c.data.params["preprocess.n_components"]) for c in pca) == [4, 12]
+
+
+@pytest.mark.slow
+def test_an_evolution_sweep_resumes_from_mlflow_and_records_each_childs_parent(tmp_path, store_template):
+    from tests.conftest import fresh_store
+    from tests.hydra_plugins.test_faults import children, kill, popen_train, wait_for
+
+    uri = fresh_store(store_template, tmp_path / "store")
+    base = ["-m", *SWEEP_FAST, f"tracking.uri={uri}", "hydra/sweeper=evolution", "hydra.sweeper.n_trials=7",
+            "hydra.sweeper.population=3", "hydra.sweeper.sample_size=2", "model=choice(mlp,cnn)",
+            "model.channels=choice(4,8)", "model.num_layers=choice(1,2)", "optimizer.lr=tag(log, interval(1e-3, 1e-1))"]
+    proc = popen_train(base, tmp_path)
+    wait_for(lambda: sum(c.info.status == "FINISHED" for c in children(uri)) >= 4, proc)
+    kill(proc)
+    parent = sweep_runs(uri)[0]
+    proc = popen_train([*base, f"hydra.sweeper.resume={parent.info.run_id}"], tmp_path)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
+    parent, runs = sweep_runs(uri)
+    finished = [c for c in runs if c.info.status == "FINISHED"]
+    assert parent.info.status == "FINISHED" and len(finished) == 7
+    names = {c.info.run_name.split(" ")[0] for c in runs}
+    lineage = {c.info.run_name.split(" ")[0]: c.data.tags.get("trial.mutated_from") for c in finished}
+    assert all(p is None or p in names for p in lineage.values()), lineage
+    assert sum(p is not None for p in lineage.values()) >= 3  # past the first population, children of told trials
+    for c in finished:  # a mutation keeps the trial's parameters active ones only
+        launched = json.loads(c.data.tags["trial.params"])
+        assert ("model.channels" in launched) == (launched["model"] == "cnn")
