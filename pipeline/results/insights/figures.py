@@ -56,7 +56,8 @@ def parallel_figure(history: SweepHistory) -> go.Figure:
     rows = history.ranked()
     if not rows or not history.space.params:
         return note_figure("Parallel coordinates", "no complete trial yet" if not rows else "no searched parameter")
-    dims = [_dimension(p, [r.params.get(p.name) for r in rows]) for p in history.space.params]
+    dims = [_dimension(p, [r.params.get(p.name) for r in rows], p.name in history.space.conditions)
+            for p in history.space.params]
     values = [r.value for r in rows]
     dims.append({"label": history.label, "values": values})
     low, high, clipped = colour_range(values, history.sign)
@@ -251,22 +252,32 @@ def _axis(p: Param) -> dict[str, Any]:
     return {"type": "log"} if getattr(p, "log", False) else {}
 
 
-def _dimension(p: Param, values: Sequence[Any]) -> dict[str, Any]:
-    """A parallel-coordinates axis; log-scale parameters as log10 with their values on the ticks."""
+def _dimension(p: Param, values: Sequence[Any], conditional: bool = False) -> dict[str, Any]:
+    """A parallel-coordinates axis; log-scale parameters as log10 with their values on the ticks. A conditional
+    parameter's axis has an ``inactive`` tick below its range, where the trials it does not apply to pass."""
     coords = [_coordinate(p, v) for v in values]
     if isinstance(p, CategoricalParam):
-        return {"label": p.name, "values": [np.nan if c is None else c for c in coords],
-                "tickvals": list(range(p.n_values)), "ticktext": [str(c) for c in p.choices]}
+        slot = -1 if conditional else np.nan
+        return {"label": p.name, "values": [slot if c is None else c for c in coords],
+                "tickvals": ([-1] if conditional else []) + list(range(p.n_values)),
+                "ticktext": (["inactive"] if conditional else []) + [str(c) for c in p.choices]}
     # the whole searched range, padded so that a tick at a bound stays clear of the axis' title
-    if getattr(p, "log", False):
-        low, high = np.log10(float(p.low)), np.log10(float(p.high))
-        ticks = [t for t in np.arange(np.floor(low), np.ceil(high) + 1) if low - 1e-9 <= t <= high + 1e-9]
-        pad = PAD * (high - low)
-        return {"label": f"{p.name} (log)", "values": [np.nan if c is None else np.log10(c) for c in coords],
-                "range": [low - pad, high + pad], "tickvals": ticks, "ticktext": [f"{10 ** t:.3g}" for t in ticks]}
-    low, high = float(p.low), float(p.high)
+    log = getattr(p, "log", False)
+    low, high = (np.log10(float(p.low)), np.log10(float(p.high))) if log else (float(p.low), float(p.high))
     pad = PAD * (high - low)
-    return {"label": p.name, "values": [np.nan if c is None else c for c in coords], "range": [low - pad, high + pad]}
+    slot = low - 3 * pad if conditional else np.nan
+    if log:
+        ticks = [t for t in np.arange(np.floor(low), np.ceil(high) + 1) if low - 1e-9 <= t <= high + 1e-9]
+        labels = [f"{10 ** t:.3g}" for t in ticks]
+    else:
+        ticks, labels = [low, high], [f"{low:.4g}", f"{high:.4g}"]
+    axis = {"label": f"{p.name} (log)" if log else p.name,
+            "values": [slot if c is None else (np.log10(c) if log else c) for c in coords],
+            "range": [slot - pad if conditional else low - pad, high + pad]}
+    if log or conditional:
+        axis.update(tickvals=([slot] if conditional else []) + list(ticks),
+                    ticktext=(["inactive"] if conditional else []) + labels)
+    return axis
 
 
 def _top_two(history: SweepHistory, importance: Importance | None) -> list[str]:

@@ -85,6 +85,8 @@ def parallel_figure(history: SweepHistory) -> Figure:
     spread = np.ptp(values)
     objective = (values - values.min()) / spread if spread > 0 else np.full(len(rows), 0.5)
     Y = np.column_stack([encode(history.space, [r.params for r in rows]), objective])
+    if history.space.conditions:  # a line breaks where its trial's parameter is inactive
+        Y[:, :-1][np.array([[p.name not in r.params for p in params] for r in rows])] = np.nan
     goodness = objective if history.sign < 0 else 1.0 - objective  # 1 = best
     x = np.arange(Y.shape[1])
     lines = LineCollection([np.column_stack([x, y]) for y in Y[::-1]], cmap="viridis", linewidths=1.4,

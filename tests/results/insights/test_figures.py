@@ -120,3 +120,17 @@ def test_importance_bars_carry_their_spread_and_the_note():
     assert fig.data[0].marker.color[0] != fig.data[0].marker.color[1]  # the uncertain one drawn pale
     assert fig.layout.annotations[0].text == "a note"
     assert f.importance_figure(None, "5 more needed").layout.annotations[0].text == "5 more needed"
+
+
+def test_a_conditional_parameters_axis_shows_where_it_did_not_apply():
+    from tests.results.insights.test_importance import conditional_sweep
+
+    h = conditional_sweep(n=20)
+    dims = {d["label"]: d for d in f.parallel_figure(h).data[0].dimensions}
+    channels, family = dims["model.channels"], dims["model"]
+    rows = h.ranked()
+    slot = channels["tickvals"][0]
+    assert channels["ticktext"][0] == "inactive" and channels["range"][0] < slot < 4  # below the searched 4..64
+    for r, v in zip(rows, channels["values"]):
+        assert (v == slot) == (r.params["model"] == "mlp")
+    assert "inactive" not in family["ticktext"]  # the root is always active
