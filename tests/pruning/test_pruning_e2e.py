@@ -15,9 +15,12 @@ from tests.conftest import SWEEP_FAST, fresh_store, run_train, sweep_runs
 pytestmark = pytest.mark.slow
 
 
-def test_median_pruning_with_two_parallel_workers(tmp_path, store_template):
+@pytest.mark.parametrize("strategy", ["bayes", "evolution"])
+def test_median_pruning_with_two_parallel_workers(tmp_path, store_template, strategy):
     uri = fresh_store(store_template, tmp_path)
-    proc = run_train(["-m", *SWEEP_FAST, "trainer.epochs=4", f"tracking.uri={uri}",
+    evolution = ["hydra.sweeper.population=3", "hydra.sweeper.sample_size=2"] if strategy == "evolution" else []
+    proc = run_train(["-m", *SWEEP_FAST, "trainer.epochs=4", f"tracking.uri={uri}", f"hydra/sweeper={strategy}",
+                      *evolution,
                       "optimizer.lr=tag(log, interval(1e-5, 1e-1))", "hydra/launcher=joblib",
                       "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=8",
                       "hydra.sweeper.pruner=median", "hydra.sweeper.n_startup_trials=2",
@@ -40,3 +43,5 @@ def test_median_pruning_with_two_parallel_workers(tmp_path, store_template):
     results = yaml.safe_load(Path(folder, "optimization_results.yaml").read_text())
     assert results["n_trials"] == {"complete": len(complete), "pruned": len(pruned), "failed": 0}
     assert "pruned at" in proc.stdout + proc.stderr
+    if strategy == "evolution":  # children of told trials, pruned ones among the possible parents
+        assert sum("trial.mutated_from" in c.data.tags for c in children) >= 3
