@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.results.serving import as_served, transform_from_state, transform_state
+from pipeline.results.serving import as_served
 from pipeline.tracking.tracker import checkpoint_bytes, mlflow_fluent
 from pipeline.training.builders import build_model
 from pipeline.training.cv import RefitResult
+from pipeline.training.transforms import transform_from_state, transform_state
 
 OWN_PACKAGES = ("pipeline", "torch", "torchvision")  # installed wherever the model is loaded
 

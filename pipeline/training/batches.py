@@ -26,6 +26,7 @@ from pipeline.contract import Part, TensorData
 
 MIN_STD = 1e-6   # a constant channel is divided by this, not by zero
 STATS_BATCH = 256  # samples per loader batch while computing a fold's statistics
+TRANSFORM_FIT_MAX = 20_000  # training samples a fold's feature transform is fitted on, at most (a seeded subset)
 EVAL_CHUNK = 4096  # in-memory samples per forward pass when evaluating
 
 
@@ -100,17 +101,16 @@ def _as_columns(x: torch.Tensor) -> torch.Tensor:
 
 
 def fold_scaling(part: Part, indices: np.ndarray, task: str, normalize: bool, num_workers: int = 0,
-                 preprocess: Any = None) -> Scaling:
-    """The scaling fitted on the samples ``indices`` of ``part`` (a fold's training part only), and the
-    ``preprocess`` entry's transform fitted on them after it (``pipeline.training.preprocess``)."""
+                 fit_transform: Callable[[torch.Tensor], torch.nn.Module | None] | None = None) -> Scaling:
+    """The scaling fitted on the samples ``indices`` of ``part`` (a fold's training part only), and a transform
+    ``fit_transform`` fits on them after it (the ``preprocess`` entry: ``pipeline.training.preprocess``), on at
+    most ``TRANSFORM_FIT_MAX`` of them."""
     out = _standardisation(part, indices, task, normalize, num_workers)
-    if preprocess is not None and preprocess.get("_target_"):
-        from pipeline.training.preprocess import FIT_MAX, fit_transform_of
-
-        chosen = indices if len(indices) <= FIT_MAX else np.sort(
-            np.random.default_rng(0).choice(indices, FIT_MAX, replace=False))
+    if fit_transform is not None:
+        chosen = indices if len(indices) <= TRANSFORM_FIT_MAX else np.sort(
+            np.random.default_rng(0).choice(indices, TRANSFORM_FIT_MAX, replace=False))
         x = torch.cat([xb for xb, _ in _stat_batches(part, chosen, num_workers)])
-        out.transform = fit_transform_of(preprocess, out.inputs(x.float()))
+        out.transform = fit_transform(out.inputs(x.float()))
     return out
 
 

@@ -5,6 +5,7 @@ its arguments, is a ``ConfigError`` naming the entry and what was expected."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -87,8 +88,6 @@ def check_parts(cfg: Any, data: Any) -> None:
     x, y = first_samples(data.train, 2)
     shape, after = tuple(data.input_shape), ""
     if cfg.get("preprocess") and cfg.preprocess.get("_target_"):  # the model takes the transform's samples
-        from pipeline.training.preprocess import fit_transform_of
-
         transform = fit_transform_of(cfg.preprocess, first_samples(data.train, PREPROCESS_PROBE)[0].float())
         with torch.no_grad():
             x = transform(x.float())
@@ -161,3 +160,18 @@ def build_loss(cfg: Any, task: str) -> torch.nn.Module:
     if task == "classification":
         return torch.nn.CrossEntropyLoss(label_smoothing=float(cfg.regularization.label_smoothing))
     return torch.nn.MSELoss()
+
+
+# -- preprocess: a feature transform fitted per fold (pipeline.training.preprocess) -----------------------
+def fit_transform_of(entry: Any, x: torch.Tensor) -> torch.nn.Module | None:
+    """The transform of the ``preprocess`` entry fitted on ``x`` (None for no entry or ``preprocess=none``)."""
+    if entry is None or not entry.get("_target_"):
+        return None
+    return build(entry, "preprocess", x=x)
+
+
+def transform_fitter(entry: Any) -> Callable[[torch.Tensor], torch.nn.Module | None] | None:
+    """What ``batches.fold_scaling`` calls to fit the entry's transform on a fold (None: no transform)."""
+    if entry is None or not entry.get("_target_"):
+        return None
+    return functools.partial(fit_transform_of, entry)

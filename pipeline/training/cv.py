@@ -13,7 +13,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from pipeline.contract import DataSplit
 from pipeline.training.batches import Scaling, batches, fold_scaling
-from pipeline.training.builders import build_model
+from pipeline.training.builders import build_model, transform_fitter
 from pipeline.training.loop import FitResult, Targets, evaluate, fit, lr_factors
 
 
@@ -93,14 +93,14 @@ class _Loading:
         self.data, self.device = data, device
         self.batch_size, self.workers = int(t.batch_size), int(t.get("num_workers", 0))
         self.normalize = bool(t.get("normalize", True))
-        self.preprocess = cfg.get("preprocess")
+        self.fit_transform = transform_fitter(cfg.get("preprocess"))
 
     def training(self, indices: np.ndarray | None) -> tuple[Scaling, Any]:
         """The scaling fitted on ``indices`` of the training part (None: all of it), and its training batches
         (with the training-only transform)."""
         d = self.data
         fitted_on = np.arange(len(d.train)) if indices is None else indices
-        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers, self.preprocess)
+        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers, self.fit_transform)
         return scaling, batches(d.train, indices, scaling, self.device, self.batch_size, d.train_transform,
                                 self.workers)
 

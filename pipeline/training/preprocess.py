@@ -3,21 +3,18 @@ training part only (after the trainer's standardisation, ``trainer.normalize``),
 fold and carried inside the served model (``pipeline.results.serving``), like the normalisation statistics.
 
 An entry is a factory ``f(x) -> torch.nn.Module`` called with the fold's standardised training inputs ``(N, ...)``
-(at most ``FIT_MAX`` of them), or none (``preprocess=none``). Built in: ``quantile`` (each feature to a normal
+(at most ``batches.TRANSFORM_FIT_MAX`` of them; ``builders.transform_fitter``), or none (``preprocess=none``).
+Built in: ``quantile`` (each feature to a normal
 through its quantiles, scikit-learn's ``QuantileTransformer`` as a torch module) and ``pca`` (principal components,
 scikit-learn's ``PCA``, samples become ``(n_components,)``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from pipeline.errors import ConfigError
-from pipeline.results.serving import Project, QuantileMap
-
-FIT_MAX = 20_000  # training samples a transform is fitted on, at most (a seeded subset beyond)
+from pipeline.training.transforms import Project, QuantileMap
 
 
 def quantile(x: torch.Tensor, n_quantiles: int = 100) -> QuantileMap:
@@ -44,23 +41,3 @@ def pca(x: torch.Tensor, n_components: int = 16, whiten: bool = False) -> Projec
     scale = np.sqrt(fitted.explained_variance_) if whiten else np.ones(n_components)
     return Project(torch.as_tensor(fitted.mean_), torch.as_tensor(fitted.components_),
                    torch.as_tensor(np.maximum(scale, 1e-12)))
-
-
-def fit_transform_of(entry: Any, x: torch.Tensor) -> torch.nn.Module | None:
-    """The transform of the ``preprocess`` entry fitted on ``x`` (None for no entry or ``preprocess=none``)."""
-    if entry is None or not entry.get("_target_"):
-        return None
-    from pipeline.training.builders import build
-
-    if len(x) > FIT_MAX:
-        x = x[torch.as_tensor(np.random.default_rng(0).choice(len(x), FIT_MAX, replace=False))]
-    return build(entry, "preprocess", x=x)
-
-
-def output_shape(entry: Any, input_shape: tuple[int, ...], x: torch.Tensor) -> tuple[int, ...]:
-    """A sample's shape after the entry's transform, fitted on the samples ``x`` (what the model is built for)."""
-    transform = fit_transform_of(entry, x)
-    if transform is None:
-        return tuple(input_shape)
-    with torch.no_grad():
-        return tuple(transform(x[:1].float()).shape[1:])

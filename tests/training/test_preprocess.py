@@ -17,6 +17,7 @@ from pipeline.errors import ConfigError
 from pipeline.models import mlp
 from pipeline.results.served import refit_checkpoint, served_from_checkpoint, served_from_fitted
 from pipeline.training.batches import fold_scaling
+from pipeline.training.builders import transform_fitter
 from pipeline.training.cv import RefitResult
 from pipeline.training.preprocess import pca, quantile
 
@@ -47,10 +48,10 @@ def test_a_transform_is_fitted_on_the_folds_training_part_only():
     data = TensorData(X, torch.zeros(len(X), dtype=torch.long))
     train = np.arange(0, 200)
     entry = OmegaConf.create({"_target_": "pipeline.training.preprocess.pca", "_partial_": True, "n_components": 2})
-    scaling = fold_scaling(data, train, "classification", True, preprocess=entry)
+    scaling = fold_scaling(data, train, "classification", True, fit_transform=transform_fitter(entry))
     standardised = (X[:200] - X[:200].mean(0)) / X[:200].std(0, unbiased=False)
     assert torch.allclose(scaling.transform.mean, standardised.mean(0), atol=1e-5)  # ~0: the fold's own statistics
-    leaky = fold_scaling(data, np.arange(400), "classification", True, preprocess=entry)
+    leaky = fold_scaling(data, np.arange(400), "classification", True, fit_transform=transform_fitter(entry))
     assert not torch.allclose(leaky.transform.components.abs(), scaling.transform.components.abs(), atol=1e-3)
     assert scaling.sample_shape((3,)) == (2,) and scaling.inputs(X[:5]).shape == (5, 2)
 
