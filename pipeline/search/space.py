@@ -150,11 +150,15 @@ class SearchSpace:
         return np.array([p.n_values for p in self.params], dtype=int)
 
     def cardinality(self) -> float:
-        """Number of distinct points (combinations of active values), ``inf`` when any parameter is continuous."""
+        """Number of distinct points (combinations of active values; for a conditional space of more than
+        ``ENUMERATE_MAX`` combinations, their number, an upper bound), ``inf`` when any parameter is continuous."""
         n = self.n_values
         if (n == 0).any():
             return math.inf
-        return float(len(self.enumerate())) if self.conditions else float(np.prod(n.astype(float)))
+        product = float(np.prod(n.astype(float)))
+        if not self.conditions or product > ENUMERATE_MAX:  # a large conditional space: the product, an upper bound
+            return product
+        return float(len(self.enumerate()))
 
     @functools.cached_property
     def _enumerated(self) -> np.ndarray:

@@ -130,3 +130,17 @@ def test_bayes_learns_within_a_branch_and_across_branches():
     bayes = np.array([run("bayes", s) for s in range(4)])
     rand = np.array([run("random", s) for s in range(4)])
     assert np.median(bayes) < 0.01 and np.median(bayes) < np.median(rand) and not np.isnan(bayes).any()
+
+
+def test_a_large_finite_conditional_space_is_searched_without_listing_it():
+    grammar = {"depth": "range(1,5)", **{f"w{i}": "range(8,200)" for i in range(1, 5)},
+               **{f"a{i}": "choice(relu,gelu,tanh)" for i in range(1, 5)}}
+    conditions = {**{f"w{i}": f"depth>={i}" for i in range(2, 5)}, **{f"a{i}": f"depth>={i}" for i in range(2, 5)}}
+    space = SearchSpace.from_grammar(grammar, conditions)
+    assert space.cardinality() > 1e9  # the product: too many combinations to count one by one
+    for strategy in ("random", "bayes", "evolution"):
+        opt = make_optimizer(strategy, space, seed=0)
+        for _ in range(12):
+            [p] = opt.ask(1)
+            assert set(p) == set(space.active(p)) and len(p) == 1 + 2 * p["depth"]
+            opt.tell(p, float(p["w1"]))
