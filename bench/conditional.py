@@ -296,19 +296,24 @@ def run_one(method: str, prob: str, seed: int, budget: int) -> Run:
 Result = tuple[str, str, int, list[float], float]  # method, problem, seed, values, mean s per trial
 
 
+def final_regrets(results: list[Result], prob: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each method's final regret per seed (in seed order) on ``prob``, and its seconds per trial."""
+    regrets: dict[str, list[float]] = {}
+    times: dict[str, list[float]] = {}
+    for m, p, _, values, t in sorted(results, key=lambda r: r[2]):
+        if p == prob:
+            regrets.setdefault(m, []).append(min(values) - PROBLEMS[prob].optimum)
+            times.setdefault(m, []).append(t)
+    return regrets, times
+
+
 def problem_table(results: list[Result], prob: str, methods: list[str], na: dict[str, str]) -> tuple[list[str],
                                                                                                     dict[str, float]]:
     """Lines of one problem's table, and each method's median final regret."""
-    optimum = PROBLEMS[prob].optimum
-    regrets: dict[str, list[float]] = {}
-    times: dict[str, list[float]] = {}
-    for m, p, _, values, t in results:
-        if p == prob:
-            regrets.setdefault(m, []).append(min(values) - optimum)
-            times.setdefault(m, []).append(t)
+    regrets, times = final_regrets(results, prob)
     med = {m: float(np.median(regrets[m])) for m in methods if m in regrets}
     rank = _ranks(med)
-    lines = [f"{prob} (optimum {optimum:g}; {PROBLEMS[prob].space.dim} parameters, conditional)",
+    lines = [f"{prob} (optimum {PROBLEMS[prob].optimum:g}; {PROBLEMS[prob].space.dim} parameters, conditional)",
              f"  {'method':<15}{'median regret':>15}{'IQR (q25 - q75)':>24}{'s/trial':>10}{'rank':>7}{'seeds':>7}"]
     for m in methods:
         if m not in med:
@@ -320,23 +325,45 @@ def problem_table(results: list[Result], prob: str, methods: list[str], na: dict
     return lines, med
 
 
+def per_seed(results: list[Result], probs: list[str], methods: list[str]) -> list[str]:
+    """Every run's final regret, sorted per method: a median can sit between two optima that runs settle on."""
+    lines = ["final regret of every seed, sorted:"]
+    for prob in probs:
+        regrets, _ = final_regrets(results, prob)
+        lines.append(f"  {prob}")
+        lines += [f"    {m:<15}" + " ".join(f"{r:.3g}" for r in sorted(regrets[m])) for m in methods if m in regrets]
+    return lines
+
+
+def verdicts(medians: dict[str, dict[str, float]], probs: list[str], methods: list[str]) -> list[str]:
+    """Per problem, whether ``bayes``'s median final regret is at or below each peer's; then the count."""
+    lines = ["bayes at or below each peer on median final regret (bayes's median vs the peer's):"]
+    wins = []
+    for prob in probs:
+        med = medians[prob]
+        if "bayes" not in med:
+            continue
+        peers = [m for m in methods if m != "bayes"]
+        verdict = [f"{m} {'yes' if med['bayes'] <= med[m] + 1e-12 else 'NO'} ({med['bayes']:.4g} vs {med[m]:.4g})"
+                   if m in med else f"{m} n/a" for m in peers]
+        lines.append(f"  {prob:<10} " + ", ".join(verdict))
+        if all(med["bayes"] <= med[m] + 1e-12 for m in peers if m in med):
+            wins.append(prob)
+    lines.append(f"bayes at or below every peer run on {len(wins)}/{len(probs)} problems"
+                 + (f": {', '.join(wins)}" if wins else ""))
+    return lines
+
+
 def report(results: list[Result], probs: list[str], methods: list[str], na: dict[str, str]) -> str:
-    """Per problem: median final regret, IQR, seconds per trial and rank; then bayes against each peer."""
+    """Per problem: median final regret, IQR, seconds per trial and rank; every seed's regret; bayes vs peers."""
     lines: list[str] = []
     medians: dict[str, dict[str, float]] = {}
     for prob in probs:
         table, medians[prob] = problem_table(results, prob, methods, na)
         lines += [*table, ""]
+    lines += [*per_seed(results, probs, methods), ""]
     if "bayes" in methods:
-        lines.append("bayes at or below each peer on median final regret:")
-        for prob in probs:
-            med = medians[prob]
-            if "bayes" not in med:
-                continue
-            verdict = [f"{m} {'yes' if med['bayes'] <= med[m] + 1e-12 else 'NO'}" for m in methods
-                       if m != "bayes" and m in med]
-            verdict += [f"{m} n/a" for m in methods if m != "bayes" and m not in med]
-            lines.append(f"  {prob:<10} " + ", ".join(verdict))
+        lines += verdicts(medians, probs, methods)
     return "\n".join(lines)
 
 
@@ -348,7 +375,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=None, help=f"also write the table here (the full run: {RESULTS})")
     ap.add_argument("--raw", default=None, help="write every run's values here (JSON) as runs finish")
+    ap.add_argument("--report", default=None, help="only print the tables from a JSON written by --raw")
     args = ap.parse_args(argv)
+    if args.report:
+        with open(args.report) as f:
+            results = [tuple(r) for r in json.load(f)]
+        probs = [p for p in PROBLEMS if any(r[1] == p for r in results)]
+        methods = [m for m in METHODS if any(r[0] == m for r in results)]
+        print(f"from {args.report}: {len(results)} runs\n\n{report(results, probs, methods, {})}")
+        return
     probs, methods = args.problems.split(","), args.methods.split(",")
     for name in probs:
         if name not in PROBLEMS:
