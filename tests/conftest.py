@@ -36,6 +36,17 @@ def hydra_plugins_discovered() -> None:
     Plugins.instance()
 
 
+@pytest.fixture(autouse=True)
+def hydra_version_base_restored():
+    """Hydra's version base as before each test: ``@hydra.main(version_base="1.3")`` and the compose API set it for
+    every later Hydra run of the process (1.3: jobs do not chdir), and Hydra's own suites expect the default."""
+    from hydra.version import VersionBase
+
+    before = VersionBase.instance().getbase()
+    yield
+    VersionBase.instance().version_base = before
+
+
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory) -> Path:
     """An empty SQLite store with MLflow's schema, made once: its migrations take seconds per new store."""

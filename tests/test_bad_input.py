@@ -261,9 +261,13 @@ def test_a_bad_value_on_the_command_line_ends_the_sweep_before_it_starts(store, 
     assume(key != "tracking.uri")  # names another store: this test's own store would not be the one to look at
     path = store()
     prefix = "+" if key in ("loss", "hydra.sweeper.conditions") else ""
+    option = key.removeprefix("hydra.sweeper.")
+    strategy = [f"hydra/sweeper={SWEEPER_BAD[option][0]}"] if option in SWEEPER_BAD else []  # the option's own
+    if strategy == ["hydra/sweeper=grid"]:
+        strategy.append("optimizer.lr=0.01,0.1")  # a grid names its grid
     code, out = run_train_in_process(["-m", *SWEEP_FAST, f"tracking.uri=sqlite:///{path}",
                                       f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweeper.n_trials=2",
-                                      f"{prefix}{key}={value}"], capfd)
+                                      *strategy, f"{prefix}{key}={value}"], capfd)
     lines = [line for line in out.splitlines() if line.strip()]
     assert code == 2, out[-3000:]
     assert 0 < len(lines) <= 2 and "Traceback" not in out, out[-3000:]

@@ -70,7 +70,14 @@ def experiment(conf: dict[str, Any], config: DictConfig) -> str:
 
 
 def strategy_options(conf: dict[str, Any], strategy: str) -> dict[str, Any]:
-    """The strategy's options the user set; unset ones keep the optimizer's defaults."""
+    """The strategy's options the user set; unset ones keep the optimizer's defaults. An option of another
+    strategy is refused: it would change nothing."""
+    for other, keys in STRATEGY_OPTIONS.items():
+        for key in keys:
+            if other != strategy and key not in STRATEGY_OPTIONS[strategy] and conf.get(key) is not None:
+                raise ValueError(f"hydra.sweeper.{key}={conf[key]!r} is an option of {other}, and this sweep's "
+                                 f"strategy is {strategy}: expected hydra/sweeper={other}, or one of {strategy}'s "
+                                 f"options ({', '.join(STRATEGY_OPTIONS[strategy])})")
     return {k: conf[k] for k in STRATEGY_OPTIONS[strategy] if conf.get(k) is not None}
 
 

@@ -225,3 +225,11 @@ def test_a_condition_on_a_value_the_command_line_fixes():
     assert kept.space.conditions == {} and kept.space.names == ["w2", "act"]
     with pytest.raises(ValueError, match="w2 is never searched: n>=2 never holds, n is fixed to 1"):
         planned({"conditions": {"w2": "n>=2"}}, task_config(), fixed, ["n=1"], "train.py")
+
+
+def test_an_option_of_another_strategy_is_refused():
+    with pytest.raises(ValueError, match=r"hydra.sweeper.sampler='lhs' is an option of random, and this sweep's "
+                                         r"strategy is bayes: expected hydra/sweeper=random"):
+        planned({"strategy": "bayes", "sampler": "lhs"}, task_config(), {"x": "interval(0, 1)"}, [], "app.py")
+    assert planned({"strategy": "random", "sampler": "uniform"}, task_config(), {"x": "interval(0, 1)"}, [],
+                   "app.py").options == {"sampler": "uniform"}
