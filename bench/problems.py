@@ -123,3 +123,89 @@ PROBLEMS: dict[str, Problem] = {
     "mixed7": Problem("mixed7", _MIXED_SPACE, mixed7, None),
     "hgb_breast_cancer": Problem("hgb_breast_cancer", _hgb_space(), hgb_cv_logloss, None),
 }
+
+
+# -- conditional (hierarchical) problems of bench/conditional.py ----------------------------------------------
+H6_MIN = -3.32236801141551  # Hartmann6's minimum (bench/problems.py)
+BRANIN_MIN = 0.397887357729738
+
+
+
+def jenatton(p: dict[str, Any]) -> float:
+    """Ax's ``jenatton_test_function``: ``x_leaf**2 + offset + r`` on the leaf that x1, x2/x3 choose."""
+    if p["x1"] == 0:
+        return p["x4"] ** 2 + 0.1 + p["r8"] if p["x2"] == 0 else p["x5"] ** 2 + 0.2 + p["r8"]
+    return p["x6"] ** 2 + 0.3 + p["r9"] if p["x3"] == 0 else p["x7"] ** 2 + 0.4 + p["r9"]
+
+
+def _jenatton_space() -> SearchSpace:
+    """Ax's ``get_jenatton_search_space``: x1 picks (x2, r8) or (x3, r9); x2 picks x4 or x5, x3 x6 or x7."""
+    grammar = {"x1": "choice(0,1)", "x2": "choice(0,1)", "x3": "choice(0,1)",
+               **{f"x{i}": "interval(0.0,1.0)" for i in range(4, 8)}, "r8": "interval(0.0,1.0)",
+               "r9": "interval(0.0,1.0)"}
+    conditions = {"x2": "x1=0", "r8": "x1=0", "x3": "x1=1", "r9": "x1=1",
+                  "x4": "x2=0", "x5": "x2=1", "x6": "x3=0", "x7": "x3=1"}
+    return SearchSpace.from_grammar(grammar, conditions)
+
+
+BRANCH_OFFSET = {"a": 0.2, "b": 0.1, "c": 0.0}  # each branch's best value: only c, the largest, reaches 0
+# Each branch's part divided by its median at uniform random points of the branch (2e5 draws, rounded), so no
+# branch looks better than another at random: only search tells them apart.
+BRANCH_SCALE = {"a": 35.0, "b": 8.9, "c": 3.22}
+B_CENTRE = (0.7, -1.2, 1.4)  # branch b's best continuous point; its best int k is 6
+LR_BEST = -4.0  # best log10(lr), in the shared range [-5, -1] (middle -3)
+
+
+def branches(p: dict[str, Any]) -> float:
+    """Branch a: Branin (2 floats); b: a shifted sphere in 3 floats plus ``0.2 (k - 6)^2`` in an int k in 1..8
+    (4 params); c: Hartmann6 (6 floats). Each branch's regret over its own minimum is divided by its random median
+    (``BRANCH_SCALE``) and added to its offset (0.2, 0.1, 0): the lower-dimensional branches are the easier
+    decoys. Plus ``0.05 (log10 lr + 4)^2`` in every branch. The optimum is 0 exactly: family c at Hartmann6's
+    minimiser, lr = 1e-4."""
+    family = p["family"]
+    if family == "a":
+        part = branin({"x0": p["a0"], "x1": p["a1"]}) - BRANIN_MIN
+    elif family == "b":
+        part = sum((p[f"b{i}"] - c) ** 2 for i, c in enumerate(B_CENTRE)) + 0.2 * (p["k"] - 6) ** 2
+    else:
+        part = _hartmann(np.array([p[f"c{i}"] for i in range(6)]), _H6_A, _H6_P) - H6_MIN
+    return BRANCH_OFFSET[family] + part / BRANCH_SCALE[family] + 0.05 * (math.log10(p["lr"]) - LR_BEST) ** 2
+
+
+def _branches_space() -> SearchSpace:
+    grammar = {"family": "choice(a,b,c)", "lr": "tag(log, interval(1e-5, 1e-1))",
+               "a0": "interval(-5.0, 10.0)", "a1": "interval(0.0, 15.0)",
+               **{f"b{i}": "interval(-2.0, 2.0)" for i in range(3)}, "k": "range(1,9)",
+               **{f"c{i}": "interval(0.0, 1.0)" for i in range(6)}}
+    conditions = {**{n: "family=a" for n in ("a0", "a1")}, **{n: "family=b" for n in ("b0", "b1", "b2", "k")},
+                  **{f"c{i}": "family=c" for i in range(6)}}
+    return SearchSpace.from_grammar(grammar, conditions)
+
+
+WIDTH_BEST = (8.0, 7.0, 6.0, 5.0)  # best log2 width of layers 1..4
+
+
+def depth_net(p: dict[str, Any]) -> float:
+    """A synthetic network: ``depth`` in 1..4 layers, layer k's width (log int, 8..512) active when
+    ``depth >= k``, a log learning rate and an activation. Best at depth 3, widths 256, 128, 64, lr 10^-2.9, relu:
+    0 exactly. The best log10 lr is ``-2 - 0.3 depth``; more than 0.8 above it the run "diverges" and the loss
+    grows exponentially (to ~1300 at depth 4, lr 1; a random point's median is ~1): a heavy-tailed landscape, as
+    real learning-rate sweeps are."""
+    depth = p["depth"]
+    u = math.log10(p["lr"]) - (-2.0 - 0.3 * depth)
+    loss = 0.05 * (depth - 3) ** 2 + 0.1 * u**2 + (0.05 if p["act"] == "tanh" else 0.0)
+    loss += sum(0.03 * (math.log2(p[f"w{k}"]) - WIDTH_BEST[k - 1]) ** 2 for k in range(1, depth + 1))
+    return loss + (math.exp(3 * (u - 0.8)) - 1 if u > 0.8 else 0.0)
+
+
+def _depth_space() -> SearchSpace:
+    grammar = {"depth": "range(1,5)", "lr": "tag(log, interval(1e-4, 1.0))", "act": "choice(relu,tanh)",
+               **{f"w{k}": "tag(log, int(interval(8, 512)))" for k in range(1, 5)}}
+    return SearchSpace.from_grammar(grammar, {f"w{k}": f"depth>={k}" for k in range(2, 5)})
+
+
+CONDITIONAL_PROBLEMS: dict[str, Problem] = {  # bench/conditional.py
+    "jenatton": Problem("jenatton", _jenatton_space(), jenatton, 0.1),
+    "branches": Problem("branches", _branches_space(), branches, 0.0),
+    "depth": Problem("depth", _depth_space(), depth_net, 0.0),
+}

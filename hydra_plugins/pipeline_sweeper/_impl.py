@@ -36,12 +36,13 @@ from hydra_plugins.pipeline_sweeper._launches import (
     Launches,
     PreparedSignal,
     release_idle_workers,
+    slots,
     stop_workers,
     worker_died,
 )
 from hydra_plugins.pipeline_sweeper._optimizer import make_sweep_optimizer
 from hydra_plugins.pipeline_sweeper._options import parse_arguments
-from hydra_plugins.pipeline_sweeper._parent import SweepProgress, open_parent
+from hydra_plugins.pipeline_sweeper._parent import lineage, open_parent
 from hydra_plugins.pipeline_sweeper._plan import (
     ADAPTIVE,
     Command,
@@ -51,11 +52,18 @@ from hydra_plugins.pipeline_sweeper._plan import (
     script_path,
 )
 from hydra_plugins.pipeline_sweeper._store import export_credentials, sweep_store
-from hydra_plugins.pipeline_sweeper._trials import RETURN_ERROR, end_unclaimed, outcome, record_runs, result_text
+from hydra_plugins.pipeline_sweeper._trials import (
+    SweepFailed,
+    check_failures,
+    check_repeating,
+    end_unclaimed,
+    outcome,
+    record_runs,
+    result_text,
+)
 from hydra_plugins.pipeline_sweeper._wrapup import BestModel, ReportSchedule, finish
 from pipeline import runtime
-from pipeline.errors import ConfigError, DataError, TrackingError
-from pipeline.search.space import params_equal
+from pipeline.errors import TrackingError
 from pipeline.tracking import lease, names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.runs import running_trial_runs
@@ -64,11 +72,8 @@ from pipeline.tracking.sweep_run import TrialRecord, best_record
 
 log = logging.getLogger(__name__)
 
+USER_ERRORS = (ValueError, TrackingError, SweepFailed, StoreLost, HydraException)  # their messages say it all
 KEEP_JOB_CONFIGS = 100  # larger sweeps keep each job's return value and status, not Hydra's config of it
-
-
-class SweepFailed(RuntimeError):
-    """Too many trials failed: the sweep stops and its parent run is marked FAILED."""
 
 
 @dataclass
@@ -117,7 +122,7 @@ class SweeperImpl:
                       str(e) or "Ctrl-C", parent)
             self._exit(130)
         except (ValueError, RuntimeError, HydraException) as e:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _is_user_error(e):
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or not isinstance(e, USER_ERRORS):
                 raise
             log.error("%s", e)
             self._exit(1 if isinstance(e, (SweepFailed, StoreLost)) else 2)
@@ -157,16 +162,6 @@ class SweeperImpl:
         overrides, first = job
         return self.launcher.launch(overrides, initial_job_idx=first)
 
-    def slots(self, plan: SweepPlan) -> int:
-        """Launches in flight: ``n_jobs`` trials one by one, or one launch of ``batch_size`` at a time; one
-        for a launcher that runs the task in this process (Hydra's basic launcher)."""
-        if type(self.launcher).__name__ == "BasicLauncher":
-            if plan.n_jobs > 1:
-                log.warning("hydra.sweeper.n_jobs=%d but Hydra's basic launcher runs one trial at a time in this "
-                            "process; use a parallel launcher (hydra/launcher=joblib)", plan.n_jobs)
-            return 1
-        return 1 if plan.batch_size else plan.n_jobs
-
 
 class Sweep:
     """One sweep: its plan and optimizer, its parent run and progress, the launches in flight and the trials
@@ -183,7 +178,8 @@ class Sweep:
         self.conditional = ConditionalParams(impl.hydra_context, impl.config, self.plan)
         self.launcher = impl.launcher
         self.launch_lines = LaunchLines(())  # the console's names for the launchers' lines (``run``)
-        self.launches = Launches(impl.launch_job, impl.slots(self.plan), impl.prepared)
+        in_flight = slots(impl.launcher, self.plan.n_jobs, self.plan.batch_size)
+        self.launches = Launches(impl.launch_job, in_flight, impl.prepared)
         self.model = BestModel(self.plan)
         self.watch = StoreWatch(self.plan.uri, self.parent.run_id)
         self.report = ReportSchedule(self.plan.report, self.plan.report_every, self.plan.ui_url)
@@ -246,8 +242,8 @@ class Sweep:
             except Exception as e:  # the store went away (StoreLost), or a real bug: re-raised as it is
                 self.watch.lost(e)
                 raise
-            _check_repeating(self.plan, records)
-            _check_failures(self.plan, self.progress)
+            check_repeating(self.plan.space.names, records)
+            check_failures(self.plan, self.progress.count(TrialState.FAILED), self.progress.ended)
             self.report.maybe(self.plan.uri, self.parent.run_id, self.dir)
 
     def _fill(self) -> None:
@@ -287,7 +283,7 @@ class Sweep:
     def _create_trial_runs(self, numbers: list[int], batch: list[dict[str, Any]]) -> dict[int, str]:
         """The runs of the trials about to launch; a tracking server restarted meanwhile is waited for (up to the
         watch's patience, then ``StoreLost``) and the runs it did not make are made."""
-        extra = self._lineage(numbers, batch)
+        extra = lineage(self.optimizer, self.progress.records, self.plan.space.names, numbers, batch)
         try:
             return self.parent.create_trials(numbers, batch, extra=extra)
         except Exception as e:
@@ -295,20 +291,6 @@ class Sweep:
                 raise
             self.watch.lost(e)
             return self.parent.create_trials(numbers, batch, again=True, extra=extra)
-
-    def _lineage(self, numbers: list[int], batch: list[dict[str, Any]]) -> dict[int, dict[str, str]]:
-        """For a strategy that mutates told trials (evolution): each child's parent trial, as a tag of its run."""
-        parent_of = getattr(self.optimizer, "parent_of", None)
-        if parent_of is None:
-            return {}
-        out = {}
-        for number, params in zip(numbers, batch):
-            parent = parent_of(params)
-            found = parent is not None and next((r for r in reversed(self.progress.records) if params_equal(
-                r.params, parent, self.plan.space.names)), None)
-            if found:
-                out[number] = {names.MUTATED_FROM_TAG: names.trial_run_name(found.number)}
-        return out
 
     def _tell_reruns(self, pairs: list[tuple[TrialRecord, int]]) -> None:
         """Tag the run of each trial run again with its new number (a sweep recorded before trials' runs were
@@ -416,28 +398,3 @@ class Sweep:
         log.info("%s: %s | %d of %d ended | best %s | elapsed %s", names.trial_run_name(record.number),
                  result_text(record), progress.ended, plan.n_trials,
                  "-" if best is None else f"{best.value:.6g} ({names.trial_run_name(best.number)})", elapsed)
-
-
-def _is_user_error(e: BaseException) -> bool:
-    """Errors whose message says it all: bad sweep input, an unreachable store, too many failed trials."""
-    return isinstance(e, (ValueError, TrackingError, SweepFailed, StoreLost, HydraException))
-
-
-def _check_repeating(plan: SweepPlan, records: Sequence[TrialRecord]) -> None:
-    """A failure every trial would repeat (its data cannot load, a fixed setting is invalid) stops the sweep at
-    its first occurrence: an error of the trial's data or config that names no parameter being searched."""
-    for r in records:
-        repeats = r.error_type == RETURN_ERROR or (r.error_type in (DataError.__name__, ConfigError.__name__) and
-                                                   not any(name.lstrip("+") in r.error for name in plan.space.names))
-        if r.state == TrialState.FAILED and repeats:
-            raise SweepFailed(f"trial {r.number} failed with an error every trial would repeat, so the sweep "
-                              f"stops: {r.error}")
-
-
-def _check_failures(plan: SweepPlan, progress: SweepProgress) -> None:
-    failed = progress.count(TrialState.FAILED)
-    if failed > plan.max_failure_rate * plan.n_trials:
-        raise SweepFailed(
-            f"{failed} of {progress.ended} trials failed, more than max_failure_rate={plan.max_failure_rate} of "
-            f"n_trials={plan.n_trials}; stopping the sweep. The errors are in the trials' MLflow runs and the "
-            f"log above; raise hydra.sweeper.max_failure_rate to tolerate more failures.")

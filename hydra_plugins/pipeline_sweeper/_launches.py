@@ -228,3 +228,14 @@ class Interrupts:
 
 def _sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def slots(launcher: Any, n_jobs: int, batch_size: int | None) -> int:
+    """Launches in flight: ``n_jobs`` trials one by one, or one launch of ``batch_size`` at a time; one for a
+    launcher that runs the task in this process (Hydra's basic launcher)."""
+    if type(launcher).__name__ == "BasicLauncher":
+        if n_jobs > 1:
+            log.warning("hydra.sweeper.n_jobs=%d but Hydra's basic launcher runs one trial at a time in this "
+                        "process; use a parallel launcher (hydra/launcher=joblib)", n_jobs)
+        return 1
+    return 1 if batch_size else n_jobs

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
+from pipeline.search.space import params_equal
 from pipeline.tracking import lease, names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.sweep_run import SweepRun, TrialRecord, load_state
@@ -50,3 +51,19 @@ def open_parent(plan: SweepPlan, optimizer: Any) -> tuple[SweepRun, SweepProgres
     log.info("Resuming sweep %s (%s): %d trials ended, %d interrupted to run again, next %s", plan.name,
              plan.resume, len(state.ended), len(state.interrupted), names.trial_run_name(state.next_number))
     return SweepRun.reopen(plan.uri, plan.resume, lease.own()), progress, list(state.interrupted)
+
+
+def lineage(optimizer: Any, records: list[TrialRecord], searched: list[str], numbers: list[int],
+            batch: list[dict[str, Any]]) -> dict[int, dict[str, str]]:
+    """For a strategy that mutates told trials (evolution): each child's parent trial, as a tag of its run."""
+    parent_of = getattr(optimizer, "parent_of", None)
+    if parent_of is None:
+        return {}
+    out = {}
+    for number, params in zip(numbers, batch):
+        parent = parent_of(params)
+        found = parent is not None and next((r for r in reversed(records) if params_equal(r.params, parent, searched)),
+                                            None)
+        if found:
+            out[number] = {names.MUTATED_FROM_TAG: names.trial_run_name(found.number)}
+    return out

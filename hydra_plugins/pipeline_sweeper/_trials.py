@@ -19,6 +19,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
+from pipeline.errors import ConfigError, DataError
 from pipeline.objective import RETURN_PRUNED, RETURN_RUN_ID, RETURN_VALUE
 from pipeline.tracking import names
 from pipeline.tracking.names import TrialState
@@ -147,3 +148,27 @@ def _override_params(overrides: Sequence[str]) -> dict[str, str]:
 def missing_runs(records: Sequence[TrialRecord], found: Mapping[int, str]) -> list[int]:
     """Trials that ran (not failed before they could log) but have no child run among ``found`` (number -> run id)."""
     return [r.number for r in records if r.number not in found and r.state != TrialState.FAILED]
+
+
+class SweepFailed(RuntimeError):
+    """Too many trials failed: the sweep stops and its parent run is marked FAILED."""
+
+
+def check_repeating(searched: Sequence[str], records: Sequence[TrialRecord]) -> None:
+    """A failure every trial would repeat (its data cannot load, a fixed setting is invalid) stops the sweep at
+    its first occurrence: an error of the trial's data or config that names no parameter being searched."""
+    for r in records:
+        repeats = r.error_type == RETURN_ERROR or (r.error_type in (DataError.__name__, ConfigError.__name__) and
+                                                   not any(name.lstrip("+") in r.error for name in searched))
+        if r.state == TrialState.FAILED and repeats:
+            raise SweepFailed(f"trial {r.number} failed with an error every trial would repeat, so the sweep "
+                              f"stops: {r.error}")
+
+
+def check_failures(plan: Any, failed: int, ended: int) -> None:
+    """More than ``plan.max_failure_rate`` of ``plan.n_trials`` failed: the sweep stops."""
+    if failed > plan.max_failure_rate * plan.n_trials:
+        raise SweepFailed(
+            f"{failed} of {ended} trials failed, more than max_failure_rate={plan.max_failure_rate} of "
+            f"n_trials={plan.n_trials}; stopping the sweep. The errors are in the trials' MLflow runs and the "
+            f"log above; raise hydra.sweeper.max_failure_rate to tolerate more failures.")
