@@ -9,6 +9,7 @@ MLflow), so the sweeper can use it without touching the trial's training code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.errors import ConfigError
 
@@ -133,3 +134,193 @@ def sign(direction: str) -> float:
 def is_better(value: float, than: float | None, direction: str) -> bool:
     """Whether ``value`` beats ``than`` (None: nothing to beat) in ``direction``."""
     return than is None or sign(direction) * value < sign(direction) * than
+
+
+# -- several objectives, costs and constraints ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Cost:
+    """A figure every trial measures besides its metrics; smaller is better. Usable as an objective or in a
+    constraint, and logged as a metric of the trial's run under its name."""
+
+    name: str
+    description: str
+    direction: str = MINIMIZE
+
+
+COSTS: dict[str, Cost] = {c.name: c for c in (
+    Cost("n_params", "trainable parameters of the model"),
+    Cost("flops", "floating-point operations of one forward pass, per sample (torch.utils.flop_counter)"),
+    Cost("latency_ms", "inference time per sample of the refit model, warm, median of repeats, in ms; the device "
+                       "and batch size are the run's tags cost.device and cost.batch_size"),
+    Cost("train_seconds", "wall time of the cross-validation and the refit, in s"),
+    Cost("peak_memory_mb", "peak memory while training, in MB: CUDA's max allocated on a GPU, else the "
+                           "process's peak resident set (tag cost.memory says which)"),
+)}
+CONSTRAINT_OPS = ("<=", ">=", "<", ">")
+
+
+def known_direction(name: str) -> str | None:
+    """The direction of a value a trial of this project returns under ``name`` (a metric or a cost); None when
+    ``name`` is neither."""
+    if name in METRICS:
+        return METRICS[name].direction
+    return COSTS[name].direction if name in COSTS else None
+
+
+def trial_values(task: str) -> tuple[str, ...]:
+    """The names a trial of ``task`` returns a value under (its metrics' cross-validated means, its costs): what
+    ``hydra.sweeper.objective``, ``constraints`` and ``select`` may name."""
+    return (*TASKS[task], *COSTS)
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """What a sweep optimizes: the names of its values (``()``: the one value of the trial protocol or of a task
+    returning a number) and the direction of each."""
+
+    names: tuple[str, ...]
+    directions: tuple[str, ...]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.directions) > 1
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """A name for each value: its key, or ``value`` / ``value_<i>`` for unnamed ones."""
+        if self.names:
+            return self.names
+        return ("value",) if len(self.directions) == 1 else tuple(f"value_{i}" for i in range(len(self.directions)))
+
+    def signs(self) -> tuple[float, ...]:
+        return tuple(sign(d) for d in self.directions)
+
+
+def parse_objectives(objective: Any, direction: Any, metric_name: str | None = None) -> Objectives:
+    """``hydra.sweeper.objective`` (None, a key, or a list of keys) and ``hydra.sweeper.direction`` (None/auto,
+    a word, or a list of words, one per objective) as ``Objectives``. An unset direction is the known direction
+    of each named value (``known_direction``), else that of ``metric_name`` for the one unnamed value."""
+    names = _names("hydra.sweeper.objective", objective)
+    words = _names("hydra.sweeper.direction", direction)
+    for w in words:
+        if w not in (*DIRECTIONS, "auto"):
+            raise ConfigError(f"hydra.sweeper.direction={w!r} is invalid; expected auto, minimize or maximize, or a "
+                              "list of them, one per objective")
+    if len(names) > 1 and len(words) > 1 and len(words) != len(names):
+        raise ConfigError(f"hydra.sweeper.direction={list(words)} has {len(words)} directions for {len(names)} "
+                          f"objectives {list(names)}; expected one per objective")
+    if len(names) <= 1 and len(words) > 1:  # a task returning a sequence: one direction per value
+        if names:
+            raise ConfigError(f"hydra.sweeper.direction={list(words)} has {len(words)} directions for the one "
+                              f"objective {names[0]!r}; expected one direction, or a list of objectives")
+        return Objectives((), tuple(w if w != "auto" else MINIMIZE for w in words))
+    if not names:
+        return Objectives((), (resolve_direction(words[0] if words else None, metric_name),))
+    out = []
+    for i, name in enumerate(names):
+        word = words[i] if len(words) > 1 else (words[0] if words else "auto")
+        if word == "auto" and len(names) > 1:
+            word = known_direction(name) or ""
+            if not word:
+                raise ConfigError(f"hydra.sweeper.objective={name!r} has no known direction; expected "
+                                  "hydra.sweeper.direction as a list of minimize|maximize, one per objective")
+        out.append(word if word != "auto" else (known_direction(name) or resolve_direction(None, metric_name)))
+    return Objectives(names, tuple(out))
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        items = tuple(value)
+        if not items or not all(isinstance(v, str) and v for v in items):
+            raise ConfigError(f"{key}={list(items)!r} is invalid; expected a non-empty list of names")
+        if len(set(items)) != len(items):
+            raise ConfigError(f"{key}={list(items)!r} names a value twice; expected distinct names")
+        return items
+    raise ConfigError(f"{key}={value!r} is invalid; expected a name or a list of names")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A limit on a value a trial returns: ``n_params<=50000``. Its violation (``violation``) is how far the value
+    is past the limit, <= 0 when met; a strict ``<`` is met at the limit too (values are measured, not exact)."""
+
+    name: str
+    op: str
+    limit: float
+
+    def violation(self, value: float) -> float:
+        return value - self.limit if self.op in ("<=", "<") else self.limit - value
+
+    def met(self, value: float) -> bool:
+        return self.violation(value) <= 0
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.limit:g}"
+
+
+def parse_constraint(text: Any, key: str = "hydra.sweeper.constraints") -> Constraint:
+    """``NAME<=LIMIT`` (or ``>=``, ``<``, ``>``) as a ``Constraint``; a ``ConfigError`` naming ``text`` otherwise."""
+    import re
+
+    m = re.fullmatch(r"\s*([A-Za-z_][\w./-]*)\s*(<=|>=|<|>)\s*([-+0-9.eE_]+)\s*", str(text)) if isinstance(
+        text, str) else None
+    try:
+        limit = float(m.group(3)) if m else float("nan")
+    except ValueError:
+        limit = float("nan")
+    if m is None or limit != limit or limit in (float("inf"), float("-inf")):
+        raise ConfigError(f"{key} item {text!r} is invalid; expected NAME<=LIMIT or NAME>=LIMIT with a finite "
+                          "number, e.g. n_params<=50000")
+    return Constraint(m.group(1), m.group(2), limit)
+
+
+def parse_constraints(value: Any, key: str = "hydra.sweeper.constraints") -> tuple[Constraint, ...]:
+    """A list of constraints (or one, or None); the same name twice with the same operator is refused."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    out = tuple(parse_constraint(v, key) for v in items)
+    seen = [(c.name, c.op.rstrip("=")) for c in out]
+    if len(set(seen)) != len(seen):
+        raise ConfigError(f"{key}={[str(c) for c in out]} limits a value twice in one direction; expected one "
+                          "limit per value and direction")
+    return out
+
+
+@dataclass(frozen=True)
+class Selection:
+    """``hydra.sweeper.select``: which trial of a multi-objective front is *the* best (the one ``@champion``
+    follows): the best ``name`` among feasible trials meeting ``where`` too."""
+
+    name: str
+    direction: str
+    where: tuple[Constraint, ...] = ()
+
+    def __str__(self) -> str:
+        return self.name + (" where " + " and ".join(map(str, self.where)) if self.where else "")
+
+
+def parse_selection(text: Any, objectives: Objectives) -> Selection:
+    """``NAME`` or ``NAME where C and C...`` (``C`` as in constraints); None picks the first objective. ``NAME``
+    must be an objective, or a value with a known direction."""
+    labels = objectives.labels
+    if text is None:
+        return Selection(labels[0], objectives.directions[0])
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"hydra.sweeper.select={text!r} is invalid; expected NAME or 'NAME where LIMIT and ...', "
+                          f"NAME one of {list(labels)}")
+    head, _, tail = text.partition(" where ")
+    name = head.strip()
+    if name in labels:
+        d = objectives.directions[labels.index(name)]
+    elif known_direction(name):
+        d = known_direction(name)
+    else:
+        raise ConfigError(f"hydra.sweeper.select={text!r} selects by {name!r}, which is not an objective; expected "
+                          f"one of {list(labels)}")
+    where = tuple(parse_constraint(c, "hydra.sweeper.select") for c in tail.split(" and ")) if tail.strip() else ()
+    return Selection(name, d, where)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +20,23 @@ TOLD = (TrialState.COMPLETE, TrialState.FAILED, TrialState.PRUNED)  # the states
 
 @dataclass
 class Trial:
-    """One told trial: its parameters, objective (None when failed) and state."""
+    """One told trial: its parameters, objective (None when failed; a tuple, one value per objective, when the
+    optimizer has several), state, and constraint values (each met when <= 0; None when it has none)."""
 
     params: dict[str, Any]
-    value: float | None
+    value: float | tuple[float, ...] | None
     state: TrialState = TrialState.COMPLETE
+    constraints: tuple[float, ...] | None = None
+
+    @property
+    def feasible(self) -> bool:
+        """Whether every constraint is met (a trial without constraint values is feasible)."""
+        return self.constraints is None or all(c <= 0 for c in self.constraints)
+
+    @property
+    def violation(self) -> float:
+        """How far past its limits the trial is in all: the sum of the positive constraint values."""
+        return 0.0 if self.constraints is None else float(sum(max(c, 0.0) for c in self.constraints))
 
 
 class Optimizer(ABC):
@@ -34,15 +46,23 @@ class Optimizer(ABC):
     (``m < n`` only when a finite space is exhausted), that differ from ``self.pending_X`` (asked,
     not yet told). Values are kept internally as losses (``self.sign * value``) so every strategy
     minimizes. Subclasses taking options accept ``**options`` and pass them to ``_reject_options``.
+
+    Several objectives: ``direction`` is a sequence, one per objective; ``tell`` takes a sequence of values and
+    ``front()`` replaces ``best()``. Constraints: ``tell(..., constraints=[c_1, ...])``, each met when ``c_k <= 0``
+    (Optuna's convention); an infeasible trial is never the best nor on the front.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE) -> None:
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction={direction!r} must be one of {DIRECTIONS}")
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE) -> None:
+        directions = (direction,) if isinstance(direction, str) else tuple(direction)
+        if not directions or any(d not in DIRECTIONS for d in directions):
+            raise ValueError(f"direction={direction!r} must be one of {DIRECTIONS}, or a sequence of them")
         self.space = space
         self.seed = int(seed)
-        self.direction = direction
-        self.sign = sign(direction)
+        self.directions = directions
+        self.n_objectives = len(directions)
+        self.signs = np.array([sign(d) for d in directions])
+        self.direction = directions[0]
+        self.sign = sign(self.direction)
         self.trials: list[Trial] = []
         self.pending: list[dict[str, Any]] = []
 
@@ -59,35 +79,73 @@ class Optimizer(ABC):
         self.pending.extend(proposals)
         return [dict(p) for p in proposals]
 
-    def tell(self, params: Mapping[str, Any], value: float | None, state: TrialState | str | None = None) -> None:
+    @property
+    def multi(self) -> bool:
+        return self.n_objectives > 1
+
+    def tell(self, params: Mapping[str, Any], value: float | Sequence[float] | None,
+             state: TrialState | str | None = None, constraints: Sequence[float] | None = None) -> None:
         """Record a result. ``value=None`` (or NaN/inf) marks the trial failed; ``state`` may say pruned.
 
         ``state="complete"`` with ``value=None`` is a trial that ended normally without reporting a value:
         its point is used, but there is nothing to learn from it. Told points need not have been asked: a
-        resumed sweep re-tells finished trials.
+        resumed sweep re-tells finished trials. With several objectives ``value`` holds one per objective (a
+        non-finite one fails the trial). ``constraints``: the trial's constraint values, met when <= 0.
         """
         if state is not None and state not in TOLD:
             raise ValueError(f"state={str(state)!r} must be 'complete', 'failed' or 'pruned'")
         params = self.space.validate(params)
-        finite = value is not None and math.isfinite(float(value))
+        value = self._values(value)
+        finite = value is not None and all(math.isfinite(v) for v in np.atleast_1d(value))
         if state in (TrialState.COMPLETE, TrialState.PRUNED) and value is not None and not finite:
             raise ValueError(f"state={str(state)!r} needs a finite value or None, got {value!r}")
+        cons = None if constraints is None else tuple(float(c) for c in constraints)
+        if cons is not None and not all(math.isfinite(c) for c in cons):
+            raise ValueError(f"constraints={constraints!r}: expected finite numbers (<= 0 where met)")
         self._drop_pending(params)
         told = TrialState(state) if state is not None else TrialState.COMPLETE if finite else TrialState.FAILED
-        self.trials.append(Trial(params, float(value) if finite else None, told))
+        self.trials.append(Trial(params, value if finite else None, told, cons))
         self._on_tell(self.trials[-1])
+
+    def _values(self, value: Any) -> float | tuple[float, ...] | None:
+        """``value`` as a float (one objective) or a tuple of floats (several); None stays None."""
+        if value is None:
+            return None
+        if self.multi:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray) or \
+                    len(value) != self.n_objectives:
+                raise ValueError(f"value={value!r}: expected {self.n_objectives} values, one per objective")
+            return tuple(float(v) for v in value)
+        if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
+            if len(value) != 1:
+                raise ValueError(f"value={value!r}: expected one number, this optimizer has one objective")
+            value = value[0]
+        return float(value)
 
     def add_pending(self, params: Mapping[str, Any]) -> None:
         """Register a running trial that was not asked from this optimizer (a re-run after resume)."""
         self.pending.append(self.space.validate(params))
 
     def best(self) -> tuple[dict[str, Any], float]:
-        """The best completed trial as ``(params, value)``; raises when there is none."""
-        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.value is not None]
+        """The best feasible completed trial as ``(params, value)``; raises when there is none (and with several
+        objectives, which have a front instead)."""
+        if self.multi:
+            raise ValueError("several objectives have no single best: use front()")
+        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.value is not None and t.feasible]
         if not done:
-            raise ValueError("no completed trial yet: best() needs at least one finite result")
+            raise ValueError("no completed trial yet (none feasible): best() needs at least one finite result")
         t = min(done, key=lambda t: self.sign * t.value)
         return dict(t.params), t.value
+
+    def front(self) -> list[Trial]:
+        """The feasible completed trials no other one dominates (one objective: the best), in the order told."""
+        from pipeline.search.pareto import non_dominated
+
+        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.value is not None and t.feasible]
+        if not done:
+            return []
+        keep = non_dominated(np.array([np.atleast_1d(t.value) for t in done]) * self.signs)
+        return [t for t, k in zip(done, keep) if k]
 
     # -- for subclasses ---------------------------------------------------------------------
     @abstractmethod
@@ -105,6 +163,14 @@ class Optimizer(ABC):
         """Encoded points ``(n, d)`` and losses ``(n,)`` of told trials in ``states`` with a value."""
         ts = [t for t in self.trials if t.state in states and t.value is not None]
         return self.space.encode(t.params for t in ts), np.array([self.sign * t.value for t in ts])
+
+    def observed_multi(self, states: tuple[str, ...] = (TrialState.COMPLETE,)
+                       ) -> tuple[np.ndarray, np.ndarray, list[Trial]]:
+        """Encoded points ``(n, d)``, losses ``(n, m)`` (one column per objective) and the trials themselves, of
+        told trials in ``states`` with a value."""
+        ts = [t for t in self.trials if t.state in states and t.value is not None]
+        Y = np.array([np.atleast_1d(t.value) for t in ts], dtype=float).reshape(len(ts), self.n_objectives)
+        return self.space.encode(t.params for t in ts), Y * self.signs, ts
 
     @property
     def all_X(self) -> np.ndarray:

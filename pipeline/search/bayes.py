@@ -22,11 +22,13 @@ from pipeline.search.acquisition import (
     make_acquisition,
 )
 from pipeline.search.base import Optimizer
+from pipeline.search.ehvi import make_mo_acquisition
 from pipeline.search.columns import EXHAUSTIVE_MAX, Columns, enumerate_points
 from pipeline.search.gp import FIT_MAX_POINTS, GP, fit_gp, fit_subset
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
+from pipeline.search.pareto import non_dominated, nondominated_boxes, reference_point, thin_front
 from pipeline.search.space import INACTIVE, SearchSpace
-from pipeline.search.warping import WARPINGS, warp
+from pipeline.search.warping import WARPINGS, standardize, warp
 from pipeline.tracking.names import TrialState
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,16 @@ class BayesOptimizer(Optimizer):
     for looking no better than typical. Batches (``ask(n)``, and trials still running) use the kriging
     believer, so points in one batch are distinct and spread out. A finite space returns fewer points
     once it is exhausted.
+
+    Several objectives and constraints (``_propose_constrained``): one GP per objective (each on its own warped
+    losses) and one per constraint (on ``asinh`` of its value, which keeps the limit at 0); the acquisition is the
+    log expected hypervolume improvement over the feasible front (``ehvi.log_ehvi``; exact for independent GPs,
+    as Optuna's ``GPSampler`` LogEHVI and BoTorch's qLogEHVI, without their Monte Carlo error), plus the log
+    probability of feasibility; with one objective and constraints, that is constrained LogEI (Gardner et al.
+    2014). Until a feasible trial exists, it maximizes the probability of feasibility alone. The front and the
+    reference point are taken in each objective's warped scale: the posterior mean at the feasible trials, and
+    their worst value plus a tenth of the range (``pareto.reference_point``). Running trials are believed at
+    their posterior mean in every GP, and join the front where they are more likely feasible than not.
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE, *,
@@ -103,8 +115,8 @@ class BayesOptimizer(Optimizer):
         self.n_threads = _int_option("n_threads", n_threads, 1)
         self.fit_points = FIT_MAX_POINTS if fit_points is None else _int_option("fit_points", fit_points, 2)
         self.cols = Columns.from_space(space)
-        self._theta: np.ndarray | None = None  # last MAP hyperparameters: warm start of the next fit
-        self._fitted_on = 0  # observations in the history when ``_theta`` was fitted
+        self._thetas: dict[Any, np.ndarray] = {}  # each model's last MAP hyperparameters: warm start of the next fit
+        self._fitted_on: dict[Any, int] = {}  # observations in the history when its ``_thetas`` were fitted
         self._grid: np.ndarray | None = None  # every point of a small finite space
 
     # -- proposing ----------------------------------------------------------------------------
@@ -120,30 +132,121 @@ class BayesOptimizer(Optimizer):
             n_design = n if len(X) < MIN_FIT_POINTS else min(n, max(0, self.n_initial - len(exclude)))
             out = fresh_points(self.space, self.cols, self.seed, exclude, n_design, rng)
             if len(out) < n:
-                out = np.vstack([out, self._propose_model(n - len(out), X, y, exclude, out, rng)])
+                model = self._propose_constrained if self.constrained else self._propose_model
+                out = np.vstack([out, model(n - len(out), X, y, exclude, out, rng)])
             return out
 
+    @property
+    def constrained(self) -> bool:
+        """Several objectives, or constraint values told: the models of ``_propose_constrained``."""
+        return self.multi or any(t.constraints is not None for t in self.trials)
+
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """Encoded points ``(n, d)`` and losses ``(n,)`` the GP learns from (see class docstring)."""
+        """Encoded points ``(n, d)`` and losses ``(n,)`` the GP learns from (see class docstring); ``(n, m)``,
+        one column per objective, with several."""
+        if self.multi:
+            X, Y, _ = self.observed_multi((TrialState.COMPLETE,))
+            Xp, Yp, _ = self.observed_multi((TrialState.PRUNED,))
+            if len(Yp) and len(Y):
+                Yp = np.maximum(Yp, np.median(Y, axis=0))
+            return np.vstack([X, Xp]), np.vstack([Y, Yp])
         X, y = self.observed((TrialState.COMPLETE,))
         Xp, yp = self.observed((TrialState.PRUNED,))
         if len(yp) and len(y):
             yp = np.maximum(yp, np.median(y))
         return np.vstack([X, Xp]), np.concatenate([y, yp])
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> GP:
+    def fit(self, X: np.ndarray, y: np.ndarray, key: Any = 0) -> GP:
         """MAP-fit the GP to warped losses (on at most ``fit_points`` of them), warm-started from the
         previous fit, and condition it on all of them. Past ``fit_points`` observations the previous fit is
         kept until the history has grown by ``REFIT_GROWTH``: a subset of that size moves little between asks,
-        and the fit is most of an ask's cost at a thousand observations."""
-        z = warp(y, self.warping)
-        if self._theta is not None and self.fit_points < len(z) < self._fitted_on * (1 + REFIT_GROWTH):
-            return GP(X, z, self.space.is_categorical, self._theta)
+        and the fit is most of an ask's cost at a thousand observations. ``key`` names the model (one per
+        objective and constraint), whose previous fit is its own."""
+        return self.fit_transformed(X, warp(y, self.warping), key)
+
+    def fit_transformed(self, X: np.ndarray, z: np.ndarray, key: Any = 0) -> GP:
+        """``fit`` of values already on the GP's scale (mean 0, std 1)."""
+        theta, fitted_on = self._thetas.get(key), self._fitted_on.get(key, 0)
+        if theta is not None and self.fit_points < len(z) < fitted_on * (1 + REFIT_GROWTH):
+            return GP(X, z, self.space.is_categorical, theta)
         idx = fit_subset(z, self.fit_points, np.random.default_rng([self.seed, len(z)]))
-        starts = [] if self._theta is None else [self._theta]
+        starts = [] if theta is None else [theta]
         gp = fit_gp(X[idx], z[idx], self.space.is_categorical, starts)
-        self._theta, self._fitted_on = gp.theta, len(z)
+        self._thetas[key], self._fitted_on[key] = gp.theta, len(z)
         return gp if len(idx) == len(z) else GP(X, z, self.space.is_categorical, gp.theta)
+
+    def constraint_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded points ``(n, d)`` and constraint values ``(n, k)`` of the ended trials that have them."""
+        ts = [t for t in self.trials if t.constraints is not None and t.state != TrialState.FAILED]
+        k = max((len(t.constraints) for t in ts), default=0)
+        ts = [t for t in ts if len(t.constraints) == k]
+        return self.space.encode(t.params for t in ts), np.array([t.constraints for t in ts]).reshape(len(ts), k)
+
+    def _propose_constrained(self, n: int, X: np.ndarray, Y: np.ndarray, exclude: np.ndarray, running: np.ndarray,
+                             rng: np.random.Generator) -> np.ndarray:
+        """``n`` points by log EHVI times the probability of feasibility (class docstring), one by one, each
+        believed in every model before the next."""
+        exclude = np.vstack([exclude, running])
+        Y = Y.reshape(len(X), -1)
+        pend = np.vstack([self.pending_X, running])
+        feasible = self._feasible_rows(X)
+        try:
+            objectives = [fantasize(self.fit(X, Y[:, j], key=j), pend) for j in range(Y.shape[1])]
+            Xc, C = self.constraint_data()
+            constraints, thresholds = [], []
+            for k in range(C.shape[1]):
+                z, t = _constraint_scale(C[:, k])
+                constraints.append(fantasize(self.fit_transformed(Xc, z, key=("constraint", k)), pend))
+                thresholds.append(t)
+        except (np.linalg.LinAlgError, RuntimeError, ValueError) as err:
+            log.warning("bayes: GP unavailable (%s); proposing quasi-random points", err)
+            return fresh_points(self.space, self.cols, self.seed, exclude, n, rng)
+        front_X = X[feasible] if feasible.any() else X
+        out = np.zeros((0, self.space.dim))
+        for _ in range(n):
+            boxes = self._front_boxes(objectives, constraints, thresholds, X[feasible], np.vstack([pend, out]))
+            acq = make_mo_acquisition(objectives, boxes, constraints, thresholds)
+            acq = self._on_active(acq) if self.space.conditions else acq
+            starts = front_X[rng.choice(len(front_X), size=min(N_BEST_STARTS, len(front_X)), replace=False)]
+            size = len(self.trials) * (len(objectives) + len(constraints)) + (0 if boxes is None else boxes[0].size)
+            x = self._maximize(acq, np.vstack([exclude, out]), starts, rng, objectives[0].lengthscales, size)
+            if x is None:
+                x = fresh_points(self.space, self.cols, self.seed, np.vstack([exclude, out]), 1, rng)
+                if len(x) == 0:
+                    break
+            out = np.vstack([out, x])
+            objectives = [fantasize(g, x) for g in objectives]
+            constraints = [fantasize(g, x) for g in constraints]
+        return out
+
+    def _feasible_rows(self, X: np.ndarray) -> np.ndarray:
+        """Which rows of the training data (complete trials, then pruned ones) are complete feasible trials."""
+        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.value is not None]
+        mask = np.zeros(len(X), dtype=bool)
+        mask[:len(done)] = [t.feasible for t in done]
+        return mask
+
+    @staticmethod
+    def _front_boxes(objectives: list[GP], constraints: list[GP], thresholds: list[float], X_feasible: np.ndarray,
+                     X_running: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The non-dominated region to improve on, in the objectives' GP scale: below the front of the posterior
+        means at the feasible trials and at running ones likely feasible; None before any feasible trial."""
+        if len(X_feasible) == 0:
+            return None
+        means = np.column_stack([g.mean_np(X_feasible) for g in objectives])
+        ref = reference_point(np.column_stack([g.y.numpy()[:len(g.y) - g.n_fantasies] for g in objectives]))
+        if len(X_running):
+            believed = np.column_stack([g.mean_np(X_running) for g in objectives])
+            if constraints:
+                pof = np.ones(len(X_running))
+                for g, t in zip(constraints, thresholds):
+                    mu, var = g.posterior_np(X_running)
+                    pof *= 0.5 * (1.0 + _erf((t - mu) / np.sqrt(2.0 * np.maximum(var, 1e-24))))
+                believed = believed[pof >= 0.5]
+            means = np.vstack([means, believed])
+        front = means[non_dominated(means)]
+        front = front[thin_front(front)]
+        return nondominated_boxes(front, np.maximum(ref, front.max(0) + 1e-9))
 
     def _propose_model(self, n: int, X: np.ndarray, y: np.ndarray, exclude: np.ndarray, running: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
@@ -186,15 +289,17 @@ class BayesOptimizer(Optimizer):
         return on_active
 
     def _maximize(self, acq: AcqFn, exclude: np.ndarray, best_X: np.ndarray, rng: np.random.Generator,
-                  scale: np.ndarray | None = None) -> np.ndarray | None:
-        """The unused point ``(1, d)`` with the highest acquisition found (``scale``: GP lengthscales), or None."""
+                  scale: np.ndarray | None = None, size: int | None = None) -> np.ndarray | None:
+        """The unused point ``(1, d)`` with the highest acquisition found (``scale``: GP lengthscales), or None.
+        ``size``: what one candidate's evaluation costs, in observations (default: the history's length)."""
+        size = len(self.trials) if size is None else size
         if self.cols.cardinality() <= EXHAUSTIVE_MAX:
             if self._grid is None:
                 self._grid = self.space.snap(enumerate_points(self.cols))
             pool = self._grid[novel(self._grid, exclude)]
-            return pool[[int(np.argmax(acq_values(acq, pool, len(self.trials))))]] if len(pool) else None
+            return pool[[int(np.argmax(acq_values(acq, pool, size)))]] if len(pool) else None
         cand = candidates(self.cols, rng, self.n_candidates)
-        vals = acq_values(acq, cand, len(self.trials))
+        vals = acq_values(acq, cand, size)
         top = np.argsort(-vals, kind="stable")
         starts = np.vstack([cand[select_starts(vals, self.n_restarts, rng)], best_X])
         Xr, vr = local_search(acq, starts, self.cols, rng, scale)
@@ -205,6 +310,24 @@ class BayesOptimizer(Optimizer):
             if novel(x, exclude)[0]:
                 return x
         return None
+
+
+def _constraint_scale(c: np.ndarray) -> tuple[np.ndarray, float]:
+    """Constraint values ``c (n,)`` (met when <= 0) on a GP's scale, and where the limit 0 falls on it: ``asinh``
+    of ``c`` over its median magnitude (monotone, 0 stays 0, a parameter count's orders of magnitude compress),
+    then standardized."""
+    scale = float(np.median(np.abs(c))) or 1.0
+    z = np.arcsinh(np.asarray(c, dtype=float) / scale)
+    s = float(np.std(z))
+    if s == 0.0 or not np.isfinite(s):
+        return np.zeros_like(z), (1.0 if z.size and z[0] <= 0 else -1.0)
+    return standardize(z), float(-np.mean(z) / s)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return erf(x)
 
 
 def _int_option(name: str, value: Any, minimum: int) -> int:

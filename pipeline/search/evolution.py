@@ -14,6 +14,10 @@ Everything is a function of the seed and the told history, so a resumed sweep (i
 continues as it would have. Failed trials count as the worst members (they age out like the rest); pruned ones
 enter with their last value, raised to at least the population's median (a pruner stopped them for looking no
 better than typical), as ``bayes`` does. ``parent_of`` says which told trial a child was mutated from (lineage).
+
+Several objectives or constraints: a tournament's winner is the member first in NSGA-II's order over the
+population (Deb et al. 2002): feasible before infeasible (these by total violation), then non-dominated rank,
+then crowding distance, wider first (``pareto.constrained_order``); aging is unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pipeline.objective import MINIMIZE
 from pipeline.search.base import Optimizer
 from pipeline.search.columns import Columns
 from pipeline.search.initial import fresh_points, novel
+from pipeline.search.pareto import constrained_order
 from pipeline.search.space import SearchSpace
 from pipeline.tracking.names import TrialState
 
@@ -58,8 +63,11 @@ class EvolutionOptimizer(Optimizer):
         return self._parents.get(_key(self.space.encode([params])[0]))
 
     def members(self) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """The population: encoded points ``(m, d)``, losses ``(m,)`` (inf for a failed trial) and parameters."""
+        """The population: encoded points ``(m, d)``, losses ``(m,)`` (inf for a failed trial) and parameters.
+        With several objectives or constraints, a member's loss is its place in ``constrained_order``."""
         recent = self.trials[-self.population:]
+        if self.multi or any(t.constraints is not None for t in recent):
+            return self.space.encode([t.params for t in recent]), self._places(recent), [t.params for t in recent]
         done = [self.sign * t.value for t in self.trials if t.state == TrialState.COMPLETE and t.value is not None]
         floor = float(np.median(done)) if done else -math.inf
         losses = []
@@ -71,6 +79,22 @@ class EvolutionOptimizer(Optimizer):
             else:
                 losses.append(self.sign * t.value)
         return self.space.encode([t.params for t in recent]), np.array(losses, dtype=float), [t.params for t in recent]
+
+    def _places(self, recent: list[Any]) -> np.ndarray:
+        """Each member's place in NSGA-II's constrained order (0 best; inf for a failed one)."""
+        _, done, _ = self.observed_multi((TrialState.COMPLETE,))
+        floor = np.median(done, axis=0) if len(done) else None
+        rows = [i for i, t in enumerate(recent) if t.value is not None]
+        Y = np.array([np.atleast_1d(recent[i].value) for i in rows], dtype=float).reshape(len(rows), len(self.signs))
+        Y = Y * self.signs
+        for r, i in enumerate(rows):
+            if recent[i].state == TrialState.PRUNED and floor is not None:
+                Y[r] = np.maximum(Y[r], floor)
+        places = np.full(len(recent), math.inf)
+        if rows:
+            order = constrained_order(Y, np.array([recent[i].violation for i in rows]))
+            places[np.array(rows)[order]] = np.arange(len(order), dtype=float)
+        return places
 
     def _propose(self, n: int) -> np.ndarray:
         out = np.zeros((0, self.space.dim))

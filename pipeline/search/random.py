@@ -9,7 +9,7 @@ so a resumed sweep continues the sequence instead of repeating its first points.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,9 +35,10 @@ class RandomOptimizer(Optimizer):
         self.sampler = sampler
         self.n_consumed = 0
 
-    def tell(self, params: Mapping[str, Any], value: float | None, state: TrialState | str | None = None) -> None:
+    def tell(self, params: Mapping[str, Any], value: float | Sequence[float] | None,
+             state: TrialState | str | None = None, constraints: Sequence[float] | None = None) -> None:
         asked = self._is_pending(params)
-        super().tell(params, value, state)
+        super().tell(params, value, state, constraints)
         if not asked:
             self.n_consumed += 1
 

@@ -137,6 +137,10 @@ REGISTERED_VERSION_TAG = "registered_model.version"
 REGISTERED_ALIAS_TAG = "registered_model.alias"      # set only when the version took the alias
 REGISTERED_DECISION_TAG = "registered_model.decision"  # the one line saying which version holds the alias
 
+COST_DEVICE_TAG = "cost.device"             # on a trial: the device its latency was measured on
+COST_BATCH_TAG = "cost.batch_size"          # ... and the batch size (latency_ms is per sample of such batches)
+COST_MEMORY_TAG = "cost.memory"             # what peak_memory_mb measured: cuda max allocated | process peak RSS
+
 # -- tags of a registered model version (pipeline.results.registry): what it was judged on ----------------
 SWEEP_PARENT_TAG = "sweep.parent_run_id"    # the sweep it is the best of
 OBJECTIVE_NAME_TAG = "objective.key"        # the metric holding the objective (cv_mean)
@@ -151,10 +155,14 @@ TRAIN_SECONDS = "train_seconds"             # a trial's training time (cross-val
 BEST_EPOCH_MEDIAN = "best_epoch_median"     # the folds' median best epoch: how long the refit trains
 REFIT_EPOCHS = "refit_epochs"
 N_PARAMS = "n_params"                       # the model's trainable parameters
+FLOPS = "flops"                             # floating-point operations of one forward pass, per sample
+LATENCY_MS = "latency_ms"                   # inference time per sample of the refit model (warm, median), ms
+PEAK_MEMORY_MB = "peak_memory_mb"           # peak memory while the trial trained, MB
 PRUNED_STEP = "pruned_step"                 # the step at which the pruner stopped a trial
 TRIAL_VALUE = "trial_value"                 # on a parent, at step k: trial k's value
 BEST_VALUE = "best_value"                   # on a parent: the best value so far
-TIMING_METRICS = (TRAIN_SECONDS,)           # wall-clock figures, not expected to repeat in a reproduction
+# Measured figures of the machine, not expected to repeat in a reproduction.
+TIMING_METRICS = (TRAIN_SECONDS, LATENCY_MS, PEAK_MEMORY_MB)
 
 # -- artifacts -----------------------------------------------------------------------------------------
 REFIT_CHECKPOINT = "checkpoints/refit.pt"   # weights, normalisation and shapes of the refit model
