@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,9 +25,11 @@ from pipeline.tracking.names import TrialState
 from pipeline.tracking.store import PROJECT_ROOT, check_reachable, redact, resolve_tracking_uri
 from pipeline.tracking.sweep_run import basic_sweep_parent, summarise_basic_parent
 from pipeline.tracking.tracker import Tracker, flatten
-from pipeline.training import checks
-from pipeline.training.builders import name_of
-from pipeline.training.cv import CVResult, RefitResult, cross_validate, refit
+from pipeline.training import checks, costs
+from pipeline.training.batches import Scaling, first_samples, fold_scaling
+from pipeline.training.builders import PREPROCESS_PROBE, build_model, name_of, transform_fitter
+from pipeline.training.cv import CVResult, RefitResult, count_params, cross_validate, refit
+from pipeline.training.loop import FitResult
 from pipeline.training.progress import Progress
 
 log = logging.getLogger("pipeline")
@@ -36,17 +39,22 @@ SERVER_WAIT_SECONDS = 120.0  # a trial of a sweep waits this long for a restarti
 
 @dataclass
 class TrialResult:
-    """The objective Hydra optimizes, the summary metrics logged, and the MLflow run id."""
+    """The objective Hydra optimizes, the summary metrics logged, the MLflow run id, and the values a
+    multi-objective sweep can optimise (``objective.trial_values``: those measured)."""
 
     objective: float
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str = ""
     pruned: bool = False
+    values: dict[str, float] = field(default_factory=dict)
 
     def for_sweeper(self) -> dict[str, Any]:
         """What the task returns to Hydra (the trial protocol, ``pipeline.objective``): the objective, or a pruned
-        trial's last intermediate value, with the run that holds it."""
-        out: dict[str, Any] = {objective.RETURN_VALUE: self.objective, objective.RETURN_RUN_ID: self.run_id}
+        trial's last intermediate value, with the run that holds it; and one key per value of
+        ``objective.trial_values`` it has (``val_accuracy``: its cross-validated mean, ``n_params``, ...; a pruned
+        trial has only ``n_params`` and ``flops``)."""
+        out: dict[str, Any] = {**self.values, objective.RETURN_VALUE: self.objective,
+                               objective.RETURN_RUN_ID: self.run_id}
         return {objective.RETURN_PRUNED: True, **out} if self.pruned else out
 
 
@@ -106,7 +114,7 @@ def _train_or_prune(cfg: DictConfig, data: DataSplit, device: torch.device, trac
     try:
         return _train_and_log(cfg, data, device, tracker, log_model)
     except TrialPruned as p:
-        return _record_pruned(tracker, p)
+        return _record_pruned(cfg, data, device, tracker, p)
 
 
 def _end_tags(cfg: DictConfig, name: str, result: TrialResult) -> dict[str, str]:
@@ -147,24 +155,33 @@ def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, track
     callbacks: tuple[Any, ...] = (CurveLogger(tracker), progress) + ((pruner,) if pruner else ())
     if cfg.tracking.log_checkpoints:
         callbacks += (CheckpointLogger(tracker),)
+    costs.reset_peak_memory(device)
     start = time.perf_counter()
     cv = cross_validate(cfg, data, device, callbacks=callbacks)
     fitted = refit(cfg, data, cv.refit_epochs(), device, cv.lr_factors()) if cfg.cv.refit else None
-    metrics = summary_metrics(cfg, cv, fitted, time.perf_counter() - start)
+    metrics = summary_metrics(cfg, cv, fitted, time.perf_counter() - start, data.task)
     metrics[names.N_PARAMS] = float(cv.n_params)
+    measured = measure_costs(cfg, data, device, fitted, costs.peak_memory_mb(device))
+    metrics.update(cost_metrics(measured))
     for epoch, values in enumerate(cv_curves(cv), start=1):
         tracker.log_metrics(values, step=epoch)
     tracker.log_metrics(metrics)  # sent with the final tags by Tracker.finish
+    tracker.set_tags(cost_tags(measured))
     _log_refit(cfg, tracker, fitted, log_model)
-    return TrialResult(metrics[objective.OBJECTIVE_KEY], metrics)
+    return TrialResult(metrics[objective.OBJECTIVE_KEY], metrics, values=returned_values(metrics, data.task))
 
 
-def _record_pruned(tracker: Tracker, p: TrialPruned) -> TrialResult:
-    """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED."""
-    metrics = {objective.PRUNED_VALUE_KEY: p.value, names.PRUNED_STEP: float(p.step)}
+def _record_pruned(cfg: DictConfig, data: DataSplit, device: torch.device, tracker: Tracker,
+                   p: TrialPruned) -> TrialResult:
+    """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED. It returns what
+    is known without a finished model: its parameter count and FLOPs (of a freshly built model of its config)."""
+    model, scaling = built_model(cfg, data, device)
+    measured = costs.measure(model, cost_batch(data, scaling, device), device, latency=False)
+    metrics = {objective.PRUNED_VALUE_KEY: p.value, names.PRUNED_STEP: float(p.step),
+               names.N_PARAMS: float(count_params(model)), **cost_metrics(measured)}
     tracker.log_metrics(metrics)
     log.info("PRUNED: %s", p)
-    return TrialResult(p.value, metrics, pruned=True)
+    return TrialResult(p.value, metrics, pruned=True, values=returned_values(metrics, data.task))
 
 
 def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> str | None:
@@ -176,10 +193,13 @@ def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> 
     return parent
 
 
-def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, seconds: float) -> dict[str, float]:
-    """Cross-validated mean/std of ``cv.metric``, per-fold scores and best epochs, test scores."""
+def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, seconds: float,
+                    task: str) -> dict[str, float]:
+    """Cross-validated mean/std of every metric of ``task`` (``cv_metric_summary``; ``cv.metric``'s is the
+    objective), per-fold scores and best epochs, test scores."""
     metric = objective.metric(cfg.cv.metric)
-    m: dict[str, float] = {objective.OBJECTIVE_KEY: cv.mean, objective.OBJECTIVE_STD_KEY: cv.std,
+    m: dict[str, float] = {**cv_metric_summary(cv, task), objective.OBJECTIVE_KEY: cv.mean,
+                           objective.OBJECTIVE_STD_KEY: cv.std,
                            metric.cv_mean_key: cv.mean, metric.cv_std_key: cv.std, names.TRAIN_SECONDS: seconds,
                            names.BEST_EPOCH_MEDIAN: float(cv.refit_epochs())}
     for k, fold in enumerate(cv.folds):
@@ -189,6 +209,80 @@ def summary_metrics(cfg: DictConfig, cv: CVResult, fitted: RefitResult | None, s
         m.update(fitted.test)
         m[names.REFIT_EPOCHS] = float(fitted.epochs)
     return m
+
+
+def cv_metric_summary(cv: CVResult, task: str) -> dict[str, float]:
+    """Each metric of ``task`` (``objective.TASKS``) at each fold's best epoch (the one ``cv.metric`` chose):
+    its mean and (population) standard deviation over folds, as ``cv.mean``/``cv.std`` are for ``cv.metric``."""
+    out: dict[str, float] = {}
+    for name in objective.TASKS[task]:
+        values = [_at_best_epoch(fold, name) for fold in cv.folds]
+        metric = objective.metric(name)
+        out[metric.cv_mean_key], out[metric.cv_std_key] = float(np.mean(values)), float(np.std(values))
+    return out
+
+
+def _at_best_epoch(fold: FitResult, name: str) -> float:
+    """``name``'s value at ``fold``'s best epoch; NaN when no epoch was best (its score never finite)."""
+    return fold.history[fold.best_epoch - 1].get(name, float("nan")) if fold.best_epoch >= 1 else float("nan")
+
+
+def returned_values(metrics: dict[str, float], task: str) -> dict[str, float]:
+    """The values of ``objective.trial_values(task)`` found in a trial's summary ``metrics``: each metric's
+    cross-validated mean under the metric's own name (``val_accuracy``), each cost under its name."""
+    out = {}
+    for name in objective.trial_values(task):
+        key = objective.metric(name).cv_mean_key if name in objective.METRICS else name
+        if key in metrics:
+            out[name] = float(metrics[key])
+    return out
+
+
+# -- costs (pipeline.training.costs): measured after training, logged under the record's names -------------------
+def measure_costs(cfg: DictConfig, data: DataSplit, device: torch.device, fitted: RefitResult | None,
+                  peak_memory: float) -> costs.Costs:
+    """FLOPs and latency of the refit model, fed training samples as the served model feeds it (after its
+    scaling and ``preprocess`` transform), and ``peak_memory``. Without a refit (``cv.refit=false``) they are those
+    of a freshly built, untrained model of the same config: both depend on the architecture, not the weights."""
+    model, scaling = (fitted.model, fitted.scaling) if fitted is not None else built_model(cfg, data, device)
+    return costs.measure(model, cost_batch(data, scaling, device), device, peak_memory=peak_memory)
+
+
+def built_model(cfg: DictConfig, data: DataSplit, device: torch.device) -> tuple[torch.nn.Module, Scaling]:
+    """A freshly built model of ``cfg`` and a scaling (with its ``preprocess`` transform) fitted on the first
+    ``PREPROCESS_PROBE`` training samples, as the config check does: what measures the costs where no refit model
+    is at hand. Built with the trial's seed, outside torch's global random state."""
+    probe = np.arange(min(len(data.train), PREPROCESS_PROBE))
+    scaling = fold_scaling(data.train, probe, data.task, bool(cfg.trainer.get("normalize", True)),
+                           fit_transform=transform_fitter(cfg.get("preprocess")))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(cfg.trainer.seed))
+        model = build_model(cfg, scaling.sample_shape(tuple(data.input_shape)), data.num_outputs)
+    return model.to(device), scaling
+
+
+def cost_batch(data: DataSplit, scaling: Scaling, device: torch.device) -> torch.Tensor:
+    """The first ``costs.LATENCY_BATCH`` training samples (fewer if there are fewer), scaled and transformed: the
+    inputs a served model passes to its network."""
+    x, _ = first_samples(data.train, costs.LATENCY_BATCH)
+    return scaling.to(device).inputs(x.float().to(device))
+
+
+def cost_metrics(measured: costs.Costs) -> dict[str, float]:
+    """The measured costs under their metric names (those not measured left out)."""
+    values = {names.FLOPS: measured.flops, names.LATENCY_MS: measured.latency_ms,
+              names.PEAK_MEMORY_MB: measured.peak_memory_mb}
+    return {k: float(v) for k, v in values.items() if v is not None}
+
+
+def cost_tags(measured: costs.Costs) -> dict[str, str]:
+    """How they were measured: the latency's device and batch size, what the peak memory is."""
+    tags = {}
+    if measured.latency_ms is not None:
+        tags[names.COST_DEVICE_TAG], tags[names.COST_BATCH_TAG] = measured.device, str(measured.batch_size)
+    if measured.peak_memory_mb is not None:
+        tags[names.COST_MEMORY_TAG] = measured.memory
+    return tags
 
 
 def cv_curves(cv: CVResult) -> list[dict[str, float]]:
@@ -282,6 +376,7 @@ def _print_summary(cfg: DictConfig, result: TrialResult, uri: str) -> None:
     tests = "  ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in m.items() if k.startswith("test_"))
     if tests:
         log.info("held-out test: %s", tests)
+    log.info("costs: %s", "  ".join(f"{k} {m[k]:.6g}" for k in objective.COSTS if k in m))
     if cfg.tracking.parent_run_id is None:  # a sweep says where to look once, at its end
         log.info("MLflow run %s in %s; open the UI with: MLFLOW_TRACKING_URI=%s make ui", result.run_id, redact(uri),
                  redact(uri))

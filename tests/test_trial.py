@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import mlflow
@@ -10,8 +11,10 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from pipeline import objective
 from pipeline.errors import NonFiniteLossError
 from pipeline.results.reproduce import main as reproduce_main
+from pipeline.tracking import names
 from pipeline.trial import run_trial
 from tests.conftest import TINY
 
@@ -101,7 +104,7 @@ def test_same_config_same_metrics_and_reproduce_command(logged, store, capsys):
              if r.data.tags.get("reproduces") == run.info.run_id]
     assert len(again) == 1
     for key, value in result.metrics.items():
-        if key != "train_seconds":
+        if key not in names.TIMING_METRICS:  # measured figures of the machine (train_seconds, latency_ms, ...)
             assert again[0].data.metrics[key] == value, key
 
 
@@ -116,3 +119,66 @@ def test_non_finite_loss_fails_the_run(store):
         [MlflowClient(store).get_experiment_by_name("hpo-pipeline").experiment_id],
                                             "tags.mlflow.runName = 'diverges failed'")  # named for how it ended
     assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["error"]
+
+
+MLP_FLOPS = 2 * (64 * 128 + 128 * 128 + 128 * 10)  # the default mlp on digits: 2 per multiply-add, per sample
+
+
+def logged_value(name: str, metrics: dict[str, float]) -> float:
+    """Where the run holds a returned value: a metric's cross-validated mean, a cost under its own name."""
+    return metrics[objective.metric(name).cv_mean_key if name in objective.METRICS else name]
+
+
+def test_the_trial_returns_and_logs_every_value_a_sweep_can_optimise(logged):
+    result, run, _ = logged
+    returned, m = result.for_sweeper(), run.data.metrics
+    assert returned["value"] == result.objective and returned["run_id"] == run.info.run_id
+    for name in objective.trial_values("classification"):
+        assert math.isfinite(returned[name]) and returned[name] == logged_value(name, m), name
+    assert returned["val_accuracy"] == m["cv_val_accuracy_mean"] == m["cv_mean"]
+    assert returned["n_params"] == m["n_params"] and returned["flops"] == MLP_FLOPS
+    assert returned["latency_ms"] > 0 and returned["peak_memory_mb"] > 0 and returned["train_seconds"] > 0
+    t = run.data.tags
+    assert (t["cost.device"], t["cost.batch_size"], t["cost.memory"]) == ("cpu", "64", "process peak RSS")
+
+
+def test_every_metric_of_the_task_is_cross_validated_at_each_folds_best_epoch(logged, store):
+    _, run, _ = logged
+    m, client = run.data.metrics, MlflowClient(store)
+    for name in objective.TASKS["classification"]:
+        metric = objective.metric(name)
+        at_best = []
+        for k in range(2):
+            best = int(m[f"fold_{k}/best_epoch"])
+            history = client.get_metric_history(run.info.run_id, f"fold_{k}/{name}")
+            at_best += [h.value for h in history if h.step == best]
+        assert m[metric.cv_mean_key] == pytest.approx(sum(at_best) / 2), name
+        assert m[metric.cv_std_key] == pytest.approx(abs(at_best[0] - at_best[1]) / 2), name
+
+
+def test_without_a_refit_the_costs_are_those_of_a_freshly_built_model(store):
+    from pipeline.results.reproduce import compose
+
+    overrides = [*TINY, f"tracking.uri={store}", "cv.refit=false", "trainer.epochs=1",
+                 "tracking.run_name=no-refit"]
+    returned = run_trial(compose(overrides), overrides).for_sweeper()
+    assert returned["flops"] == MLP_FLOPS and returned["latency_ms"] > 0
+    assert all(math.isfinite(returned[name]) for name in objective.trial_values("classification"))
+
+
+def test_a_pruned_trial_returns_its_size_and_flops_but_no_latency(store):
+    from pipeline.data import load_data
+    from pipeline.pruning.reporter import TrialPruned
+    from pipeline.results.reproduce import compose
+    from pipeline.tracking.tracker import Tracker
+    from pipeline.trial import _record_pruned
+
+    cfg = compose([*TINY, f"tracking.uri={store}"])
+    tracker = Tracker.start(store, "pruned", "pruned")
+    result = _record_pruned(cfg, load_data(cfg.data), torch.device("cpu"), tracker, TrialPruned(2, 0.5, 0, 2))
+    tracker.finish()
+    returned = result.for_sweeper()
+    assert returned == {"pruned": True, "value": 0.5, "run_id": "", "n_params": 64 * 128 + 128 + 128 * 128 + 128
+                        + 128 * 10 + 10, "flops": MLP_FLOPS}
+    m = MlflowClient(store).get_run(tracker.run_id).data.metrics
+    assert m["n_params"] == returned["n_params"] and m["flops"] == MLP_FLOPS and "latency_ms" not in m

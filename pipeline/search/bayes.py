@@ -22,8 +22,8 @@ from pipeline.search.acquisition import (
     make_acquisition,
 )
 from pipeline.search.base import Optimizer
-from pipeline.search.ehvi import make_mo_acquisition
 from pipeline.search.columns import EXHAUSTIVE_MAX, Columns, enumerate_points
+from pipeline.search.ehvi import make_mo_acquisition
 from pipeline.search.gp import FIT_MAX_POINTS, GP, fit_gp, fit_subset
 from pipeline.search.initial import default_n_initial, fresh_points, novel, unique_count
 from pipeline.search.pareto import non_dominated, nondominated_boxes, reference_point, thin_front
