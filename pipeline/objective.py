@@ -167,6 +167,13 @@ def known_direction(name: str) -> str | None:
     return COSTS[name].direction if name in COSTS else None
 
 
+def run_key(name: str, trial_protocol: bool) -> str:
+    """The metric of a trial's run that holds the value returned under ``name``: a trial of this project (the
+    trial protocol) logs a metric's cross-validated mean as ``cv_<metric>_mean`` and a cost under its name; the
+    sweeper logs what any other app returns under the name it was returned with."""
+    return METRICS[name].cv_mean_key if trial_protocol and name in METRICS else name
+
+
 def trial_values(task: str) -> tuple[str, ...]:
     """The names a trial of ``task`` returns a value under (its metrics' cross-validated means, its costs): what
     ``hydra.sweeper.objective``, ``constraints`` and ``select`` may name."""
@@ -201,7 +208,7 @@ def parse_objectives(objective: Any, direction: Any, metric_name: str | None = N
     a word, or a list of words, one per objective) as ``Objectives``. An unset direction is the known direction
     of each named value (``known_direction``), else that of ``metric_name`` for the one unnamed value."""
     names = _names("hydra.sweeper.objective", objective)
-    words = _names("hydra.sweeper.direction", direction)
+    words = _names("hydra.sweeper.direction", direction, distinct=False)
     for w in words:
         if w not in (*DIRECTIONS, "auto"):
             raise ConfigError(f"hydra.sweeper.direction={w!r} is invalid; expected auto, minimize or maximize, or a "
@@ -228,7 +235,7 @@ def parse_objectives(objective: Any, direction: Any, metric_name: str | None = N
     return Objectives(names, tuple(out))
 
 
-def _names(key: str, value: Any) -> tuple[str, ...]:
+def _names(key: str, value: Any, distinct: bool = True) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -237,7 +244,7 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
         items = tuple(value)
         if not items or not all(isinstance(v, str) and v for v in items):
             raise ConfigError(f"{key}={list(items)!r} is invalid; expected a non-empty list of names")
-        if len(set(items)) != len(items):
+        if distinct and len(set(items)) != len(items):
             raise ConfigError(f"{key}={list(items)!r} names a value twice; expected distinct names")
         return items
     raise ConfigError(f"{key}={value!r} is invalid; expected a name or a list of names")

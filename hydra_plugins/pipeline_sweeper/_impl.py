@@ -29,6 +29,8 @@ from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
 from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams, with_group_conditions
 from hydra_plugins.pipeline_sweeper._console import LaunchLines, launch_lines
+from hydra_plugins.pipeline_sweeper._front import TrialTags, front, selected_value
+from hydra_plugins.pipeline_sweeper._front import best as best_of
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
     Ended,
@@ -68,7 +70,7 @@ from pipeline.tracking import lease, names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.runs import running_trial_runs
 from pipeline.tracking.store import MLFLOW_DEFAULTS, redact
-from pipeline.tracking.sweep_run import TrialRecord, best_record
+from pipeline.tracking.sweep_run import TrialRecord
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,9 @@ class Sweep:
         self.interrupts = Interrupts()
         self.stopped_workers = False
         self.warned_no_value = False
+        self.tags = TrialTags(plan, self.parent.tracker.client) if plan.multi or plan.constraints else None
+        if self.tags is not None:  # a resumed sweep's front is tagged already
+            self.tags.on = {r.number: r.run_id for r in front(plan, self.progress.records)}
 
     def run(self) -> list[Sequence[JobReturn]]:
         """Keep every slot busy until ``n_trials`` have ended, then wrap the sweep up (``_wrapup.finish``)."""
@@ -322,7 +327,7 @@ class Sweep:
         if ended.error is None:
             assert ended.results is not None
             self.returns.append(ended.results)
-            records = [outcome(ret, p, k, launch.started, plan.objective)
+            records = [outcome(ret, p, k, launch.started, plan.objective, plan.goals, plan.limits)
                        for p, k, ret in zip(launch.params, launch.numbers, ended.results)]
             if plan.n_trials > KEEP_JOB_CONFIGS:  # ~80 KB of Hydra config per job: 80 MB at 1,000 trials
                 for ret in ended.results:
@@ -384,10 +389,13 @@ class Sweep:
 
     def _tell(self, record: TrialRecord) -> None:
         plan, progress = self.plan, self.progress
-        self.optimizer.tell(record.params, record.value, state=str(record.state))
+        self.optimizer.tell(record.params, record.values if plan.multi else record.value, state=str(record.state),
+                            constraints=record.constraints)
         progress.records.append(record)
-        best = best_record(progress.records, plan.direction)
-        self.parent.log_trial(record, best and best.value, progress.counts())
+        best = best_of(plan, progress.records)
+        self.parent.log_trial(record, best and selected_value(plan, best), progress.counts())
+        if self.tags is not None:
+            self.tags.update(progress.records, self.trial_runs, record)
         if record.state == TrialState.COMPLETE and record.value is None and plan.strategy in ADAPTIVE and \
                 plan.space.dim and not self.warned_no_value:
             log.warning("%s returned no value: the %s strategy has nothing to learn from, so the sweep goes on "
@@ -395,6 +403,8 @@ class Sweep:
                         "the mapping the task returns)", names.trial_run_name(record.number), plan.strategy)
             self.warned_no_value = True
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - progress.started))
-        log.info("%s: %s | %d of %d ended | best %s | elapsed %s", names.trial_run_name(record.number),
+        shown = None if best is None else selected_value(plan, best)
+        on_front = f" | front {len(self.tags.on)}" if plan.multi and self.tags is not None else ""
+        log.info("%s: %s | %d of %d ended | best %s%s | elapsed %s", names.trial_run_name(record.number),
                  result_text(record), progress.ended, plan.n_trials,
-                 "-" if best is None else f"{best.value:.6g} ({names.trial_run_name(best.number)})", elapsed)
+                 "-" if shown is None else f"{shown:.6g} ({names.trial_run_name(best.number)})", on_front, elapsed)

@@ -25,7 +25,8 @@ def make_sweep_optimizer(plan: SweepPlan) -> tuple[Any, SweepPlan]:
     if strategy == "grid":
         options = {**options, "n_trials": plan.n_trials}
     try:
-        optimizer = make_optimizer(strategy, plan.space, seed=plan.seed, direction=plan.direction, **options)
+        optimizer = make_optimizer(strategy, plan.space, seed=plan.seed,
+                                   direction=plan.goals.directions if plan.multi else plan.direction, **options)
     except ValueError as e:  # an option the user set, named as they set it
         named = str(e).split("=", 1)[0]
         raise ValueError(f"hydra.sweeper.{e}" if named in plan.options else str(e)) from None

@@ -81,10 +81,21 @@ def strategy_options(conf: dict[str, Any], strategy: str) -> dict[str, Any]:
     return {k: conf[k] for k in STRATEGY_OPTIONS[strategy] if conf.get(k) is not None}
 
 
-def pruning_overrides(conf: dict[str, Any], config: DictConfig) -> list[str]:
-    """The sweeper's pruning options, passed to every trial as overrides of its ``pruning`` section."""
-    from pipeline.pruning.rules import MINIMUMS, PRUNERS
+def pruning_overrides(conf: dict[str, Any], config: DictConfig, goals: objective.Objectives | None = None
+                      ) -> list[str]:
+    """The sweeper's pruning options, passed to every trial as overrides of its ``pruning`` section; with several
+    objectives, which they are (``pruning.objectives``): the pruner compares a trial on all of them."""
+    from pipeline.pruning.rules import MINIMUMS, MULTI_PRUNERS, PRUNERS
 
+    several = []
+    if goals is not None and goals.multi and records_itself(config) and \
+            OmegaConf.select(config, "pruning", default=None) is not None:
+        several = [f"pruning.objectives=[{','.join(goals.names)}]"]
+        effective = conf.get("pruner") or OmegaConf.select(config, "pruning.pruner", default="none")
+        if effective not in MULTI_PRUNERS:
+            raise ValueError(f"hydra.sweeper.pruner={effective!r} compares one objective, and this sweep has "
+                             f"{len(goals.names)}; expected one of {MULTI_PRUNERS} (median prunes a trial "
+                             "dominated by half of the completed ones)")
     pruner = conf.get("pruner") or "none"
     if pruner not in PRUNERS:
         raise ValueError(f"hydra.sweeper.pruner={pruner!r} is unknown; expected one of {PRUNERS}")
@@ -92,21 +103,73 @@ def pruning_overrides(conf: dict[str, Any], config: DictConfig) -> list[str]:
         if conf.get(key) is not None and conf[key] < low:
             raise ValueError(f"hydra.sweeper.{key}={conf[key]!r} is invalid; expected an integer >= {low}")
     if pruner == "none":
-        return []
+        return several
     if "pruning" not in config:
         raise ValueError("hydra.sweeper.pruner needs a 'pruning' section in the task's config")
-    return [f"pruning.{k}={conf[k]}" for k in PRUNER_OPTIONS if conf.get(k) is not None]
+    return [f"pruning.{k}={conf[k]}" for k in PRUNER_OPTIONS if conf.get(k) is not None] + several
 
 
-def check_objective(objective_key: str | None, records_itself: bool, config: DictConfig) -> None:
-    """``hydra.sweeper.objective`` names a key of the mapping a foreign app returns; a task that records itself (the
-    trial protocol, this project's) returns its own objective, chosen in its config (``cv.metric``)."""
-    if objective_key is None or not records_itself:
-        return
+def goals(conf: dict[str, Any], config: DictConfig, records_itself: bool) -> objective.Objectives:
+    """``hydra.sweeper.objective`` and ``direction`` checked: a list of objectives with one direction each (or each
+    known one); for this project's trials, names it returns (``objective.trial_values``: a metric's cross-validated
+    mean, a cost) or none (the objective of ``cv.metric``)."""
     metric = OmegaConf.select(config, "cv.metric", default=None)
-    raise ValueError(f"hydra.sweeper.objective={objective_key!r} is invalid: expected it unset; this app's trials "
-                     f"return their own objective" + (f", the cross-validated cv.metric (now {metric}): choose it "
-                                                       f"with cv.metric=..." if metric else ""))
+    try:
+        goals = objective.parse_objectives(conf.get("objective"), conf.get("direction"), metric)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    if records_itself:
+        for name in goals.names:
+            _check_returned("objective", name, config)
+    return goals
+
+
+def _check_returned(key: str, name: str, config: DictConfig, text: str | None = None) -> None:
+    """``name`` is a value this project's trials return (any task's metric, or a cost)."""
+    known = (*objective.METRICS, *objective.COSTS)
+    if name not in known:
+        raise ValueError(f"hydra.sweeper.{key}={text or name!r} names {name!r}, which this app's trials do not "
+                         f"return; expected one of {list(known)}")
+
+
+def limits(conf: dict[str, Any], config: DictConfig, records_itself: bool) -> tuple[objective.Constraint, ...]:
+    """``hydra.sweeper.constraints`` checked: ``NAME<=LIMIT`` items on values the trials return."""
+    found = objective.parse_constraints(conf.get("constraints"))
+    if records_itself:
+        for c in found:
+            _check_returned("constraints", c.name, config, str(c))
+    return found
+
+
+def selection(conf: dict[str, Any], goals: objective.Objectives, config: DictConfig,
+              records_itself: bool) -> objective.Selection:
+    """``hydra.sweeper.select`` checked (only meaningful with several objectives)."""
+    if conf.get("select") is not None and not goals.multi:
+        raise ValueError(f"hydra.sweeper.select={conf['select']!r} is for several objectives, and this sweep has "
+                         f"one; expected it unset, or a list in hydra.sweeper.objective")
+    chosen = objective.parse_selection(conf.get("select"), goals)
+    if records_itself:
+        for c in chosen.where:
+            _check_returned("select", c.name, config, str(chosen))
+    return chosen
+
+
+def reference_point(value: Any, goals: objective.Objectives) -> tuple[float, ...] | None:
+    """``hydra.sweeper.reference_point``: one finite number per objective, in its own units."""
+    if value is None:
+        return None
+    items = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig" else [value]
+    ok = len(items) == len(goals.directions) and goals.multi
+    try:
+        out = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not all(v == v and abs(v) != float("inf") for v in out):
+        raise ValueError(f"hydra.sweeper.reference_point={value!r} is invalid; expected {len(goals.directions)} "
+                         f"finite numbers, one per objective {list(goals.labels)}" if goals.multi else
+                         f"hydra.sweeper.reference_point={value!r} is for several objectives, and this sweep has one; "
+                         "expected it unset")
+    return out
 
 
 def check_grid(strategy_name: str, space: Any, conf: dict[str, Any], command_space: dict[str, str]) -> None:
@@ -143,14 +206,6 @@ def strategy(value: Any) -> str:
     if value not in STRATEGIES:
         raise ValueError(f"hydra.sweeper.strategy={value!r} is unknown; expected one of {STRATEGIES}")
     return value
-
-
-def direction(value: str | None, config: DictConfig) -> str:
-    """Set by the user, else that of the task's ``cv.metric``, else minimize (see ``objective.resolve_direction``)."""
-    try:
-        return objective.resolve_direction(value, OmegaConf.select(config, "cv.metric", default=None))
-    except ValueError as e:
-        raise ValueError(f"hydra.sweeper.{e}" if str(e).startswith("direction=") else str(e)) from None
 
 
 def n_trials(value: Any, strategy_name: str) -> int:

@@ -44,9 +44,14 @@ def open_parent(plan: SweepPlan, optimizer: Any) -> tuple[SweepRun, SweepProgres
         tags = {**plan.recorded().encode(), names.LEASE_TAG: lease.own()}
         parent = SweepRun.create(plan.uri, plan.experiment, plan.name, tags, plan.recorded().params(plan.n_jobs))
         return parent, progress, []
-    state = load_state(plan.uri, plan.resume)
+    from hydra_plugins.pipeline_sweeper._trials import restore
+
+    names_ = {*plan.goals.labels, *(c.name for c in plan.limits), *(c.name for c in plan.selection.where)} \
+        if plan.multi or plan.constraints else set()
+    state = load_state(plan.uri, plan.resume, {n: plan.value_key(n) for n in names_})
     for r in state.ended:
-        optimizer.tell(r.params, r.value, state=str(r.state))
+        restore(r, plan.goals, plan.limits)
+        optimizer.tell(r.params, r.values if plan.multi else r.value, state=str(r.state), constraints=r.constraints)
     progress.records, progress.next_number = list(state.ended), state.next_number
     log.info("Resuming sweep %s (%s): %d trials ended, %d interrupted to run again, next %s", plan.name,
              plan.resume, len(state.ended), len(state.interrupted), names.trial_run_name(state.next_number))

@@ -62,6 +62,14 @@ class SweepPlan:
     register_model: bool = True    # the best trial's model registered at the end (else only logged)
     model_name: str | None = None  # default: the experiment's name
     model_alias: str | None = None  # default: pipeline.results.registry's (champion)
+    # Several objectives (``objectives``: their names, empty for the one unnamed value; ``directions``: one each,
+    # the first is ``direction``), limits a feasible trial meets, the rule naming the best of a front, and the
+    # hypervolume's reference point when the user set one.
+    objectives: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    select: str | None = None
+    reference_point: tuple[float, ...] | None = None
 
     def replace(self, **changes: Any) -> SweepPlan:
         return dataclasses.replace(self, **changes)
@@ -77,9 +85,31 @@ class SweepPlan:
         return list(self.fixed) + [f"{k}={format_value(v)}" for k, v in params.items()]
 
     @property
+    def goals(self) -> objective.Objectives:
+        return objective.Objectives(self.objectives, self.directions or (self.direction,))
+
+    @property
+    def multi(self) -> bool:
+        return self.goals.multi
+
+    @property
+    def limits(self) -> tuple[objective.Constraint, ...]:
+        return tuple(objective.parse_constraint(c) for c in self.constraints)
+
+    @property
+    def selection(self) -> objective.Selection:
+        return objective.parse_selection(self.select, self.goals)
+
+    def value_key(self, name: str) -> str:
+        """The child-run metric holding the value a trial returned under ``name``."""
+        return objective.run_key(name, self.records_itself)
+
+    @property
     def objective_key(self) -> str:
-        """The child-run metric holding each trial's value."""
-        return objective.OBJECTIVE_KEY if self.records_itself else (self.objective or VALUE_KEY)
+        """The child-run metric holding each trial's value (with several objectives, the first one's)."""
+        if self.records_itself:
+            return self.value_key(self.objectives[0]) if self.objectives else objective.OBJECTIVE_KEY
+        return self.objective or (self.goals.labels[0] if self.multi else VALUE_KEY)
 
     def trial_overrides(self, params: dict[str, Any], number: int, parent_run_id: str, run_id: str | None = None
                         ) -> list[str]:
@@ -105,6 +135,14 @@ class SweepPlan:
         """What the sweep optimises, in which direction, for its start line: ``maximizes val_accuracy (its
         cross-validated mean)``, ``minimizes 'loss' of the mapping the task returns``."""
         verb = f"{self.direction}s"
+        limits = f", subject to {' and '.join(self.constraints)}" if self.constraints else ""
+        if self.multi:
+            return " and ".join(f"{d}s {n}" for d, n in zip(self.directions, self.goals.labels)) + limits
+        if self.objectives and self.records_itself:
+            return f"{verb} {self.objectives[0]}" + limits
+        return self._single_goal(verb) + limits
+
+    def _single_goal(self, verb: str) -> str:
         if self.records_itself:
             return f"{verb} {self.metric or 'the objective'} (its cross-validated mean)"
         if self.objective:
@@ -116,7 +154,13 @@ class SweepPlan:
         return SweepTags(strategy=self.strategy, space=self.space.to_grammar(), fixed=list(self.fixed),
                          conditions=self.space.conditions_text(),
                          seed=self.seed, n_trials=self.n_trials, direction=self.direction, options=dict(self.options),
-                         command=self.command, objective_key=self.objective_key)
+                         command=self.command, objective_key=self.objective_key,
+                         objectives=list(self.goals.labels) if self.multi else [],
+                         directions=list(self.directions) if self.multi else [],
+                         objective_keys=[self.value_key(n) for n in self.goals.labels] if self.multi else [],
+                         constraints=list(self.constraints),
+                         constraint_keys=[self.value_key(c.name) for c in self.limits], select=self.select,
+                         reference_point=list(self.reference_point) if self.reference_point else None)
 
     def optimizer_options(self) -> dict[str, Any]:
         return {k: v for k, v in self.options.items() if v is not None}
@@ -163,14 +207,20 @@ def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: 
         return resumed_plan(conf, config, command, uri)
     strategy = opt.strategy(conf.get("strategy") or "random")
     space, fixed = _space(conf, config, strategy, command)
-    plan = SweepPlan(strategy=strategy, space=space, fixed=fixed + opt.pruning_overrides(conf, config),
+    records_itself = opt.records_itself(config)
+    goals = opt.goals(conf, config, records_itself)
+    plan = SweepPlan(strategy=strategy, space=space, fixed=fixed + opt.pruning_overrides(conf, config, goals),
                      n_trials=opt.n_trials(conf.get("n_trials"), strategy), name=conf.get("name") or
                      sweep_name(strategy, config, space), options=opt.strategy_options(conf, strategy),
-                     seed=opt.seed(conf.get("seed")), direction=opt.direction(conf.get("direction"), config),
+                     seed=opt.seed(conf.get("seed")), direction=goals.directions[0],
+                     objectives=goals.names, directions=goals.directions,
+                     constraints=tuple(str(c) for c in opt.limits(conf, config, records_itself)),
+                     select=str(opt.selection(conf, goals, config, records_itself)) if goals.multi else None,
+                     reference_point=opt.reference_point(conf.get("reference_point"), goals),
                      **_session(conf, config, command, uri))
-    opt.check_objective(plan.objective, plan.records_itself, config)
     opt.check_grid(plan.strategy, plan.space, conf, command.space)
-    opt.warn_direction(plan.direction, config)
+    if not goals.names:
+        opt.warn_direction(plan.direction, config)
     return plan
 
 
@@ -187,7 +237,8 @@ def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: st
                 uri=uri, records_itself=opt.records_itself(config),
                 takes_run_id=OmegaConf.select(config, names.RUN_ID_KEY, default=opt.MISSING) is not opt.MISSING,
                 metric=OmegaConf.select(config, "cv.metric", default=None) if opt.records_itself(config) else None,
-                objective=conf.get("objective"), experiment=opt.experiment(conf, config),
+                objective=conf["objective"] if isinstance(conf.get("objective"), str) else None,
+                experiment=opt.experiment(conf, config),
                 batch_size=opt.batch_size(conf), report=bool(conf.get("report", True)),
                 report_every=opt.report_every(conf.get("report_every")), ui_url=opt.ui_url(conf.get("ui_url")),
                 register_model=bool(conf.get("register_model", True)), model_name=conf.get("model_name"),
@@ -263,11 +314,20 @@ def resumed_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri
     recorded = SweepTags.decode(tags)
     if recorded.strategy in (None, names.BASIC_STRATEGY) or not recorded.complete:
         raise ValueError(f"hydra.sweeper.resume={run_id!r} is not the parent run of a grid/random/bayes sweep")
+    session = _session(conf, config, command, uri)
+    several = dict(objectives=tuple(recorded.objectives), directions=tuple(recorded.directions)) if \
+        recorded.directions else {}
     plan = SweepPlan(strategy=recorded.strategy,
                      space=SearchSpace.from_grammar(recorded.space, recorded.conditions or None),
                      fixed=list(recorded.fixed), n_trials=recorded.n_trials, seed=recorded.seed,
                      direction=recorded.direction, resume=run_id, options=dict(recorded.options),
-                     name=run.info.run_name or run_id, **_session(conf, config, command, uri))
+                     name=run.info.run_name or run_id, constraints=tuple(recorded.constraints),
+                     select=recorded.select, **several,
+                     reference_point=tuple(recorded.reference_point) if recorded.reference_point else None,
+                     **session)
+    if not several and recorded.objective_key not in (None, objective.OBJECTIVE_KEY) and plan.records_itself:
+        named = [n for n in (*objective.METRICS, *objective.COSTS) if plan.value_key(n) == recorded.objective_key]
+        plan = plan.replace(objectives=tuple(named[:1]))  # one named objective of this project's trials
     _check_consistent(plan, conf, config, command)
     if run.info.status == "FINISHED":
         raise SweepFinished(f"Sweep {plan.name!r} ({run_id}) already finished its {plan.n_trials} trials: nothing "
@@ -281,9 +341,20 @@ class SweepFinished(Exception):
 
 def _check_consistent(plan: SweepPlan, conf: dict[str, Any], config: DictConfig, command: Command) -> None:
     """Raise ValueError naming both values when the resume command sets something the parent run decided."""
+    direction = conf.get("direction")
     given = {"strategy": _chosen_strategy(conf, config), "n_trials": conf.get("n_trials"), "seed": conf.get("seed"),
-             "direction": None if conf.get("direction") in (None, "auto") else conf.get("direction")}
-    recorded = {"strategy": plan.strategy, "n_trials": plan.n_trials, "seed": plan.seed, "direction": plan.direction}
+             "direction": None if direction in (None, "auto") else
+             (list(direction) if not isinstance(direction, str) else direction),
+             "objective": conf.get("objective") if isinstance(conf.get("objective"), str) or
+             conf.get("objective") is None else list(conf["objective"]),
+             "constraints": None if conf.get("constraints") is None else
+             [str(c) for c in objective.parse_constraints(conf["constraints"])],
+             "select": conf.get("select")}
+    recorded = {"strategy": plan.strategy, "n_trials": plan.n_trials, "seed": plan.seed,
+                "direction": list(plan.directions) if plan.multi else plan.direction,
+                "objective": list(plan.objectives) if plan.multi else (plan.objectives[0] if plan.objectives else
+                                                                      plan.objective),
+                "constraints": list(plan.constraints), "select": plan.select}
     for key in opt.STRATEGY_OPTIONS[plan.strategy]:
         given[key], recorded[key] = conf.get(key), plan.options.get(key)
     declared = {**(conf.get("params") or {}), **command.space}

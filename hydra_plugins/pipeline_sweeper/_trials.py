@@ -20,7 +20,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 
 from pipeline.errors import ConfigError, DataError
-from pipeline.objective import RETURN_PRUNED, RETURN_RUN_ID, RETURN_VALUE
+from pipeline.objective import RETURN_PRUNED, RETURN_RUN_ID, RETURN_VALUE, Constraint, Objectives
 from pipeline.tracking import names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.sweep_run import SweepRun, TrialRecord
@@ -29,10 +29,13 @@ from pipeline.tracking.sweep_run import SweepRun, TrialRecord
 RETURN_ERROR = "TaskReturn"
 
 
-def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, key: str | None) -> TrialRecord:
+def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, key: str | None,
+            goals: Objectives | None = None, limits: Sequence[Constraint] = ()) -> TrialRecord:
     """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial.
     ``key``: ``hydra.sweeper.objective``, the key of the value in a mapping the task returns; without it, a mapping
-    of the trial protocol (one that says its ``run_id``) holds it under ``value``."""
+    of the trial protocol (one that says its ``run_id``) holds it under ``value``. ``goals``: several objectives,
+    read from a mapping by name or from a sequence in order (``_several``); ``limits``: constraints on values of
+    the mapping, recorded as the trial's violations."""
     record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
     if ret.status != JobStatus.COMPLETED:
         err = ret._return_value
@@ -40,7 +43,72 @@ def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float,
             type(err).__name__
         record.run_id = str(getattr(err, RETURN_RUN_ID, "") or "")
         return record
-    value, pruned = ret.return_value, False
+    if goals is not None and goals.multi:
+        _several(record, ret.return_value, goals)
+    else:
+        _one(record, ret.return_value, key)
+    if limits and record.state in (TrialState.COMPLETE, TrialState.PRUNED) and record.value is not None:
+        _limit(record, limits)
+    return record
+
+
+def _several(record: TrialRecord, value: Any, goals: Objectives) -> None:
+    """Several objectives: a mapping's values under the objectives' names, or a sequence's in order."""
+    labels, pruned = goals.labels, False
+    if isinstance(value, Mapping):
+        record.metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
+        record.run_id = str(value.get(RETURN_RUN_ID) or "")
+        pruned = bool(value.get(RETURN_PRUNED))
+        missing = [n for n in labels if n not in value]
+        if missing and not pruned:
+            keys = sorted(map(str, value))
+            record.state, record.error_type, record.error = TrialState.FAILED, RETURN_ERROR, (
+                f"the task returned a mapping without {missing[0]!r} (an objective); its keys: {keys}" if goals.names
+                else f"the task returned a mapping (keys {keys}); set hydra.sweeper.objective to the keys to optimize")
+            return
+        found = None if missing else [value[n] for n in labels]
+    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        if len(value) != len(labels):
+            record.state, record.error_type = TrialState.FAILED, RETURN_ERROR
+            record.error = f"the task returned {len(value)} values for {len(labels)} objectives {list(labels)}"
+            return
+        found = list(value)
+        record.metrics = {n: float(v) for n, v in zip(labels, value) if _is_number(v)}
+    elif value is None:
+        record.state = TrialState.COMPLETE
+        return
+    else:
+        record.state, record.error_type = TrialState.FAILED, RETURN_ERROR
+        record.error = (f"the task returned {value!r}; expected a mapping with keys {list(labels)} or a sequence of "
+                        f"{len(labels)} numbers, one per objective")
+        return
+    if found is not None and not all(_is_number(v) and math.isfinite(float(v)) for v in found):
+        record.state, record.error = TrialState.FAILED, f"the task returned {found!r} for {list(labels)}, expected " \
+                                                        "finite numbers"
+        record.error_type = "" if all(_is_number(v) for v in found) else RETURN_ERROR
+        return
+    record.state = TrialState.PRUNED if pruned else TrialState.COMPLETE
+    if found is not None:
+        record.values = tuple(float(v) for v in found)
+        record.value = record.values[0]
+
+
+def _limit(record: TrialRecord, limits: Sequence[Constraint]) -> None:
+    """The trial's violation of each limit (<= 0: met), from the values it returned; a completed trial that does not
+    return a limited value fails (every trial would repeat it), a pruned one is left unjudged."""
+    missing = [c for c in limits if c.name not in record.metrics]
+    if missing:
+        if record.state == TrialState.COMPLETE:
+            record.state, record.error_type, record.value, record.values = TrialState.FAILED, RETURN_ERROR, None, None
+            record.error = (f"the task returned no {missing[0].name!r} for the constraint {missing[0]}; its values: "
+                            f"{sorted(record.metrics)}")
+        return
+    record.constraints = tuple(c.violation(record.metrics[c.name]) for c in limits)
+
+
+def _one(record: TrialRecord, value: Any, key: str | None) -> None:
+    """One objective: a number, or the value of a mapping under ``key`` (or the trial protocol's ``value``)."""
+    pruned = False
     if isinstance(value, Mapping):
         record.metrics = {str(k): float(v) for k, v in value.items() if _is_number(v)}
         record.run_id = str(value.get(RETURN_RUN_ID) or "")
@@ -51,21 +119,21 @@ def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float,
             record.state, record.error_type, record.error = TrialState.FAILED, RETURN_ERROR, (
                 f"the task returned a mapping (keys {keys}); set hydra.sweeper.objective to the one to optimize"
                 if wanted is None else f"the task returned a mapping without {wanted!r}; its keys: {keys}")
-            return record
+            return
         value = value[wanted]
     elif key is not None and value is not None:
         record.state, record.error_type = TrialState.FAILED, RETURN_ERROR
         record.error = f"hydra.sweeper.objective={key!r} but the task returned {value!r}, not a mapping"
-        return record
+        return
     if value is None and not pruned:
         record.state = TrialState.COMPLETE  # completed without a value: nothing to learn, no best claimed
-        return record
+        return
     if not _is_number(value) or not math.isfinite(float(value)):
         record.state, record.error = TrialState.FAILED, f"the task returned {value!r}, expected a finite number or None"
         record.error_type = "" if _is_number(value) else RETURN_ERROR  # nan at one point, a string at every one
-        return record
+        return
     record.state, record.value = (TrialState.PRUNED if pruned else TrialState.COMPLETE), float(value)
-    return record
+
 
 
 def _is_number(v: Any) -> bool:
@@ -132,8 +200,25 @@ def result_text(record: TrialRecord) -> str:
     if record.state == TrialState.FAILED:
         return "failed: " + (record.error.splitlines() or [""])[0]  # whole, not cut: the run holds the rest
     if record.value is None:
-        return "complete, no value"
-    return f"pruned at {record.value:.6g}" if record.state == TrialState.PRUNED else f"{record.value:.6g}"
+        return "complete, no value" if record.state == TrialState.COMPLETE else "pruned"
+    shown = ", ".join(f"{v:.6g}" for v in record.values) if record.values else f"{record.value:.6g}"
+    shown += "" if record.feasible else " (infeasible)"
+    return f"pruned at {shown}" if record.state == TrialState.PRUNED else shown
+
+
+def restore(record: TrialRecord, goals: Objectives, limits: Sequence[Constraint]) -> TrialRecord:
+    """A trial read back from its run (a resume; its ``metrics`` the values it logged, by name): its values and
+    violations as when it ended."""
+    if record.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        return record
+    if goals.multi:
+        found = [record.metrics.get(n) for n in goals.labels]
+        record.values = tuple(found) if None not in found else None
+        record.value = record.values[0] if record.values else (record.value if record.state == TrialState.PRUNED
+                                                               else None)
+    if limits and all(c.name in record.metrics for c in limits):
+        record.constraints = tuple(c.violation(record.metrics[c.name]) for c in limits)
+    return record
 
 
 def _override_params(overrides: Sequence[str]) -> dict[str, str]:

@@ -19,7 +19,7 @@ from pipeline.tracking import names
 from pipeline.tracking.names import TrialState
 from pipeline.tracking.runs import child_runs, trial_number
 from pipeline.tracking.store import redact
-from pipeline.tracking.sweep_run import TrialRecord, best_record
+from pipeline.tracking.sweep_run import TrialRecord
 
 if TYPE_CHECKING:
     from hydra_plugins.pipeline_sweeper._impl import Sweep
@@ -37,16 +37,30 @@ def finish(sweep: Sweep, state: TrialState, store_up: bool = True) -> str | None
     found = trial_runs(sweep, records) if store_up else {}
     lost = lost_runs_message(plan, parent.run_id, records, found) if state == TrialState.COMPLETE else None
     state = TrialState.FAILED if lost else state
-    best = best_record(records, plan.direction)
+    from hydra_plugins.pipeline_sweeper import _front
+
+    best = _front.best(plan, records)
     results = plan.results(best, sweep.progress.counts(), parent.run_id, state.run_status if store_up else STORE_DOWN)
+    if plan.multi:
+        results.update(_front.results(plan, records))
     (sweep.dir / names.RESULTS_FILE).write_text(redact(yaml.safe_dump(results, sort_keys=False)))
+    if plan.multi:
+        log.info("Pareto front: %d trials (%s); hypervolume %.6g against %s", len(results["front"]),
+                 ", ".join(names.trial_run_name(f["trial"]) for f in results["front"][:8]), results[names.HYPERVOLUME],
+                 results["reference_point"])
     if best is not None:
-        log.info("Best: %s, %s = %.6g; re-run it with: %s", names.trial_run_name(best.number), plan.objective_key,
-                 best.value, results["best_command"])
+        log.info("Best: %s, %s = %.6g; re-run it with: %s", names.trial_run_name(best.number),
+                 f"{plan.selection}" if plan.multi else plan.objective_key, _front.selected_value(plan, best),
+                 results["best_command"])
     elif sweep.progress.count(TrialState.COMPLETE):
-        log.info("No trial returned a value: no best trial")
+        log.info("No trial returned a value%s: no best trial", " or met every limit" if plan.constraints else "")
     if not store_up:
         return None
+    if plan.multi:
+        tags, history = _front.parent_record(plan, records)
+        for number, volume in history:
+            parent.tracker.log_metrics({names.HYPERVOLUME: volume}, step=number)
+        parent.tracker.set_tags(tags)
     parent.finish(records, best, results, state)
     if not lost and state == TrialState.COMPLETE:
         publish(sweep, best)

@@ -30,7 +30,9 @@ class SweeperConf:
     # trials per launch, one launch at a time; null = each trial on its own, n_jobs at once
     batch_size: int | None = None
     seed: int | None = None            # default 0
-    direction: str | None = None       # null/auto (from cv.metric) | minimize | maximize
+    # null/auto (from cv.metric, or each objective's known direction) | minimize | maximize, or a list of them,
+    # one per objective: [maximize,minimize]
+    direction: Any = None
     max_failure_rate: float | None = None  # stop once more than this share of n_trials has failed; default 0.5
     resume: str | None = None  # parent run id of an interrupted sweep
     name: str | None = None    # parent run name; default "<MM-DD HH:MM:SS> <strategy> <data>-<model>"
@@ -43,7 +45,14 @@ class SweeperConf:
     # its own (this project: conf/hydra/sweeper/bayes.yaml). Without one, a sweep runs what Hydra's basic
     # sweeper would: the command line's overrides, once.
     default_params: dict[str, Any] | None = None
-    objective: str | None = None       # the key of the objective when the task returns a mapping
+    # The key of the objective when the task returns a mapping; several: a list ([val_accuracy,n_params]), for a
+    # mapping's keys or a sequence's values in order. This project's trials return every metric and cost by name.
+    objective: Any = None
+    constraints: Any = None  # limits on returned values, met by a feasible trial: ["n_params<=50000"]
+    select: str | None = None  # several objectives: which front trial is the best, "val_accuracy where n_params<=5e4"
+    # several objectives: the hypervolume's reference point, one value per objective in its own units; default: the
+    # worst value of each over the sweep's feasible trials, plus a tenth of its range
+    reference_point: Any = None
     tracking_uri: str | None = None    # the store when the task has no tracking.uri; default MLFLOW_TRACKING_URI
     experiment: str | None = None      # default: the task's tracking.experiment, else the Hydra job's name
     # The app's own validation, run on the trial configs at the edges of the space before the first trial:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 Curve = Mapping[int, float]
 PRUNERS = ("none", "median", "asha")  # pruning.pruner / hydra.sweeper.pruner
+MULTI_PRUNERS = ("none", "median")  # those that compare several objectives (``pareto_median_prune``)
 # The pruners' counts (pruning.<key> / hydra.sweeper.<key>) and the least each may be.
 MINIMUMS = {"n_startup_trials": 0, "n_warmup_steps": 0, "min_resource": 1, "reduction_factor": 2,
             "min_early_stopping_rate": 0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline.objective import MINIMIZE
@@ -11,7 +12,7 @@ from pipeline.search.space import CategoricalParam, FloatParam, IntParam, Search
 STRATEGIES = ("grid", "random", "bayes", "evolution")
 
 
-def make_optimizer(strategy: str, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
+def make_optimizer(strategy: str, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE,
                    **options: Any) -> Optimizer:
     """Create the optimizer for ``strategy`` (``grid``, ``random``, ``bayes`` or ``evolution``) over ``space``."""
     if strategy == "grid":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,7 +95,7 @@ class BayesOptimizer(Optimizer):
     their posterior mean in every GP, and join the front where they are more likely feasible than not.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE, *,
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE, *,
                  n_initial: int | None = None, acquisition: str = "logei", ucb_beta: float = DEFAULT_UCB_BETA,
                  warping: str = "power", n_candidates: int = DEFAULT_N_CANDIDATES,
                  n_restarts: int = DEFAULT_N_RESTARTS, n_threads: int = 1, fit_points: int | None = None,

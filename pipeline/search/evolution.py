@@ -23,7 +23,7 @@ then crowding distance, wider first (``pareto.constrained_order``); aging is unc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,7 @@ MUTATION_TRIES = 32      # mutations tried before a child that repeats a trial g
 class EvolutionOptimizer(Optimizer):
     """Regularized evolution; options ``population`` (P >= 2) and ``sample_size`` (2 <= S <= P)."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE,
                  population: int | None = None, sample_size: int | None = None, **options: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)
         self._reject_options(options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ class GridOptimizer(Optimizer):
     distinct points only (combinations differing only in inactive values are one point), listed up front.
     """
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE,
                  grid_points: int | None = None, n_trials: int | None = None, shuffle: bool = False,
                  **options: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)

@@ -26,7 +26,7 @@ SAMPLERS = ("sobol", "uniform")
 class RandomOptimizer(Optimizer):
     """Sample the space independently of results; ``sampler`` is ``"sobol"`` or ``"uniform"``."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, direction: str = MINIMIZE,
+    def __init__(self, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE,
                  sampler: str = "sobol", **options: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)
         self._reject_options(options)

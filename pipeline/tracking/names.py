@@ -94,6 +94,8 @@ TRIAL_PARAMS_TAG = "trial.params"           # the searched values it was launche
 RERUN_AS_TAG = "trial.rerun_as"             # on an interrupted trial's run: the number it ran again under
 MUTATED_FROM_TAG = "trial.mutated_from"     # evolution: the trial (its run name) this one was mutated from
 PRUNED_TAG = "trial.pruned"                 # "true" when the pruner stopped it
+FRONT_TAG = "pareto.front"                  # several objectives: "true" while the trial is on the sweep's front
+FEASIBLE_TAG = "trial.feasible"             # with constraints: "true" when the trial met every limit, else "false"
 ERROR_TAG = "error"                         # on a failed run: the exception, one line
 OBJECTIVE_METRIC_TAG = "objective.metric"   # the cv.metric behind its objective
 OVERRIDES_TAG = "hydra.overrides"           # its Hydra overrides, as JSON
@@ -121,6 +123,15 @@ N_TRIALS_TAG = "sweep.n_trials"
 DIRECTION_TAG = "sweep.direction"
 OPTIONS_TAG = "sweep.options"               # the strategy options the user set (JSON)
 CONDITIONS_TAG = "sweep.conditions"         # when each conditional parameter is active, as text (JSON)
+OBJECTIVES_TAG = "sweep.objectives"         # several objectives: their names (JSON list; sweep.direction: the first's)
+DIRECTIONS_TAG = "sweep.directions"         # ... the direction of each (JSON list)
+OBJECTIVE_KEYS_TAG = "sweep.objective_keys"  # ... the child metric holding each (JSON list)
+CONSTRAINTS_TAG = "sweep.constraints"       # limits a feasible trial meets, as text (JSON list: ["n_params<=50000"])
+CONSTRAINT_KEYS_TAG = "sweep.constraint_keys"  # ... the child metric each limits (JSON list)
+SELECT_TAG = "sweep.select"                 # several objectives: the rule naming the best front trial
+REFERENCE_OPTION_TAG = "sweep.reference_point"  # several objectives: the reference point the user set (JSON list)
+REFERENCE_POINT_TAG = "pareto.reference_point"  # ... the one the parent's hypervolume was computed against (JSON)
+FRONT_TRIALS_TAG = "pareto.front_trials"    # on a parent: the numbers of the trials on its Pareto front (JSON)
 N_JOBS_PARAM = "sweep.n_jobs"               # a param only: a resume may change it
 SPACE_PARAM_PREFIX = "space."               # params space.<name>: each parameter's search expression
 BEST_RUN_TAG = "best.run_id"                # the best complete trial's run
@@ -161,6 +172,7 @@ PEAK_MEMORY_MB = "peak_memory_mb"           # peak memory while the trial traine
 PRUNED_STEP = "pruned_step"                 # the step at which the pruner stopped a trial
 TRIAL_VALUE = "trial_value"                 # on a parent, at step k: trial k's value
 BEST_VALUE = "best_value"                   # on a parent: the best value so far
+HYPERVOLUME = "hypervolume"                 # on a parent, at step k: the hypervolume of the front after trial k
 # Measured figures of the machine, not expected to repeat in a reproduction.
 TIMING_METRICS = (TRAIN_SECONDS, LATENCY_MS, PEAK_MEMORY_MB)
 
@@ -257,10 +269,23 @@ class SweepTags:
     command: str = ""
     objective_key: str | None = None        # the child metric holding each trial's value
     conditions: dict[str, str] | None = field(default_factory=dict)  # ``SearchSpace.conditions_text``
+    # several objectives (each a list, one item per objective) and constraints; empty for a single objective
+    objectives: list[str] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)
+    objective_keys: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    constraint_keys: list[str] = field(default_factory=list)
+    select: str | None = None
+    reference_point: list[float] | None = None  # as the user set it; None: decided from the trials at the end
 
     def encode(self) -> dict[str, str]:
+        several = {OBJECTIVES_TAG: self.objectives, DIRECTIONS_TAG: self.directions,
+                   OBJECTIVE_KEYS_TAG: self.objective_keys, CONSTRAINTS_TAG: self.constraints,
+                   CONSTRAINT_KEYS_TAG: self.constraint_keys, REFERENCE_OPTION_TAG: self.reference_point}
         return {SWEEP_TAG: str(self.strategy), SPACE_TAG: clip_json(self.space), FIXED_TAG: clip_json(self.fixed),
                 **({CONDITIONS_TAG: clip_json(self.conditions)} if self.conditions else {}),
+                **{k: clip_json(v) for k, v in several.items() if v},
+                **({SELECT_TAG: self.select} if self.select else {}),
                 SEED_TAG: str(self.seed), N_TRIALS_TAG: str(self.n_trials), DIRECTION_TAG: str(self.direction),
                 OPTIONS_TAG: clip_json(self.options), SWEEP_COMMAND_TAG: self.command,
                 OBJECTIVE_KEY_TAG: str(self.objective_key)}
@@ -277,7 +302,13 @@ class SweepTags:
                    seed=_int(tags.get(SEED_TAG)), n_trials=_int(tags.get(N_TRIALS_TAG)),
                    direction=tags.get(DIRECTION_TAG), options=_json(tags, OPTIONS_TAG, dict) or {},
                    command=tags.get(SWEEP_COMMAND_TAG, ""), objective_key=tags.get(OBJECTIVE_KEY_TAG),
-                   conditions=_json(tags, CONDITIONS_TAG, dict) if CONDITIONS_TAG in tags else {})
+                   conditions=_json(tags, CONDITIONS_TAG, dict) if CONDITIONS_TAG in tags else {},
+                   objectives=_json(tags, OBJECTIVES_TAG, list) or [],
+                   directions=_json(tags, DIRECTIONS_TAG, list) or [],
+                   objective_keys=_json(tags, OBJECTIVE_KEYS_TAG, list) or [],
+                   constraints=_json(tags, CONSTRAINTS_TAG, list) or [],
+                   constraint_keys=_json(tags, CONSTRAINT_KEYS_TAG, list) or [], select=tags.get(SELECT_TAG),
+                   reference_point=_json(tags, REFERENCE_OPTION_TAG, list))
 
     @property
     def complete(self) -> bool:

@@ -39,6 +39,12 @@ class TrialRecord:
     error: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # numbers the task returned besides its value
     error_type: str = ""  # the exception's class name, when failed
+    values: tuple[float, ...] | None = None  # several objectives: one value each (``value`` is the first)
+    constraints: tuple[float, ...] | None = None  # how far past each limit (<= 0: met); None: no limits, or unknown
+
+    @property
+    def feasible(self) -> bool:
+        return self.constraints is None or all(c <= 0 for c in self.constraints)
 
 
 @dataclass
@@ -131,13 +137,14 @@ class SweepRun:
         self.tracker.finish(state)
 
 
-def load_state(uri: str, parent_run_id: str) -> SweepState:
+def load_state(uri: str, parent_run_id: str, keys: Mapping[str, str] | None = None) -> SweepState:
     """Read a sweep back: ended trials to tell the optimizer, interrupted ones to run again.
 
     What was launched is on each trial's run, created at launch with its searched values (sweeps recorded before
     that kept them in the parent's ``trial.<k>.params`` tags); how it ended, too. Launched trials whose run did
     not end were interrupted; runs still marked RUNNING are stale (their sweep is not running) and are ended as
-    KILLED, and their trials run again under new numbers (``names.RERUN_AS_TAG`` on the old run).
+    KILLED, and their trials run again under new numbers (``names.RERUN_AS_TAG`` on the old run). ``keys``: values
+    to read back into each ended trial's ``metrics`` (name -> the run's metric holding it).
     """
     client = get_client(uri)
     parent = client.get_run(parent_run_id)
@@ -158,7 +165,9 @@ def load_state(uri: str, parent_run_id: str) -> SweepState:
                                                      run_id=run.info.run_id if run is not None else ""))
             continue
         state.ended.append(TrialRecord(number, params, kind, runs.trial_value(run, kind, key), run_id=run.info.run_id,
-                                       error=run.data.tags.get(names.ERROR_TAG, "")))
+                                       error=run.data.tags.get(names.ERROR_TAG, ""),
+                                       metrics={n: run.data.metrics[k] for n, k in (keys or {}).items()
+                                                if k in run.data.metrics}))
     return state
 
 
@@ -187,8 +196,9 @@ def trials_csv(records: Sequence[TrialRecord]) -> str:
 
 
 def best_record(records: Sequence[TrialRecord], direction: str) -> TrialRecord | None:
-    """The best complete trial with a value in ``direction``; pruned trials never win."""
-    done = [r for r in records if r.state == TrialState.COMPLETE and r.value is not None and math.isfinite(r.value)]
+    """The best complete feasible trial with a value in ``direction``; pruned trials never win."""
+    done = [r for r in records if r.state == TrialState.COMPLETE and r.value is not None and math.isfinite(r.value)
+            and r.feasible]
     return min(done, key=lambda r: sign(direction) * r.value) if done else None
 
 
