@@ -90,8 +90,8 @@ def pruning_overrides(conf: dict[str, Any], config: DictConfig, goals: objective
     several = []
     if goals is not None and goals.multi and records_itself(config) and \
             OmegaConf.select(config, "pruning", default=None) is not None:
-        several = [f"pruning.objectives=[{','.join(goals.names)}]"]
         effective = conf.get("pruner") or OmegaConf.select(config, "pruning.pruner", default="none")
+        several = [f"pruning.objectives=[{','.join(goals.names)}]"] if effective != "none" else []
         if effective not in MULTI_PRUNERS:
             raise ValueError(f"hydra.sweeper.pruner={effective!r} compares one objective, and this sweep has "
                              f"{len(goals.names)}; expected one of {MULTI_PRUNERS} (median prunes a trial "

@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from pipeline.cli import one_line_errors
+from pipeline import objective
 from pipeline.objective import OBJECTIVE_KEY, OBJECTIVE_STD_KEY, is_better
 from pipeline.results.insights.history import SweepHistory, TrialRow, load_history, selection_gap
 from pipeline.tracking import names, runs
@@ -120,7 +121,12 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
                  names.trial_run_name(best.number), best.run_id)
         return None
     _ensure_registered_model(client, name)
-    tags = version_tags(history, best, runs.objective_key(parent_tags), trial_config(client, best.run_id))
+    key = judged_key(history, parent_tags)
+    if history.multi:  # the front's other trials first: versions for the record; only the selected one may take the alias
+        for row in history.front():
+            if row.number != best.number:
+                _register_member(client, uri, history, row, key, name)
+    tags = version_tags(history, best, key, trial_config(client, best.run_id))
     with mlflow_fluent(uri, history.experiment_id):  # MLflow resolves models:/ through the process's store
         version = str(client.create_model_version(name, source=f"models:/{model_id}", run_id=best.run_id, tags=tags,
                                                   description=description(history, best), model_id=model_id).version)
@@ -147,19 +153,48 @@ def not_finished(history: SweepHistory) -> str | None:
     return None
 
 
+def judged_key(history: SweepHistory, parent_tags: dict[str, str]) -> str:
+    """The run metric a version is judged on: the objective's, or with several, the selection rule's value's."""
+    if history.multi:
+        return objective.run_key(history.selection.name, history.metric is not None)
+    return runs.objective_key(parent_tags)
+
+
 def version_tags(history: SweepHistory, best: TrialRow, key: str, cfg: Any | None) -> dict[str, str]:
-    """What the version was judged on (objective, direction, data) and its scores and provenance."""
+    """What the version was judged on (objective, direction, data) and its scores and provenance; with several
+    objectives, the selection rule's value and direction, and every objective's value."""
+    value = history.selected_value(best)
+    direction = history.selection.direction if history.multi else history.direction
     tags = {names.SWEEP_PARENT_TAG: history.parent_run_id, names.TRIAL_NUMBER_TAG: str(best.number),
             names.OBJECTIVE_METRIC_TAG: str(history.metric or ""), names.OBJECTIVE_NAME_TAG: key,
-            names.OBJECTIVE_DIRECTION_TAG: history.direction, names.OBJECTIVE_VALUE_TAG: repr(best.value),
+            names.OBJECTIVE_DIRECTION_TAG: direction, names.OBJECTIVE_VALUE_TAG: repr(value),
             OBJECTIVE_KEY: repr(best.value), **{k: repr(v) for k, v in sorted(best.tests.items())},
             **data_identity(cfg)}
+    if history.multi and best.values is not None:
+        tags[names.OBJECTIVE_VALUES_TAG] = json.dumps(dict(zip(history.goals.labels, best.values)))
+        tags[names.FRONT_TAG] = "true"
     if best.cv_std is not None:
         tags[OBJECTIVE_STD_KEY] = repr(best.cv_std)
     gap = selection_gap(history)
     if gap is not None:
         tags[names.SELECTION_GAP_TAG] = repr(gap.gap)
     return tags
+
+
+def _register_member(client: Any, uri: str, history: SweepHistory, row: TrialRow, key: str, name: str) -> None:
+    """A front trial besides the selected one, registered as a version tagged with its objectives (its model logged
+    from its refit checkpoint first); one without a model is skipped, said in one line."""
+    from pipeline.results.best_model import ensure_logged_model, trial_config
+
+    model_id = ensure_logged_model(client, uri, history.experiment_id, row.run_id)
+    if model_id is None:
+        log.info("Model registry: front trial %s has no model; not registered", names.trial_run_name(row.number))
+        return
+    tags = version_tags(history, row, key, trial_config(client, row.run_id))
+    with mlflow_fluent(uri, history.experiment_id):
+        version = client.create_model_version(name, source=f"models:/{model_id}", run_id=row.run_id, tags=tags,
+                                              description=description(history, row), model_id=model_id).version
+    log.info("Model registry: front %s registered as %s version %s", names.trial_run_name(row.number), name, version)
 
 
 def data_identity(cfg: Any | None) -> dict[str, str]:
@@ -176,6 +211,12 @@ def data_identity(cfg: Any | None) -> dict[str, str]:
 
 def description(history: SweepHistory, best: TrialRow) -> str:
     test = ", ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in sorted(best.tests.items())) or "not measured"
+    if history.multi and best.values is not None:
+        shown = ", ".join(f"{n} {v:.4g}" for n, v in zip(history.goals.labels, best.values))
+        role = "Selected" if history.best is not None and best.number == history.best.number else "Front member"
+        return (f"{role} ({history.selection}) of the Pareto front of {history.strategy} sweep "
+                f"{history.parent_run_id} (trial {best.number}, run {best.run_id}): {shown}; held-out test {test}. "
+                f"Parameters: {json.dumps(best.params)}")
     return (f"Best of {history.strategy} sweep {history.parent_run_id} (trial {best.number}, run {best.run_id}): "
             f"{history.label} {best.value:.4f}; held-out test {test}. Parameters: {json.dumps(best.params)}")
 

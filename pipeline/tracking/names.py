@@ -94,7 +94,8 @@ TRIAL_PARAMS_TAG = "trial.params"           # the searched values it was launche
 RERUN_AS_TAG = "trial.rerun_as"             # on an interrupted trial's run: the number it ran again under
 MUTATED_FROM_TAG = "trial.mutated_from"     # evolution: the trial (its run name) this one was mutated from
 PRUNED_TAG = "trial.pruned"                 # "true" when the pruner stopped it
-FRONT_TAG = "pareto.front"                  # several objectives: "true" while the trial is on the sweep's front
+FRONT_TAG = "pareto.front"                  # several objectives: "true" while the trial is on the sweep's front (and
+                                            # on a registered version of a front trial)
 FEASIBLE_TAG = "trial.feasible"             # with constraints: "true" when the trial met every limit, else "false"
 ERROR_TAG = "error"                         # on a failed run: the exception, one line
 OBJECTIVE_METRIC_TAG = "objective.metric"   # the cv.metric behind its objective
@@ -157,6 +158,7 @@ SWEEP_PARENT_TAG = "sweep.parent_run_id"    # the sweep it is the best of
 OBJECTIVE_NAME_TAG = "objective.key"        # the metric holding the objective (cv_mean)
 OBJECTIVE_DIRECTION_TAG = "objective.direction"  # minimize | maximize
 OBJECTIVE_VALUE_TAG = "objective.value"     # its trial's objective value (repr of a float)
+OBJECTIVE_VALUES_TAG = "objective.values"   # several objectives: its trial's value of each (JSON mapping)
 DATA_TARGET_TAG = "data.target"             # the data entry (``data._target_``) it was judged on
 DATA_PARAMS_TAG = "data.params"             # that entry's parameters, as sorted JSON
 

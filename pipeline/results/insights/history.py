@@ -47,6 +47,9 @@ class TrialRow:
     end_ms: int | None = None
     has_steps: bool = False       # whether the run logged the sweep's per-step curve (``SweepHistory.step_key``)
     worker: str = ""              # the process that ran it (``run_record.LEASE_TAG``: host:pid:start), if recorded
+    values: tuple[float, ...] | None = None  # several objectives: one value each, as ``SweepHistory.goals`` names them
+    feasible: bool = True         # every constraint met (a sweep without constraints: always)
+    named: dict[str, float] = field(default_factory=dict)  # the values constraints and the selection rule name
 
 
 @dataclass
@@ -64,6 +67,39 @@ class SweepHistory:
     n_planned: int | None = None
     step_key: str | None = None  # the per-step metric of every trial: intermediate/objective, else cv/<metric>
     open_trials: list[int] = field(default_factory=list)  # launched, not ended, not run again under a new number
+    goals: objective.Objectives | None = None  # several objectives (None: one, ``direction``)
+    constraints: tuple[objective.Constraint, ...] = ()
+    reference_point: tuple[float, ...] | None = None  # the hypervolume's, as the sweep recorded it
+
+    @property
+    def multi(self) -> bool:
+        return self.goals is not None and self.goals.multi
+
+    @property
+    def selection(self) -> objective.Selection | None:
+        return None if not self.multi else objective.parse_selection(self._select, self.goals)
+
+    _select: str | None = None
+
+    def front(self) -> list[TrialRow]:
+        """The trials on the Pareto front (complete, feasible, dominated by none), in trial order."""
+        from pipeline.search.pareto import non_dominated
+
+        if not self.multi:
+            return [self.best] if self.best else []
+        done = [r for r in self.trials if r.state == TrialState.COMPLETE and r.values is not None and r.feasible]
+        if not done:
+            return []
+        keep = non_dominated([[v * s for v, s in zip(r.values, self.goals.signs())] for r in done])
+        return [r for r, k in zip(done, keep) if k]
+
+    def selected_value(self, row: TrialRow) -> float | None:
+        """The value the best is chosen by: the objective, or with several, the selection rule's."""
+        if not self.multi:
+            return row.value
+        name = self.selection.name
+        labels = self.goals.labels
+        return row.values[labels.index(name)] if name in labels and row.values else row.named.get(name)
 
     @property
     def sign(self) -> float:
@@ -84,12 +120,19 @@ class SweepHistory:
         return row.tests.get(self.test_key) if self.test_key else None
 
     def ranked(self) -> list[TrialRow]:
-        """Complete trials with a finite value, best first (ties: the earlier trial first)."""
-        done = [r for r in self.trials if r.state == TrialState.COMPLETE and _finite(r.value)]
+        """Complete feasible trials with a finite value, best first (ties: the earlier trial first)."""
+        done = [r for r in self.trials if r.state == TrialState.COMPLETE and _finite(r.value) and r.feasible]
         return sorted(done, key=lambda r: (self.sign * r.value, r.number))
 
     @property
     def best(self) -> TrialRow | None:
+        """The best feasible trial; with several objectives, the front trial the selection rule names."""
+        if self.multi:
+            rule = self.selection
+            ok = [r for r in self.front() if _finite(self.selected_value(r)) and all(
+                c.name in r.named and c.met(r.named[c.name]) for c in rule.where)]
+            return min(ok, key=lambda r: (objective.sign(rule.direction) * self.selected_value(r), r.number)) \
+                if ok else None
         ranked = self.ranked()
         return ranked[0] if ranked else None
 
@@ -220,11 +263,46 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
     history = SweepHistory(parent_run_id, parent.info.experiment_id, recorded.strategy or "?", direction, metric,
                            space, trials, parent.info.status, recorded.n_trials, steps,
                            sorted(set(launched) - ended - runs.rerun(tags, children)))
+    _judge(history, recorded, children, tags)
     if metric in objective.METRICS:
         curve = objective.metric(metric).curve_key
         for row in history.ranked()[:top_k]:
             row.curve = sorted((m.step, m.value) for m in client.get_metric_history(row.run_id, curve))
     return history
+
+
+def _judge(history: SweepHistory, recorded: SweepTags, children: Sequence[Any], tags: Mapping[str, str]) -> None:
+    """Several objectives and constraints as the sweep recorded them: each trial's values and feasibility."""
+    if not recorded.directions and not recorded.constraints:
+        return
+    if recorded.directions:
+        history.goals = objective.Objectives(tuple(recorded.objectives), tuple(recorded.directions))
+        history._select = recorded.select
+    history.constraints = tuple(objective.parse_constraint(c) for c in recorded.constraints)
+    ref = _json_list(tags.get(names.REFERENCE_POINT_TAG)) or recorded.reference_point
+    history.reference_point = tuple(ref) if ref else None
+    by_run = {r.info.run_id: r.data.metrics for r in children}
+    limit_keys = dict(zip((c.name for c in history.constraints), recorded.constraint_keys))
+    rule = history.selection
+    protocol = history.metric is not None  # this project's trials: a metric's mean is logged as cv_<metric>_mean
+    wanted = {**limit_keys, **{c.name: objective.run_key(c.name, protocol) for c in (rule.where if rule else ())}}
+    if rule and rule.name not in (history.goals.labels if history.goals else ()):
+        wanted[rule.name] = objective.run_key(rule.name, protocol)
+    for row in history.trials:
+        m = by_run.get(row.run_id, {})
+        if history.goals is not None:
+            found = [m.get(k) for k in recorded.objective_keys]
+            row.values = tuple(found) if found and None not in found else None
+        row.named = {n: m[k] for n, k in wanted.items() if k in m}
+        row.feasible = all(c.name in row.named and c.met(row.named[c.name]) for c in history.constraints)
+
+
+def _json_list(text: str | None) -> list[float] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
 
 
 def step_key(children: Sequence[Any], metric: str | None) -> str | None:
