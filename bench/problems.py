@@ -209,3 +209,95 @@ CONDITIONAL_PROBLEMS: dict[str, Problem] = {  # bench/conditional.py
     "branches": Problem("branches", _branches_space(), branches, 0.0),
     "depth": Problem("depth", _depth_space(), depth_net, 0.0),
 }
+
+
+# -- multi-objective problems of bench/multiobjective.py ------------------------------------------------------
+C2DTLZ2_RADIUS = 0.2  # BoTorch's ``C2DTLZ2._r``
+
+
+@dataclass(frozen=True)
+class MOProblem:
+    """Several objectives, all minimized: ``objective`` maps a parameter dict to its losses ``(m,)``,
+    ``constraints`` (None: unconstrained) to its constraint values ``(k,)``, each met when <= 0. The hypervolume
+    is taken against the fixed reference point ``ref``; ``max_hv`` is the true front's (exact, or the published
+    approximation where ``source`` says so)."""
+
+    name: str
+    space: SearchSpace
+    objective: Callable[[dict[str, Any]], np.ndarray]
+    ref: tuple[float, ...]
+    max_hv: float
+    source: str
+    constraints: Callable[[dict[str, Any]], np.ndarray] | None = None
+
+    @property
+    def n_objectives(self) -> int:
+        return len(self.ref)
+
+
+def zdt(x: np.ndarray, shape: str) -> np.ndarray:
+    """ZDT1 (``shape="convex"``: ``f2 = g (1 - sqrt(f1 / g))``) or ZDT2 (``"concave"``: ``g (1 - (f1 / g)^2)``),
+    Zitzler, Deb & Thiele 2000, "Comparison of multiobjective evolutionary algorithms: empirical results", with
+    ``f1 = x_0`` and ``g = 1 + 9 mean(x_1..x_{d-1})`` on ``[0, 1]^d`` (BoTorch's ``ZDT1``/``ZDT2``). The front is
+    ``g = 1``: ``f2 = 1 - sqrt(f1)`` or ``1 - f1^2``."""
+    f1 = float(x[0])
+    g = 1.0 + 9.0 * float(np.mean(x[1:]))
+    f2 = g * (1.0 - math.sqrt(f1 / g)) if shape == "convex" else g * (1.0 - (f1 / g) ** 2)
+    return np.array([f1, f2])
+
+
+def dtlz2(x: np.ndarray, m: int) -> np.ndarray:
+    """DTLZ2 with ``m`` objectives, Deb, Thiele, Laumanns & Zitzler 2005, "Scalable test problems for evolutionary
+    multiobjective optimization", as BoTorch's ``DTLZ2``: ``g = sum((x_i - 0.5)^2)`` over the last
+    ``k = d - m + 1`` inputs, ``f_0 = (1 + g) prod_{i < m-1} cos(x_i pi/2)``, ``f_j = (1 + g) prod_{i < m-1-j}
+    cos(x_i pi/2) sin(x_{m-1-j} pi/2)``. The front is the positive unit sphere (``g = 0``)."""
+    k = len(x) - m + 1
+    g1 = 1.0 + float(np.sum((x[-k:] - 0.5) ** 2))
+    c, s = np.cos(x * math.pi / 2), np.sin(x * math.pi / 2)
+    return np.array([g1 * float(np.prod(c[:m - 1 - j])) * (s[m - 1 - j] if j > 0 else 1.0) for j in range(m)])
+
+
+def dtlz2_max_hv(m: int, ref: float = 1.1) -> float:
+    """The true DTLZ2 front's hypervolume: the cube ``ref^m`` less the positive part of the unit ball."""
+    return ref**m - math.pi ** (m / 2) / math.gamma(m / 2 + 1) / 2**m
+
+
+def currin(x0: float, x1: float) -> float:
+    """Currin's exponential function on ``[0, 1]^2`` (Currin et al. 1991), as BoTorch's ``BraninCurrin._currin``;
+    at ``x1 = 0`` the factor ``1 - exp(-1 / (2 x1))`` is its limit, 1."""
+    factor = 1.0 - math.exp(-1.0 / (2.0 * x1)) if x1 > 0 else 1.0
+    return factor * (2300 * x0**3 + 1900 * x0**2 + 2092 * x0 + 60) / (100 * x0**3 + 500 * x0**2 + 4 * x0 + 20)
+
+
+def branin_currin(p: dict[str, Any]) -> np.ndarray:
+    """BoTorch's ``BraninCurrin`` (``negate=False``: both minimized): Branin on ``(15 x0 - 5, 15 x1)`` and Currin,
+    over ``[0, 1]^2``."""
+    return np.array([branin({"x0": 15 * p["x0"] - 5, "x1": 15 * p["x1"]}), currin(p["x0"], p["x1"])])
+
+
+def c2dtlz2_constraint(x: np.ndarray, m: int = 2, r: float = C2DTLZ2_RADIUS) -> np.ndarray:
+    """C2-DTLZ2's constraint (Jain & Deb 2014, "An evolutionary many-objective optimization algorithm using
+    reference-point based nondominated sorting approach, part II", IEEE TEC 18(4)), met when <= 0, exactly as
+    BoTorch's ``C2DTLZ2.evaluate_slack_true`` negated: ``min(min_i [(f_i - 1)^2 + sum_{j != i} (f_j^2 - r^2)],
+    sum_i [(f_i - 1/sqrt(m))^2 - r^2])``, ``r = 0.2``. (BoTorch subtracts ``r^2`` once per term of both sums, the
+    paper once per expression; the two agree in the first sum for 2 objectives.) Feasible: the front's middle and
+    ends, within about ``r`` of the sphere's axis points and of its centre ray."""
+    f = dtlz2(x, m)
+    near_axis = min((f[i] - 1) ** 2 + float(np.sum(np.delete(f, i) ** 2 - r**2)) for i in range(m))
+    near_centre = float(np.sum((f - 1 / math.sqrt(m)) ** 2 - r**2))
+    return np.array([min(near_axis, near_centre)])
+
+
+MO_PROBLEMS: dict[str, MOProblem] = {  # bench/multiobjective.py
+    "zdt1": MOProblem("zdt1", _box(6, 0, 1), lambda p: zdt(_vec(p, 6), "convex"), (11.0, 11.0), 120 + 2 / 3,
+                      "ZDT1, d = 6; ref and max HV as BoTorch's ZDT1 (exact)"),
+    "zdt2": MOProblem("zdt2", _box(6, 0, 1), lambda p: zdt(_vec(p, 6), "concave"), (11.0, 11.0), 120 + 1 / 3,
+                      "ZDT2, d = 6; ref and max HV as BoTorch's ZDT2 (exact)"),
+    "dtlz2": MOProblem("dtlz2", _box(6, 0, 1), lambda p: dtlz2(_vec(p, 6), 3), (1.1, 1.1, 1.1), dtlz2_max_hv(3),
+                       "DTLZ2, 3 objectives, d = 6; ref and max HV as BoTorch's DTLZ2 (exact)"),
+    "branin_currin": MOProblem("branin_currin", _box(2, 0, 1), branin_currin, (18.0, 6.0), 59.36011874867746,
+                               "BoTorch's BraninCurrin, d = 2; ref and max HV (NSGA-II's approximation) BoTorch's"),
+    "c2dtlz2": MOProblem("c2dtlz2", _box(4, 0, 1), lambda p: dtlz2(_vec(p, 4), 2), (1.1, 1.1), 0.3996406303723544,
+                         "C2-DTLZ2, 2 objectives, d = 4 (BoTorch's constrained tutorial); ref and max HV "
+                         "(NSGA-II's approximation) BoTorch's", lambda p: c2dtlz2_constraint(_vec(p, 4))),
+}

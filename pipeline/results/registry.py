@@ -19,8 +19,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pipeline.cli import one_line_errors
 from pipeline import objective
+from pipeline.cli import one_line_errors
 from pipeline.objective import OBJECTIVE_KEY, OBJECTIVE_STD_KEY, is_better
 from pipeline.results.insights.history import SweepHistory, TrialRow, load_history, selection_gap
 from pipeline.tracking import names, runs
@@ -122,7 +122,7 @@ def register_best(uri: str, parent_run_id: str, name: str, alias: str = DEFAULT_
         return None
     _ensure_registered_model(client, name)
     key = judged_key(history, parent_tags)
-    if history.multi:  # the front's other trials first: versions for the record; only the selected one may take the alias
+    if history.multi:  # the front's other trials first, for the record; only the selected one may take the alias
         for row in history.front():
             if row.number != best.number:
                 _register_member(client, uri, history, row, key, name)
