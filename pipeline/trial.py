@@ -151,7 +151,7 @@ def _record_early_failure(cfg: DictConfig, overrides: list[str], error: Exceptio
 def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, tracker: Tracker,
                    log_model: bool) -> TrialResult:
     progress = Progress(int(cfg.cv.folds), int(cfg.trainer.epochs), cfg.cv.metric)
-    pruner = make_reporter(cfg, tracker)
+    pruner = make_reporter(cfg, tracker, _static_costs(cfg, data, device))
     callbacks: tuple[Any, ...] = (CurveLogger(tracker), progress) + ((pruner,) if pruner else ())
     if cfg.tracking.log_checkpoints:
         callbacks += (CheckpointLogger(tracker),)
@@ -171,6 +171,18 @@ def _train_and_log(cfg: DictConfig, data: DataSplit, device: torch.device, track
     return TrialResult(metrics[objective.OBJECTIVE_KEY], metrics, values=returned_values(metrics, data.task))
 
 
+def _static_costs(cfg: DictConfig, data: DataSplit, device: torch.device) -> dict[str, float] | None:
+    """The costs known before training (parameter count, FLOPs), for a pruner comparing several objectives that
+    name one; None otherwise (nothing is built)."""
+    pruning = cfg.get("pruning")
+    wanted = set((pruning.get("objectives") or []) if pruning is not None and pruning.pruner != "none" else [])
+    if not wanted & {names.N_PARAMS, names.FLOPS} or not cfg.tracking.get("parent_run_id"):
+        return None
+    model, scaling = built_model(cfg, data, device)
+    measured = costs.measure(model, cost_batch(data, scaling, device), device, latency=False)
+    return {names.N_PARAMS: float(count_params(model)), **cost_metrics(measured)}
+
+
 def _record_pruned(cfg: DictConfig, data: DataSplit, device: torch.device, tracker: Tracker,
                    p: TrialPruned) -> TrialResult:
     """A pruned trial keeps its curves, says so in tags the UI can filter on, and ends FINISHED. It returns what
@@ -181,7 +193,7 @@ def _record_pruned(cfg: DictConfig, data: DataSplit, device: torch.device, track
                names.N_PARAMS: float(count_params(model)), **cost_metrics(measured)}
     tracker.log_metrics(metrics)
     log.info("PRUNED: %s", p)
-    return TrialResult(p.value, metrics, pruned=True, values=returned_values(metrics, data.task))
+    return TrialResult(p.value, metrics, pruned=True, values={**returned_values(metrics, data.task), **p.values})
 
 
 def _join_basic_sweep(cfg: DictConfig, uri: str, job: dict[str, Any] | None) -> str | None:

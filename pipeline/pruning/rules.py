@@ -60,3 +60,24 @@ def asha_promotable(value: float, competing: Sequence[float], reduction_factor: 
     ordered = sorted(v for v in competing if math.isfinite(v))
     k = max(len(ordered) // reduction_factor - 1, 0)
     return value >= ordered[-(k + 1)] if maximize else value <= ordered[k]
+
+
+def pareto_median_prune(values: Sequence[float], completed: Sequence[Sequence[float]], signs: Sequence[float],
+                        step: int, n_startup_trials: int = 5, n_warmup_steps: int = 0) -> bool:
+    """Several objectives: prune when ``values`` at ``step`` are dominated by more than half of the completed trials'
+    values at that step (``signs``: +1 minimize, -1 maximize, per objective).
+
+    With one objective this is the median rule (worse than more than half); with several, a trial that is worse
+    in one objective but better in another (a smaller, less accurate model) is not dominated, so the pruner keeps
+    every trial that could still reach the Pareto front and stops only those the completed trials beat on all.
+    """
+    if any(math.isnan(v) for v in values):
+        return True
+    if len(completed) < n_startup_trials or step < n_warmup_steps:
+        return False
+    mine = [s * v for s, v in zip(signs, values)]
+    others = [[s * v for s, v in zip(signs, c)] for c in completed if all(math.isfinite(v) for v in c)]
+    if not others:
+        return False
+    dominating = sum(all(o <= m for o, m in zip(c, mine)) and any(o < m for o, m in zip(c, mine)) for c in others)
+    return dominating > len(others) / 2

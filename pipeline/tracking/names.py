@@ -163,7 +163,8 @@ DATA_TARGET_TAG = "data.target"             # the data entry (``data._target_``)
 DATA_PARAMS_TAG = "data.params"             # that entry's parameters, as sorted JSON
 
 # -- metrics -------------------------------------------------------------------------------------------
-INTERMEDIATE = "intermediate/objective"     # a trial's intermediate objective, one value per step
+INTERMEDIATE_PREFIX = "intermediate/"       # intermediate/<name>: a trial's intermediate value of one objective
+INTERMEDIATE = INTERMEDIATE_PREFIX + "objective"  # a trial's intermediate objective, one value per step
 TRAIN_SECONDS = "train_seconds"             # a trial's training time (cross-validation and refit)
 BEST_EPOCH_MEDIAN = "best_epoch_median"     # the folds' median best epoch: how long the refit trains
 REFIT_EPOCHS = "refit_epochs"
@@ -213,6 +214,11 @@ def count_metric(state: str) -> str:
 def selection_gap_tag(part: str = "") -> str:
     """``selection_gap``, or one of its parts: ``selection_gap.cv_score``."""
     return f"{SELECTION_GAP_TAG}.{part}" if part else SELECTION_GAP_TAG
+
+
+def intermediate_metric(name: str) -> str:
+    """The per-step curve of a trial's intermediate value of the objective ``name`` (several objectives)."""
+    return INTERMEDIATE_PREFIX + name
 
 
 def rung_tag(rung: int) -> str:
