@@ -119,6 +119,10 @@ def goals(conf: dict[str, Any], config: DictConfig, records_itself: bool) -> obj
     except ValueError as e:
         raise ValueError(str(e)) from None
     if records_itself:
+        if goals.multi and not goals.names:
+            raise ValueError(f"hydra.sweeper.direction={list(goals.directions)} has {len(goals.directions)} directions "
+                             "and hydra.sweeper.objective names no values; expected a list of objectives beside them "
+                             "(hydra.sweeper.objective=[val_accuracy,n_params]), or one direction")
         for name in goals.names:
             _check_returned("objective", name, config)
     return goals

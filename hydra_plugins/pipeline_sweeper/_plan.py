@@ -215,13 +215,17 @@ def build_plan(conf: dict[str, Any], config: DictConfig, command: Command, uri: 
                      seed=opt.seed(conf.get("seed")), direction=goals.directions[0],
                      objectives=goals.names, directions=goals.directions,
                      constraints=tuple(str(c) for c in opt.limits(conf, config, records_itself)),
-                     select=str(opt.selection(conf, goals, config, records_itself)) if goals.multi else None,
+                     select=_selected(opt.selection(conf, goals, config, records_itself), goals),
                      reference_point=opt.reference_point(conf.get("reference_point"), goals),
                      **_session(conf, config, command, uri))
     opt.check_grid(plan.strategy, plan.space, conf, command.space)
     if not goals.names:
         opt.warn_direction(plan.direction, config)
     return plan
+
+
+def _selected(rule: objective.Selection, goals: objective.Objectives) -> str | None:
+    return str(rule) if goals.multi else None
 
 
 def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: str) -> dict[str, Any]:

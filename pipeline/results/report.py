@@ -111,14 +111,20 @@ def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tu
 
 def interactive_figures(history: SweepHistory, importance: Importance | None, curves: dict[int, Any], note: str
                         ) -> dict[str, Any]:
-    """The report's plotly figures by section anchor (see ``pipeline.results.insights.html.SECTIONS``)."""
+    """The report's plotly figures by section anchor (``pipeline.results.insights.html.SECTIONS``, and
+    ``FRONT_SECTIONS`` for a sweep with several objectives)."""
     from pipeline.results.insights import figures as f
     from pipeline.results.insights.timeline import timeline_figure
 
-    return {"history": f.history_figure(history), "parallel": f.parallel_figure(history),
-            "slices": f.slice_figure(history), "contour": f.contour_figure(history, importance),
-            "intermediate": f.intermediate_figure(history, curves), "ecdf": f.ecdf_figure(history),
-            "timeline": timeline_figure(history), "importance": f.importance_figure(importance, note)}
+    drawn = {"history": f.history_figure(history), "parallel": f.parallel_figure(history),
+             "slices": f.slice_figure(history), "contour": f.contour_figure(history, importance),
+             "intermediate": f.intermediate_figure(history, curves), "ecdf": f.ecdf_figure(history),
+             "timeline": timeline_figure(history), "importance": f.importance_figure(importance, note)}
+    if history.multi:  # several objectives: the front and its hypervolume come first
+        from pipeline.results.insights.front import front_figure, hypervolume_figure
+
+        drawn = {"front": front_figure(history), "hypervolume": hypervolume_figure(history), **drawn}
+    return drawn
 
 
 def write_static_files(history: SweepHistory, importance: Importance | None, gap: SelectionGap | None, note: str,
@@ -162,7 +168,9 @@ def summary_text(history: SweepHistory, importance: Importance | None, gap: Sele
     counts = ", ".join(f"{n} {s}" for s, n in history.counts().items() if n) or "no trials"
     lines = [f"Sweep {history.parent_run_id} ({history.strategy}, {history.status.lower()}): {counts}"]
     best = history.best
-    if best is not None:
+    if history.multi:
+        lines += front_lines(history)
+    elif best is not None:
         lines.append(f"Best: {names.trial_run_name(best.number)}, {history.label} {best.value:.6g}  "
                      f"{json.dumps(best.params)}")
     lines.append("Hyperparameter importance: " + importance_note(history, importance))
@@ -177,6 +185,26 @@ def summary_text(history: SweepHistory, importance: Importance | None, gap: Sele
     lines += [f"Note: {n.text()}" for n in bound_notes(history)]
     lines.append(f"Report: artifact {REPORT_DIR}/{HTML_NAME} of run {history.parent_run_id}")
     return "\n".join(lines)
+
+
+def front_lines(history: SweepHistory, shown: int = 8) -> list[str]:
+    """Several objectives, in the terminal summary: the front, its hypervolume, the feasible split, the best."""
+    from pipeline.results.insights.front import FEASIBLE, FRONT, INFEASIBLE, groups, reference_text
+
+    found, best = groups(history), history.best
+    members = ", ".join(names.trial_run_name(r.number) for r in found[FRONT][:shown])
+    more = ", ..." if len(found[FRONT]) > shown else ""
+    volume = f"; hypervolume {history.hypervolume[-1][1]:.6g} against {reference_text(history)}" \
+        if history.hypervolume else ""
+    lines = [f"Pareto front: {len(found[FRONT])} trials ({members}{more}){volume}"]
+    if history.constraints:
+        lines.append(f"Feasible: {len(found[FRONT]) + len(found[FEASIBLE])}, infeasible: {len(found[INFEASIBLE])} "
+                     f"under {', '.join(map(str, history.constraints))}")
+    if best is not None:
+        values = ", ".join(f"{n} {v:.6g}" for n, v in zip(history.goals.labels, best.values or ()))
+        lines.append(f"Best (by {history.selection}): {names.trial_run_name(best.number)}, {values}  "
+                     f"{json.dumps(best.params)}")
+    return lines
 
 
 def _make_dir(folder: Path) -> Path:

@@ -97,6 +97,12 @@ def check_pruning(pruning: Any) -> None:
     for key, low in MINIMUMS.items():
         if key in pruning:
             _check(_as_int(pruning[key]) >= low, f"pruning.{key}={pruning[key]!r}", f"an integer >= {low}")
+    several = pruning.get("objectives")
+    if several is not None:
+        known = (*objective.METRICS, *objective.COSTS)
+        items = list(several) if not isinstance(several, str) else [several]
+        _check(all(isinstance(n, str) and n in known for n in items) and items,
+               f"pruning.objectives={items!r}", f"a list of values the trials return, each one of {known}")
 
 
 # -- the second pass: with the data and the parts built -------------------------------------------------------

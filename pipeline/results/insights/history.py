@@ -70,6 +70,7 @@ class SweepHistory:
     goals: objective.Objectives | None = None  # several objectives (None: one, ``direction``)
     constraints: tuple[objective.Constraint, ...] = ()
     reference_point: tuple[float, ...] | None = None  # the hypervolume's, as the sweep recorded it
+    hypervolume: list[tuple[int, float]] = field(default_factory=list)  # (trial, the parent's metric after it)
 
     @property
     def multi(self) -> bool:
@@ -92,6 +93,12 @@ class SweepHistory:
             return []
         keep = non_dominated([[v * s for v, s in zip(r.values, self.goals.signs())] for r in done])
         return [r for r, k in zip(done, keep) if k]
+
+    def broken(self, row: TrialRow) -> list[str]:
+        """The constraints ``row`` breaks, each with the value it measured (``size<=60 (size=93.1)``); a value the
+        trial did not report breaks its constraint too (``size<=60 (not reported)``)."""
+        return [f"{c} ({c.name}={row.named[c.name]:.6g})" if c.name in row.named else f"{c} (not reported)"
+                for c in self.constraints if c.name not in row.named or not c.met(row.named[c.name])]
 
     def selected_value(self, row: TrialRow) -> float | None:
         """The value the best is chosen by: the objective, or with several, the selection rule's."""
@@ -264,6 +271,8 @@ def load_history(uri: str, parent_run_id: str, top_k: int = TOP_K) -> SweepHisto
                            space, trials, parent.info.status, recorded.n_trials, steps,
                            sorted(set(launched) - ended - runs.rerun(tags, children)))
     _judge(history, recorded, children, tags)
+    if history.multi:
+        history.hypervolume = _last_per_step(client.get_metric_history(parent_run_id, names.HYPERVOLUME))
     if metric in objective.METRICS:
         curve = objective.metric(metric).curve_key
         for row in history.ranked()[:top_k]:
@@ -295,6 +304,13 @@ def _judge(history: SweepHistory, recorded: SweepTags, children: Sequence[Any], 
             row.values = tuple(found) if found and None not in found else None
         row.named = {n: m[k] for n, k in wanted.items() if k in m}
         row.feasible = all(c.name in row.named and c.met(row.named[c.name]) for c in history.constraints)
+
+
+def _last_per_step(metrics: Sequence[Any]) -> list[tuple[int, float]]:
+    """``(step, value)`` of a metric's history in step order, the latest value of a step logged twice (a sweep
+    resumed after its end logs its history again)."""
+    latest = {m.step: m.value for m in sorted(metrics, key=lambda m: (m.step, m.timestamp))}
+    return sorted(latest.items())
 
 
 def _json_list(text: str | None) -> list[float] | None:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.results.insights.history import SelectionGap, SweepHistory, bound_notes
+from pipeline.results.insights.history import SelectionGap, SweepHistory, TrialRow, bound_notes
 from pipeline.results.insights.importance import Importance
-from pipeline.results.insights.table import TABLE_JS, trials_table, ui_control
+from pipeline.results.insights.table import OPEN_RUN_JS, TABLE_JS, run_link, trials_table, ui_base, ui_control
 from pipeline.tracking.names import trial_run_name
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
@@ -38,6 +38,14 @@ SECTIONS = (("history", "Optimization history", "Each trial's objective and the 
              "below each value."),
             ("timeline", "Timeline", "When each trial ran, one row per concurrent worker."),
             ("importance", "Hyperparameter importance", ""))
+# the sections a sweep with several objectives adds, before the others (``figures`` holds them for such a sweep only)
+FRONT_SECTIONS = (("front", "Pareto front", "Every complete trial by its objectives, the front's trials "
+                   "highlighted: with two objectives a scatter (infeasible trials hollow and grey), the front joined "
+                   "as the boundary of what it dominates; with more, parallel coordinates (drag along an axis to "
+                   "select a range). Hover a point for its trial, values and parameters; click it to open its run."),
+                  ("hypervolume", "Hypervolume history", "The volume the feasible front dominates, bounded by the "
+                   "reference point, after each trial (the parent run's metric hypervolume): it grows whenever a "
+                   "trial extends the front."))
 
 
 def render_html(history: SweepHistory, importance: Importance | None, gap: SelectionGap | None,
@@ -52,19 +60,22 @@ def render_html(history: SweepHistory, importance: Importance | None, gap: Selec
     """
     import plotly.io as pio
 
-    nav = " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in SECTIONS) + ' <a href="#trials">All trials</a>'
+    sections = [*(s for s in FRONT_SECTIONS if s[0] in figures), *SECTIONS]
+    nav = " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in sections) + ' <a href="#trials">All trials</a>'
     parts = [f"<h1>Sweep report: {_e(history.strategy)} sweep</h1>", _status(history, final), f"<nav>{nav}</nav>",
              ui_control(uri, ui_url), _summary(history), "<h2>Best trial</h2>", _best(history), _bounds(history)]
     if history.metric or gap is not None:
         parts += ["<h2>Selection gap</h2>", f"<p>{_e(gap_text(gap))}</p>"]
-    for anchor, title, caption in SECTIONS:
+    for anchor, title, caption in sections:
         if anchor not in figures:
             continue
         div = pio.to_html(figures[anchor], full_html=False, include_plotlyjs=False, div_id=f"fig-{anchor}",
-                          config={"displaylogo": False, "responsive": True})
+                          config={"displaylogo": False, "responsive": True},
+                          post_script=OPEN_RUN_JS if anchor == "front" else None)
         extra = _importance(importance, note) if anchor == "importance" else ""
+        after = _front_tables(history, ui_base(uri, ui_url)) if anchor == "front" else ""
         parts.append(f'<section id="{anchor}"><h2>{_e(title)}</h2><p class="note">{_e(caption)}</p>{extra}{div}'
-                     "</section>")
+                     f"{after}</section>")
     parts += ['<section id="trials"><h2>All trials</h2>', trials_table(history, uri, ui_url=ui_url), "</section>"]
     body = "\n".join(parts)
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Sweep {_e(history.parent_run_id)}</title>"
@@ -111,8 +122,12 @@ def _status(history: SweepHistory, final: bool) -> str:
 def _summary(history: SweepHistory) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in history.counts().items() if n) or "no trials"
     planned = f" of {history.n_planned} planned" if history.n_planned else ""
-    rows = [("parent run", history.parent_run_id), ("status", history.status),
-            ("objective", f"{history.label} ({history.direction})"), ("trials", counts + planned),
+    goal = [("objective", f"{history.label} ({history.direction})")]
+    if history.multi:
+        goal = [("objectives", ", ".join(f"{n} ({d})" for n, d in zip(history.goals.labels, history.goals.directions))),
+                ("constraints", ", ".join(map(str, history.constraints)) or "none"),
+                ("best selected by", str(history.selection))]
+    rows = [("parent run", history.parent_run_id), ("status", history.status), *goal, ("trials", counts + planned),
             ("search space", json.dumps(history.space.to_grammar()))]
     return _table(None, rows)
 
@@ -123,10 +138,50 @@ def _best(history: SweepHistory) -> str:
         return "<p>No complete trial.</p>"
     std = f" +- {best.cv_std:.4g}" if best.cv_std is not None else ""
     test = history.test_score(best)
-    rows = [("trial", trial_run_name(best.number)), ("run", best.run_id), (history.label, f"{best.value:.6g}{std}"),
+    scores = [(history.label, f"{best.value:.6g}{std}")] if not history.multi else list(
+        zip(history.goals.labels, (f"{v:.6g}" for v in best.values or ())))
+    rows = [("trial", trial_run_name(best.number)), ("run", best.run_id), *scores,
             *([(history.test_key, "not measured" if test is None else f"{test:.6g}")] if history.test_key else []),
             *[(k, v) for k, v in sorted(best.params.items())]]
     return _table(None, rows)
+
+
+def _front_tables(history: SweepHistory, base: str) -> str:
+    """Under the front's figure: its trials (each linked to its run) with their values and parameters, and the
+    feasible/infeasible split with the constraints each infeasible trial broke."""
+    from pipeline.results.insights.front import FRONT, INFEASIBLE, groups
+
+    found, labels, params = groups(history), history.goals.labels, history.space.names
+    best = history.best
+
+    def link(r: TrialRow) -> str:
+        name = trial_run_name(r.number)
+        text = run_link(base, history.experiment_id, r.run_id, name) if r.run_id else _e(name)
+        return text + (" (selected)" if best is not None and r.number == best.number else "")
+
+    front = [[link(r), *(_e(_cell(v)) for v in r.values), *(_e(_cell(r.params.get(n))) for n in params)]
+             for r in found[FRONT]]
+    parts = [f'<h3 id="front-trials">The front: {len(front)} trial{"s" * (len(front) != 1)}</h3>',
+             _html_table(["trial", *labels, *params], front) if front else "<p>No feasible complete trial yet.</p>"]
+    n, bad = sum(map(len, found.values())), found[INFEASIBLE]
+    if not history.constraints:
+        parts.append(f'<p class="note" id="feasibility">No constraints: all {n} complete trials are feasible.</p>')
+        return "".join(parts)
+    parts.append(f'<h3 id="feasibility">Feasible and infeasible trials</h3><p>Constraints '
+                 f"{_e(', '.join(map(str, history.constraints)))}: {n - len(bad)} feasible, {len(bad)} infeasible "
+                 f"of {n} complete trials.</p>")
+    if bad:
+        rows = [[link(r), _e("; ".join(history.broken(r))), *(_e(_cell(v)) for v in r.values)] for r in bad]
+        parts.append(_html_table(["trial", "broke", *labels], rows, "infeasible"))
+    return "".join(parts)
+
+
+def _html_table(columns: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """A table of cells that are HTML already (escaped, or links)."""
+    head = "<tr>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    attr = f' class="{_e(cls)}"' if cls else ""
+    return f"<table{attr}>{head}{body}</table>"
 
 
 def _bounds(history: SweepHistory) -> str:

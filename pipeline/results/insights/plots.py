@@ -25,6 +25,7 @@ from pipeline.search.space import CategoricalParam, Param
 DPI = 100
 SIZE = (7.0, 4.2)
 JITTER = 0.12   # horizontal spread of a categorical slice's points, in category widths
+FRONT_FILE, HYPERVOLUME_FILE = "pareto_front.png", "hypervolume.png"  # several objectives only
 MARKS = {"pruned": ("v", "tab:gray"), "failed": ("x", "tab:red"), "interrupted": ("|", "tab:purple"),
          "running": ("|", "tab:olive")}
 
@@ -38,6 +39,9 @@ def write_figures(history: SweepHistory, importance: Importance | None, folder: 
                               "importance.png": lambda: importance_figure(importance, importance_note(history,
                                                                                                       importance)),
                               "learning_curves.png": lambda: curves_figure(history)}
+    if history.multi:
+        makers[FRONT_FILE] = lambda: front_figure(history)
+        makers[HYPERVOLUME_FILE] = lambda: hypervolume_figure(history)
     for p in history.space.params:
         makers[slice_filename(p.name)] = lambda p=p: slice_figure(history, p)
     written = {}
@@ -46,6 +50,71 @@ def write_figures(history: SweepHistory, importance: Importance | None, folder: 
         fig.savefig(folder / name, dpi=DPI)
         written[name] = folder / name
     return written
+
+
+def front_figure(history: SweepHistory) -> Figure:
+    """Several objectives: every complete trial by its first two objectives (infeasible ones hollow), the front
+    joined as a step; with three or more, normalized lines across the objectives, the front's on top."""
+    from pipeline.results.insights.front import FEASIBLE, FRONT, INFEASIBLE, axis_titles, groups
+
+    fig, ax = _figure()
+    found, titles = groups(history), axis_titles(history)
+    if not any(found.values()):
+        return _note(fig, ax, "no complete trial with every objective yet")
+    ax.set_title(f"Pareto front: {len(found[FRONT])} trials; {len(found[FRONT]) + len(found[FEASIBLE])} feasible, "
+                 f"{len(found[INFEASIBLE])} infeasible", fontsize="medium")
+    if len(titles) > 2:
+        return _front_lines(fig, ax, found, titles)
+    bad, ok = found[INFEASIBLE], found[FEASIBLE]
+    ax.scatter([r.values[0] for r in bad], [r.values[1] for r in bad], facecolors="none", edgecolors="0.55",
+               label=INFEASIBLE)
+    ax.scatter([r.values[0] for r in ok], [r.values[1] for r in ok], color="tab:blue", s=22, label=FEASIBLE)
+    front = sorted(found[FRONT], key=lambda r: (history.goals.signs()[0] * r.values[0], r.number))
+    if front:  # as in the interactive figure: across, then up or down, traces the corners the front dominates
+        ax.step([r.values[0] for r in front], [r.values[1] for r in front], where="post", color="tab:orange",
+                marker="o", markeredgecolor="0.2", label=FRONT)
+    ax.set(xlabel=titles[0], ylabel=titles[1])
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def hypervolume_figure(history: SweepHistory) -> Figure:
+    """The parent's hypervolume after each trial, the reference point in the title."""
+    from pipeline.results.insights.front import reference_text
+
+    fig, ax = _figure()
+    if not history.hypervolume:
+        return _note(fig, ax, "hypervolume: recorded on the parent run when the sweep ends")
+    steps, values = zip(*history.hypervolume)
+    ax.step(steps, values, where="post", color="tab:green", marker="o", ms=3)
+    ax.set(xlabel="trial", ylabel="hypervolume")
+    ax.set_title(f"Hypervolume (final {values[-1]:.4g}) against {reference_text(history)}", fontsize="medium")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def _front_lines(fig: Figure, ax: Any, found: dict[str, list[Any]], titles: list[str]) -> Figure:
+    """Three or more objectives: each scaled to [0, 1] over the complete trials, a line per trial."""
+    from pipeline.results.insights.front import FEASIBLE, FRONT, INFEASIBLE
+
+    rows = [r for name in (INFEASIBLE, FEASIBLE, FRONT) for r in found[name]]
+    Y = np.array([r.values for r in rows], dtype=np.float64)
+    low, spread = Y.min(axis=0), np.ptp(Y, axis=0)
+    Y = (Y - low) / np.where(spread > 0, spread, 1.0)
+    x, start = np.arange(len(titles)), 0
+    for name, color, width in ((INFEASIBLE, "0.75", 0.8), (FEASIBLE, "tab:blue", 1.0), (FRONT, "tab:orange", 2.0)):
+        n = len(found[name])
+        for k, y in enumerate(Y[start:start + n]):
+            ax.plot(x, y, color=color, lw=width, label=name if k == 0 else None)
+        start += n
+    for i in x:
+        ax.axvline(i, color="0.4", lw=0.8)
+        ax.text(i + 0.03, 0, f"{low[i]:.4g}", fontsize="x-small", va="center")
+        ax.text(i + 0.03, 1, f"{low[i] + spread[i]:.4g}", fontsize="x-small", va="center")
+    ax.set_xticks(x, titles, fontsize="small")
+    ax.set(xlim=(-0.2, len(titles) - 0.5), ylim=(-0.05, 1.05), yticks=[])
+    ax.legend(fontsize="small", loc="best")
+    return fig
 
 
 def slice_filename(name: str) -> str:

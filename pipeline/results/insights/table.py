@@ -46,6 +46,13 @@ document.addEventListener('DOMContentLoaded',()=>{let kept=null;try{kept=localSt
 const v=viewerUi();if(v)setUi(v,false);else if(kept)setUi(kept,false)});
 """
 TABLE_ID = "trials-table"  # the section around it is #trials (the page's link to it)
+# A figure's points open their run on a click, in the MLflow UI the page's run links point to (``TABLE_JS`` keeps
+# them on the reader's UI): each point's ``customdata`` is its ``run_path``. Plotly runs this after drawing the
+# figure, ``{plot_id}`` its div.
+OPEN_RUN_JS = ("document.getElementById('{plot_id}').on('plotly_click',function(e){"
+               "var p=e.points.length&&e.points[0].customdata,a=document.querySelector('a[data-run]');"
+               "if(!p||!a)return;var h=a.getAttribute('href');"
+               "window.open(h.slice(0,h.length-a.dataset.run.length)+p,'_blank','noopener')});")
 
 
 def ui_base(uri: str, ui_url: str | None = None) -> str:
@@ -115,9 +122,14 @@ def _cell(value: Any, sort_key: Any = None) -> str:
 def _link(base: str, experiment_id: str, run_id: str) -> str:
     if not run_id:
         return "<td></td>"
+    return f'<td data-v="{_e(run_id)}">{run_link(base, experiment_id, run_id, run_id[:8])}</td>'
+
+
+def run_link(base: str, experiment_id: str, run_id: str, text: str) -> str:
+    """A link to the run in the MLflow UI at ``base`` (``ui_base``); the page's field rewrites it (``TABLE_JS``)."""
     path = run_path(experiment_id, run_id)
-    return (f'<td data-v="{_e(run_id)}"><a href="{_e(base)}/{_e(path)}" data-run="{_e(path)}" target="_blank" '
-            f'rel="noopener" title="open in the MLflow UI">{_e(run_id[:8])}</a></td>')
+    return (f'<a href="{_e(base)}/{_e(path)}" data-run="{_e(path)}" target="_blank" rel="noopener" '
+            f'title="open in the MLflow UI">{_e(text)}</a>')
 
 
 def _error(text: str) -> str:

@@ -226,3 +226,14 @@ def test_infer_space_kinds():
     assert space.names == ["a", "b", "c"]  # d never varies
     assert isinstance(space["a"], IntParam) and not space["a"].log
     assert isinstance(space["b"], CategoricalParam) and space["c"].log
+
+
+def test_a_parent_metric_logged_twice_at_a_step_keeps_its_latest_value():
+    """A sweep resumed after its end logs its hypervolume history again: the report reads the latest."""
+    from types import SimpleNamespace as Metric
+
+    from pipeline.results.insights.history import _last_per_step
+
+    logged = [Metric(step=1, value=2.0, timestamp=5), Metric(step=0, value=1.0, timestamp=1),
+              Metric(step=1, value=1.5, timestamp=3)]
+    assert _last_per_step(logged) == [(0, 1.0), (1, 2.0)]

@@ -19,6 +19,7 @@ from pipeline.results.insights.html import SECTIONS, render_html
 from pipeline.results.insights.importance import importance_note, sweep_importance
 from pipeline.results.report import _plotly_js, interactive_figures
 from pipeline.search.space import SearchSpace
+from tests.results.insights.test_front import FRONT_2, multi_history
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it)")
@@ -53,6 +54,9 @@ def served(tmp_path_factory):
     page = render_html(h, importance, None, interactive_figures(h, importance, curves, note),
                        "sqlite:////tmp/mlflow.db", note, _plotly_js())
     (folder / "report.html").write_text(page, encoding="utf-8")
+    multi = multi_history()
+    (folder / "front.html").write_text(render_html(multi, None, None, interactive_figures(multi, None, {}, note),
+                                                   "sqlite:////tmp/mlflow.db", note, _plotly_js()), encoding="utf-8")
     (folder / "favicon.ico").write_bytes(b"")  # what a browser asks every server for
     viewer = folder / "ui" / "index.html"
     viewer.parent.mkdir()
@@ -77,12 +81,22 @@ def browser():
 
 @pytest.fixture
 def page(browser, served):
+    yield from _open(browser, f"{served}/report.html")
+
+
+@pytest.fixture
+def front_page(browser, served):
+    """The report of a sweep with two objectives under a limit."""
+    yield from _open(browser, f"{served}/front.html")
+
+
+def _open(browser, url):
     context = browser.new_context()
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda e: errors.append(str(e)))
     tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.goto(f"{served}/report.html")
+    tab.goto(url)
     yield tab
     context.close()
     assert errors == [], errors
@@ -101,6 +115,22 @@ def test_every_figure_is_drawn(page):
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(SECTIONS)}")
     drawn = page.eval_on_selector_all(".js-plotly-plot", "ds => ds.map(d => d.id)")
     assert sorted(drawn) == sorted(f"fig-{a}" for a, _, _ in SECTIONS)
+
+
+def test_the_front_is_drawn_hovered_and_a_click_opens_the_points_run(front_page):
+    tab = front_page
+    tab.wait_for_function("['fig-front','fig-hypervolume'].every(i => document.querySelector('#'+i+' .main-svg'))")
+    tab.evaluate("window.open = (url) => { window.opened = url; return null }")
+    front = tab.locator("#fig-front .scatterlayer .trace").nth(2).locator(".point")  # infeasible, feasible, front
+    assert front.count() == len(FRONT_2)
+    tab.locator("#fig-front").scroll_into_view_if_needed()
+    box = front.first.bounding_box()
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=3)
+    tab.wait_for_selector("#fig-front .hoverlayer .hovertext")
+    assert "trial-000" in tab.text_content("#fig-front .hoverlayer")
+    tab.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tab.wait_for_function("window.opened !== undefined")
+    assert tab.evaluate("window.opened") == "http://127.0.0.1:5000/#/experiments/5/runs/run0"
 
 
 def test_the_table_filters_by_text_and_by_state(page):
