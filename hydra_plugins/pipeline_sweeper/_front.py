@@ -92,6 +92,16 @@ def hypervolumes(plan: SweepPlan, records: Sequence[TrialRecord], ref: Sequence[
     return out
 
 
+def current_hypervolume(plan: SweepPlan, records: Sequence[TrialRecord]) -> float | None:
+    """The hypervolume of the feasible front so far against the user's reference point (None without one: the
+    reference is then decided at the end, and so is the history)."""
+    if not plan.multi or not plan.reference_point:
+        return None
+    done = judged(records)
+    ref = np.asarray(plan.reference_point, dtype=float) * np.array(plan.goals.signs())
+    return hypervolume(losses(plan, done), ref) if done else 0.0
+
+
 class TrialTags:
     """Tags that say where an ended trial stands: ``trial.feasible`` (with constraints) on it, and ``pareto.front``
     (several objectives) true on each trial while it is on the front, false once it left or was judged off it; one
@@ -141,10 +151,10 @@ def results(plan: SweepPlan, records: Sequence[TrialRecord]) -> dict[str, Any]:
 
 def parent_record(plan: SweepPlan, records: Sequence[TrialRecord]) -> tuple[dict[str, str], list[tuple[int, float]]]:
     """What the parent holds at the end: the front's trial numbers and the reference point as tags, and the
-    hypervolume after each trial."""
+    hypervolume after each trial (unless the user set the reference point: then each was logged as it ended)."""
     ref = reference(plan, records)
     if ref is None:
         return {}, []
     tags = {names.FRONT_TRIALS_TAG: names.clip_json([r.number for r in front(plan, records)]),
             names.REFERENCE_POINT_TAG: names.clip_json(list(ref))}
-    return tags, hypervolumes(plan, records, ref)
+    return tags, [] if plan.reference_point else hypervolumes(plan, records, ref)  # a set reference: logged live

@@ -29,7 +29,7 @@ from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
 from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams, with_group_conditions
 from hydra_plugins.pipeline_sweeper._console import LaunchLines, launch_lines
-from hydra_plugins.pipeline_sweeper._front import TrialTags, front, selected_value
+from hydra_plugins.pipeline_sweeper._front import TrialTags, current_hypervolume, front, selected_value
 from hydra_plugins.pipeline_sweeper._front import best as best_of
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
 from hydra_plugins.pipeline_sweeper._launches import (
@@ -393,7 +393,8 @@ class Sweep:
                             constraints=record.constraints)
         progress.records.append(record)
         best = best_of(plan, progress.records)
-        self.parent.log_trial(record, best and selected_value(plan, best), progress.counts())
+        self.parent.log_trial(record, best and selected_value(plan, best), progress.counts(),
+                              current_hypervolume(plan, progress.records))
         if self.tags is not None:
             self.tags.update(progress.records, self.trial_runs, record)
         if record.state == TrialState.COMPLETE and record.value is None and plan.strategy in ADAPTIVE and \

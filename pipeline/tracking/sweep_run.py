@@ -115,10 +115,14 @@ class SweepRun:
             out[number] = run.info.run_id
         return out
 
-    def log_trial(self, record: TrialRecord, best: float | None, counts: Mapping[str, int]) -> None:
-        """A finished trial's value, the best so far and the state counts, buffered: they travel with the next
-        launch's tags (``Tracker.flush``), or at the latest after ``FLUSH_SECONDS``, in one call."""
+    def log_trial(self, record: TrialRecord, best: float | None, counts: Mapping[str, int],
+                  hypervolume: float | None = None) -> None:
+        """A finished trial's value, the best so far and the state counts (and the front's hypervolume), buffered:
+        they travel with the next launch's tags (``Tracker.flush``), or at the latest after ``FLUSH_SECONDS``, in
+        one call."""
         metrics = {names.count_metric(k): float(v) for k, v in counts.items()}
+        if hypervolume is not None:
+            metrics[names.HYPERVOLUME] = hypervolume
         if record.value is not None:
             metrics[names.TRIAL_VALUE] = record.value
         if best is not None:

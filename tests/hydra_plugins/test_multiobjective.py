@@ -91,7 +91,8 @@ def test_a_sequence_of_three_values_under_two_workers(app):
     script, uri = app
     proc = run_app(script, "hydra/sweeper=evolution", "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2",
                    "x=interval(0,1)", "y=interval(0,1)", "returns=sequence", "hydra.sweeper.n_trials=10",
-                   "hydra.sweeper.population=4", "hydra.sweeper.direction=[minimize,minimize,maximize]")
+                   "hydra.sweeper.population=4", "hydra.sweeper.direction=[minimize,minimize,maximize]",
+                   "hydra.sweeper.reference_point=[1.1,11,0]")
     assert proc.returncode == 0, proc.stderr[-3000:]
     parent, children = sweep_runs(uri)
     assert len(children) == 10 and parent.info.status == "FINISHED"
@@ -100,6 +101,15 @@ def test_a_sequence_of_three_values_under_two_workers(app):
               for c in children}
     tagged = {int(c.data.tags["trial.number"]) for c in children if c.data.tags.get("pareto.front") == "true"}
     assert tagged == _front_of(values, (1.0, 1.0, -1.0))
+    # a reference point the user set: the hypervolume is logged as each trial ends, against it
+    from mlflow.tracking import MlflowClient
+
+    assert json.loads(parent.data.tags["pareto.reference_point"]) == [1.1, 11, 0]
+    history = sorted((m.step, m.value) for m in MlflowClient(uri).get_metric_history(parent.info.run_id,
+                                                                                      "hypervolume"))
+    assert [s for s, _ in history] == list(range(10))
+    losses = np.array([values[n] for n in tagged]) * np.array([1.0, 1.0, -1.0])
+    assert history[-1][1] == pytest.approx(hypervolume(losses, np.array([1.1, 11.0, 0.0])))
 
 
 @pytest.mark.slow
