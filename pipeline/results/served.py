@@ -27,13 +27,19 @@ def refit_checkpoint(fitted: RefitResult) -> bytes:
     return checkpoint_bytes({"state_dict": fitted.model.state_dict(), "x_mean": s.x_mean, "x_std": s.x_std,
                      "y_mean": s.y_mean, "y_std": s.y_std, "epochs": fitted.epochs, "task": fitted.task,
                      "transform": transform_state(s.transform),
-                     "input_shape": list(fitted.input_shape), "num_outputs": fitted.num_outputs})
+                     "input_shape": list(fitted.input_shape), "num_outputs": fitted.num_outputs,
+                     "input_dtype": dtype_name(fitted.input_dtype), "model_args": dict(fitted.model_args)})
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """``torch.int64`` -> ``int64`` (a checkpoint holds names, not torch objects); float32 when unknown."""
+    return str(dtype or torch.float32).removeprefix("torch.")
 
 
 def served_from_fitted(fitted: RefitResult) -> torch.nn.Module:
     s = fitted.scaling
     return as_served(fitted.model, s.x_mean, s.x_std, s.y_mean, s.y_std, input_shape=fitted.input_shape,
-                     transform=s.transform)
+                     transform=s.transform, input_dtype=fitted.input_dtype)
 
 
 def served_from_checkpoint(cfg: Any, ckpt: dict[str, Any]) -> torch.nn.Module:
@@ -41,15 +47,19 @@ def served_from_checkpoint(cfg: Any, ckpt: dict[str, Any]) -> torch.nn.Module:
     from pipeline.training.batches import Scaling
 
     shape, transform = tuple(int(v) for v in ckpt["input_shape"]), transform_from_state(ckpt.get("transform"))
-    model = build_model(cfg, Scaling(transform=transform).sample_shape(shape), int(ckpt["num_outputs"]))
+    dtype = getattr(torch, str(ckpt.get("input_dtype", "float32")))
+    args = Scaling(transform=transform).model_args(shape, dtype, dict(ckpt.get("model_args") or {}))
+    model = build_model(cfg, args.pop("input_shape"), int(ckpt["num_outputs"]), **args)
     model.load_state_dict(ckpt["state_dict"])
     return as_served(model, ckpt["x_mean"], ckpt["x_std"], ckpt["y_mean"], ckpt["y_std"], input_shape=shape,
-                     transform=transform)
+                     transform=transform, input_dtype=dtype)
 
 
-def example_input(input_shape: tuple[int, ...] | list[int]) -> np.ndarray:
-    """A small raw input batch: the logged model's input example (and the pt2 export's sample)."""
-    return np.zeros((2, *[int(d) for d in input_shape]), dtype=np.float32)
+def example_input(input_shape: tuple[int, ...] | list[int], dtype: torch.dtype | str | None = None) -> np.ndarray:
+    """A small raw input batch of the data's dtype (token ids: integers, padding 0): the logged model's input
+    example (and the pt2 export's sample)."""
+    name = dtype_name(dtype) if not isinstance(dtype, str) else dtype
+    return np.zeros((2, *[int(d) for d in input_shape]), dtype=np.dtype(name))
 
 
 def code_paths(cfg: Any) -> list[str]:
@@ -68,11 +78,13 @@ def code_paths(cfg: Any) -> list[str]:
     return [str(path.parent if path.name == "__init__.py" else path)]
 
 
-def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tuple[int, ...] | list[int]) -> str:
-    """Log ``served`` as the run's MLflow model, with an input example and ``output_signature``; returns its id."""
+def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tuple[int, ...] | list[int],
+               example: np.ndarray | None = None) -> str:
+    """Log ``served`` as the run's MLflow model, with an input example (``example``: real samples of the data; by
+    default zeros of the served model's dtype) and ``output_signature``; returns its id."""
     from mlflow.models import set_signature
 
-    example = example_input(input_shape)
+    example = example_input(input_shape, getattr(served, "input_dtype", None)) if example is None else example
     model_id = tracker.log_model(served, example=example, fmt=cfg.tracking.get("model_format", "pickle"),
                                  code_paths=code_paths(cfg))
     with mlflow_fluent(tracker.uri, tracker.experiment_id):

@@ -26,23 +26,33 @@ class Normalize(nn.Module):
 class InputShape(nn.Module):
     """Takes a batch in each layout the data has: ``(N, *sample_shape)``, flat ``(N, prod(sample_shape))``, and
     ``(N, H, W)`` for one-channel images; any other shape raises a one-line ``ValueError`` naming the shape
-    received and those expected. Inputs are cast to float32 (the weights' type)."""
+    received and those expected. Floating inputs are cast to float32 (the weights' type); integer ones (token ids)
+    to int64, never to floats."""
 
-    def __init__(self, sample_shape: Sequence[int]) -> None:
+    def __init__(self, sample_shape: Sequence[int], integer: bool = False) -> None:
         super().__init__()
         self.sample_shape = tuple(int(d) for d in sample_shape)
+        self.integer = bool(integer)
         self.size = 1
         for d in self.sample_shape:
             self.size *= d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rest = tuple(x.shape[1:])
+        if self.integer:
+            if x.is_floating_point() and not bool(torch.all(x == x.round())):
+                raise ValueError("input of fractional numbers does not fit this model: expected integer token ids")
+            x = x.long()
+            if x.dim() == 2:
+                return x  # sequences of any length: the model reads each one's length from its padding
+        else:
+            x = x.float()
         if x.dim() >= 1 and rest == self.sample_shape:
-            return x.float()
+            return x
         if x.dim() == 2 and rest == (self.size,):
-            return x.float().reshape(-1, *self.sample_shape)
+            return x.reshape(-1, *self.sample_shape)
         if self._one_channel and rest == self.sample_shape[1:]:
-            return x.float().unsqueeze(1)
+            return x.unsqueeze(1)
         raise ValueError(f"input of shape {tuple(x.shape)} does not fit this model: expected {self.expected()}")
 
     @property
@@ -62,11 +72,13 @@ class InputShape(nn.Module):
 
 def as_served(model: nn.Module, x_mean: torch.Tensor | None = None, x_std: torch.Tensor | None = None,
               y_mean: torch.Tensor | None = None, y_std: torch.Tensor | None = None,
-              input_shape: Sequence[int] | None = None, transform: nn.Module | None = None) -> nn.Module:
+              input_shape: Sequence[int] | None = None, transform: nn.Module | None = None,
+              input_dtype: torch.dtype | None = None) -> nn.Module:
     """The model a user loads from MLflow: raw inputs in, normalised (and ``transform``ed: the fitted
     ``preprocess``) inside, outputs in the targets' units (regression), on CPU, in eval mode. With ``input_shape``
     (a sample's shape), it takes each layout ``InputShape`` accepts and refuses others with a clear error."""
-    parts: list[nn.Module] = [] if input_shape is None else [InputShape(input_shape)]
+    integer = input_dtype is not None and not input_dtype.is_floating_point
+    parts: list[nn.Module] = [] if input_shape is None else [InputShape(input_shape, integer)]
     if x_mean is not None:
         parts.append(Normalize(x_mean, x_std))
     if transform is not None:
@@ -74,4 +86,6 @@ def as_served(model: nn.Module, x_mean: torch.Tensor | None = None, x_std: torch
     parts.append(model)
     if y_mean is not None:
         parts.append(Normalize(y_mean, y_std, inverse=True))
-    return nn.Sequential(*parts).cpu().eval()
+    served = nn.Sequential(*parts).cpu().eval()
+    served.input_dtype = input_dtype or torch.float32  # what its input example is made of (``served.log_served``)
+    return served

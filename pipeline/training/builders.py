@@ -70,30 +70,60 @@ def name_of(cfg: Any, default: str = "") -> str:
     return str(target).rsplit(".", 1)[-1] if target else default
 
 
-def build_model(cfg: Any, input_shape: tuple[int, ...], num_outputs: int) -> torch.nn.Module:
-    """The model of ``cfg.model`` for one sample's ``input_shape`` and ``num_outputs`` outputs."""
-    model = build(cfg.model, "model", input_shape=tuple(input_shape), num_outputs=int(num_outputs))
+def build_model(cfg: Any, input_shape: tuple[int, ...], num_outputs: int, **data_args: Any) -> torch.nn.Module:
+    """The model of ``cfg.model`` for one sample's ``input_shape`` and ``num_outputs`` outputs; ``data_args`` (the
+    data's ``model_args``: ``vocab_size``, ``padding_idx``) are passed where the factory names them."""
+    wanted = _accepted(cfg.model, data_args)
+    model = build(cfg.model, "model", input_shape=tuple(input_shape), num_outputs=int(num_outputs), **wanted)
     if not isinstance(model, torch.nn.Module):
         raise ConfigError(f"model._target_={cfg.model._target_!r} returned {type(model).__name__}; expected a "
                           "torch.nn.Module")
     return model
 
 
+def _accepted(entry: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """The ``args`` the entry's factory takes: those its signature names (all with ``**kwargs``), less the keys the
+    entry sets itself."""
+    import inspect
+
+    from hydra.utils import get_method
+
+    if not args:
+        return {}
+    try:
+        params = inspect.signature(get_method(str(entry._target_))).parameters.values()
+    except Exception:  # noqa: BLE001 - a factory that does not import is reported when it is built
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        names = set(args)
+    else:
+        names = {p.name for p in params} & set(args)
+    return {k: v for k, v in args.items() if k in names and k not in entry}
+
+
 def check_parts(cfg: Any, data: Any) -> None:
     """Build the model, optimizer, scheduler and loss as a trial does and take one training step on two real
     samples of the data: a ``_target_`` that does not import, a factory that rejects the data's shape, a model whose
     output is not ``(N, num_outputs)``, or a loss that refuses the outputs stops before anything is logged."""
-    from pipeline.training.batches import first_samples
+    from pipeline.training.batches import Scaling, first_samples
 
-    x, y = first_samples(data.train, 2)
-    shape, after = tuple(data.input_shape), ""
+    x, y = first_samples(data.train, 2, data.collate)
+    x = x.float() if torch.is_tensor(x) and x.is_floating_point() else x
+    shape, after, scaling = tuple(data.input_shape), "", Scaling()
     if cfg.get("preprocess") and cfg.preprocess.get("_target_"):  # the model takes the transform's samples
-        transform = fit_transform_of(cfg.preprocess, first_samples(data.train, PREPROCESS_PROBE)[0].float())
+        probe = first_samples(data.train, PREPROCESS_PROBE, data.collate)[0]
+        probe = probe.float() if torch.is_tensor(probe) and probe.is_floating_point() else probe
+        try:
+            scaling.transform = fit_transform_of(cfg.preprocess, probe)
+        except (RuntimeError, ValueError, TypeError, IndexError) as e:
+            raise ConfigError(f"preprocess._target_={cfg.preprocess._target_!r} cannot take the data's samples "
+                              f"({_reason(e)}); expected {EXPECTED['preprocess']}") from None
         with torch.no_grad():
-            x = transform(x.float())
+            x = scaling.transform(x)
         shape, after = tuple(x.shape[1:]), f" (after preprocess={name_of(cfg.preprocess)})"
+    args = {**data.model_args, **(getattr(scaling.transform, "model_args", None) or {})}
     try:
-        model = build_model(cfg, shape, data.num_outputs)
+        model = build_model(cfg, shape, data.num_outputs, **args)
     except ConfigError as e:
         raise ConfigError(f"{e}{after}") from None
     try:

@@ -74,6 +74,8 @@ class RefitResult:
     input_shape: tuple[int, ...]
     num_outputs: int
     task: str
+    input_dtype: torch.dtype | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)  # the data's (``DataSplit.model_args``)
 
 
 def fold_indices(data: DataSplit, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -100,17 +102,19 @@ class _Loading:
         (with the training-only transform)."""
         d = self.data
         fitted_on = np.arange(len(d.train)) if indices is None else indices
-        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers, self.fit_transform)
+        scaling = fold_scaling(d.train, fitted_on, d.task, self.normalize, self.workers, self.fit_transform,
+                               d.collate)
         return scaling, batches(d.train, indices, scaling, self.device, self.batch_size, d.train_transform,
-                                self.workers)
+                                self.workers, d.collate)
 
     def scoring(self, part: Any, indices: np.ndarray | None, scaling: Scaling) -> Any:
-        return batches(part, indices, scaling, self.device, self.batch_size, None, self.workers)
+        return batches(part, indices, scaling, self.device, self.batch_size, None, self.workers, self.data.collate)
 
 
 def _seeded_model(cfg: Any, data: DataSplit, seed: int, device: torch.device, scaling: Scaling) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(cfg, scaling.sample_shape(tuple(data.input_shape)), data.num_outputs).to(device)
+    args = scaling.model_args(tuple(data.input_shape), data.input_dtype, data.model_args)
+    return build_model(cfg, args.pop("input_shape"), data.num_outputs, **args).to(device)
 
 
 def cross_validate(cfg: Any, data: DataSplit, device: torch.device,
@@ -148,4 +152,5 @@ def refit(cfg: Any, data: DataSplit, epochs: int, device: torch.device,
     task = Targets(data.task, data.num_outputs, scaling.to(device))
     fit(model, cfg, task, train, epochs=epochs, seed=seed, lr_factors=lr_factors)
     scores = {f"test_{k}": v for k, v in evaluate(model, loading.scoring(data.test, None, scaling), task).items()}
-    return RefitResult(model, epochs, scores, scaling, tuple(data.input_shape), int(data.num_outputs), data.task)
+    return RefitResult(model, epochs, scores, scaling, tuple(data.input_shape), int(data.num_outputs), data.task,
+                       data.input_dtype, dict(data.model_args))
