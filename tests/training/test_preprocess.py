@@ -89,3 +89,37 @@ def test_bad_pca_settings_name_the_value(bad, named):
     with pytest.raises(ConfigError) as e:
         pca(X, **{"n_components": 2, **bad})
     assert named in str(e.value) and "expected" in str(e.value)
+
+
+# -- token ids and waveforms ---------------------------------------------------------------------------------------
+def test_a_fold_vocabulary_keeps_its_training_parts_frequent_words_only():
+    import pytest
+
+    from pipeline.errors import ConfigError
+    from pipeline.training.preprocess import vocab
+
+    train = torch.tensor([[1, 2, 2, 3, 0], [2, 3, 3, 3, 0], [4, 2, 0, 0, 0]])
+    v = vocab(train, max_vocab=2, min_freq=2, max_length=4)
+    assert v.model_args == {"vocab_size": 4, "padding_idx": 0}  # pad, unknown, the two kept words
+    mapped = v(torch.tensor([[3, 2, 1, 9, 4, 2], [0, 0, 0, 0, 0, 0]]))
+    # 2 and 3 (4 times each, in id order) kept as 2 and 3; 1 and 4 too rare and 9 never seen in training: unknown
+    # (1); cut to 4 tokens; padding stays padding
+    assert mapped.tolist() == [[3, 2, 1, 1], [0, 0, 0, 0]]
+    with pytest.raises(ConfigError, match="takes token ids"):
+        vocab(train.float())
+
+
+def test_log_mel_bands_follow_pitch_and_are_standardised_on_the_fold():
+    import math
+
+    from pipeline.training.preprocess import logmel
+
+    rate = 8000
+    t = torch.arange(4000) / rate
+    clips = torch.stack([torch.sin(2 * math.pi * f * t) for f in (200.0, 400.0, 1600.0, 3200.0)])[:, None]
+    transform = logmel(clips, sample_rate=rate, n_mels=20, window_ms=32.0, hop_ms=16.0)
+    out = transform(clips)
+    assert out.shape[:3] == (4, 1, 20)
+    loudest = out[:, 0].mean(-1).argmax(-1).tolist()
+    assert loudest == sorted(loudest) and loudest[0] < loudest[-1]  # higher pitch, higher band
+    assert abs(float(transform.log_mel(clips).mean((0, 2)).sub(transform.mean).abs().max())) < 1e-3
