@@ -26,7 +26,7 @@ from pipeline.tracking.store import PROJECT_ROOT, check_reachable, redact, resol
 from pipeline.tracking.sweep_run import basic_sweep_parent, summarise_basic_parent
 from pipeline.tracking.tracker import Tracker, flatten
 from pipeline.training import checks, costs
-from pipeline.training.batches import Scaling, first_samples, fold_scaling
+from pipeline.training.batches import Scaling, first_samples, fold_scaling, to_device
 from pipeline.training.builders import PREPROCESS_PROBE, build_model, name_of, transform_fitter
 from pipeline.training.cv import CVResult, RefitResult, count_params, cross_validate, refit
 from pipeline.training.loop import FitResult
@@ -266,18 +266,19 @@ def built_model(cfg: DictConfig, data: DataSplit, device: torch.device) -> tuple
     is at hand. Built with the trial's seed, outside torch's global random state."""
     probe = np.arange(min(len(data.train), PREPROCESS_PROBE))
     scaling = fold_scaling(data.train, probe, data.task, bool(cfg.trainer.get("normalize", True)),
-                           fit_transform=transform_fitter(cfg.get("preprocess")))
+                           fit_transform=transform_fitter(cfg.get("preprocess")), collate_fn=data.collate)
+    args = scaling.model_args(tuple(data.input_shape), data.input_dtype, data.model_args)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(cfg.trainer.seed))
-        model = build_model(cfg, scaling.sample_shape(tuple(data.input_shape)), data.num_outputs)
+        model = build_model(cfg, args.pop("input_shape"), data.num_outputs, **args)
     return model.to(device), scaling
 
 
 def cost_batch(data: DataSplit, scaling: Scaling, device: torch.device) -> torch.Tensor:
     """The first ``costs.LATENCY_BATCH`` training samples (fewer if there are fewer), scaled and transformed: the
     inputs a served model passes to its network."""
-    x, _ = first_samples(data.train, costs.LATENCY_BATCH)
-    return scaling.to(device).inputs(x.float().to(device))
+    x, _ = first_samples(data.train, costs.LATENCY_BATCH, data.collate)
+    return scaling.to(device).inputs(to_device(x, device))
 
 
 def cost_metrics(measured: costs.Costs) -> dict[str, float]:

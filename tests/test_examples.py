@@ -163,3 +163,59 @@ def test_the_default_space_never_searches_keys_a_plugged_in_model_lacks(tmp_path
     assert "optimizer.lr" in space and "regularization.dropout" in space
     assert not any(k.startswith("model.") for k in space)  # model.hidden_dim, model.num_layers: the MLP's, not this
     assert "left out (not in this config)" in proc.stdout + proc.stderr and len(children) == 2
+
+
+# -- text and speech, from copies outside the repository ------------------------------------------------------------
+def test_a_text_plugin_with_its_own_sequences_collate_and_model(tmp_path, store_template):
+    folder = copy_example("text_plugin", tmp_path)
+    rows = ["label\ttext"] + [f"pos\tgreat lovely film number {i} truly great" for i in range(12)] + \
+        [f"neg\tdull awful mess {i}" for i in range(12)]
+    (folder / "reviews.tsv").write_text("\n".join(rows) + "\n")
+    uri = fresh_store(store_template, tmp_path / "store")
+    proc = run_in(folder, "-m", "hydra.searchpath=[file://conf]", "data=my_reviews", "data.path=reviews.tsv",
+                  "model=bag", "model.dim=4,8", "hydra/sweeper=grid", "trainer.epochs=15", "cv.folds=2",
+                  "optimizer.lr=0.05", f"tracking.uri={uri}", "hydra.sweeper.model_name=reviews",
+                  "hydra.sweep.dir=multirun/sweep")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    parent, children = sweep_runs(uri)
+    assert len(children) == 2 and all(c.data.tags["trial.state"] == "complete" for c in children)
+    assert max(c.data.metrics["cv_val_accuracy_mean"] for c in children) > 0.9  # the words tell the classes apart
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/reviews@champion")  # loads where review_example is not installed
+    assert np.asarray(model.predict(np.array([[1, 2, 3, 0], [5, 6, 0, 0]]))).shape == (2, 2)
+
+
+def test_unequal_sequences_without_a_collate_stop_before_the_first_trial(tmp_path):
+    folder = copy_example("text_plugin", tmp_path)
+    (folder / "reviews.tsv").write_text("label\ttext\n" + "".join(f"{'ab'[i % 2]}\t{'w ' * (i + 1)}\n"
+                                                                   for i in range(8)))
+    (folder / "review_example" / "data.py").write_text((folder / "review_example" / "data.py").read_text()
+                                                       .replace("collate=pad_collate,", ""))
+    proc = run_in(folder, "hydra.searchpath=[file://conf]", "data=my_reviews", "data.path=reviews.tsv", "model=bag",
+                  f"tracking.uri=sqlite:///{tmp_path / 'never.db'}")
+    assert proc.returncode == 2
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "different shapes" in line]
+    assert lines and "pad_collate" in lines[0], proc.stderr[-2000:]
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_the_spoken_digits_example_says_what_it_needs_and_its_preset_runs(tmp_path, store_template):
+    from tests.data.test_audio import write_tones
+
+    folder = copy_example("spoken_digits", tmp_path)
+    made = subprocess.run([sys.executable, "make_clips.py", str(tmp_path / "spoken")], cwd=folder,
+                          capture_output=True, text=True, timeout=600)
+    if shutil.which("espeak-ng") is None:
+        assert made.returncode == 2 and "apt-get install espeak-ng" in made.stderr
+        clips = write_tones(tmp_path / "spoken", classes=(250.0, 700.0, 1800.0), per_class=8, rate=16000)
+    else:
+        assert made.returncode == 0, made.stderr
+        clips = tmp_path / "spoken"
+    uri = fresh_store(store_template, tmp_path / "store")
+    proc = run_in(folder, "-m", "+sweep=speech", f"data.path={clips}", "data.duration=0.5", "hydra.sweeper.n_trials=3",
+                  "hydra.sweeper.n_initial=2", "trainer.epochs=4", "cv.folds=2", f"tracking.uri={uri}",
+                  "hydra.sweep.dir=multirun/sweep")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    parent, children = sweep_runs(uri)
+    assert len(children) == 3 and parent.info.status == "FINISHED"
+    assert {"preprocess.n_mels", "preprocess.window_ms", "preprocess.hop_ms"} <= set(children[0].data.params)
