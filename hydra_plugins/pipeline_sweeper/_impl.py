@@ -55,6 +55,7 @@ from hydra_plugins.pipeline_sweeper._plan import (
 )
 from hydra_plugins.pipeline_sweeper._store import export_credentials, sweep_store
 from hydra_plugins.pipeline_sweeper._trials import (
+    Reading,
     SweepFailed,
     check_failures,
     check_repeating,
@@ -327,7 +328,8 @@ class Sweep:
         if ended.error is None:
             assert ended.results is not None
             self.returns.append(ended.results)
-            records = [outcome(ret, p, k, launch.started, plan.objective, plan.goals, plan.limits)
+            reading = Reading(plan.objective, plan.goals if plan.multi else None, plan.limits)
+            records = [outcome(ret, p, k, launch.started, reading)
                        for p, k, ret in zip(launch.params, launch.numbers, ended.results)]
             if plan.n_trials > KEEP_JOB_CONFIGS:  # ~80 KB of Hydra config per job: 80 MB at 1,000 trials
                 for ret in ended.results:

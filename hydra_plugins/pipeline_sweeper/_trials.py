@@ -15,6 +15,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
@@ -29,13 +30,25 @@ from pipeline.tracking.sweep_run import SweepRun, TrialRecord
 RETURN_ERROR = "TaskReturn"
 
 
-def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float, key: str | None,
-            goals: Objectives | None = None, limits: Sequence[Constraint] = ()) -> TrialRecord:
+@dataclass(frozen=True)
+class Reading:
+    """How a task's return value is read: ``key``, ``hydra.sweeper.objective``, the key of the value in a mapping
+    the task returns (without it, a mapping of the trial protocol, one that says its ``run_id``, holds it under
+    ``value``); ``goals``, several objectives, read from a mapping by name or from a sequence in order
+    (``_several``); ``limits``, constraints on values of the mapping, recorded as the trial's violations."""
+
+    key: str | None = None
+    goals: Objectives | None = None
+    limits: tuple[Constraint, ...] = ()
+
+
+def outcome(ret: JobReturn, params: dict[str, Any], number: int, started: float,
+            reading: Reading | str | None) -> TrialRecord:
     """Turn a launcher's ``JobReturn`` into a trial record; a value that is not a finite number fails the trial.
-    ``key``: ``hydra.sweeper.objective``, the key of the value in a mapping the task returns; without it, a mapping
-    of the trial protocol (one that says its ``run_id``) holds it under ``value``. ``goals``: several objectives,
-    read from a mapping by name or from a sequence in order (``_several``); ``limits``: constraints on values of
-    the mapping, recorded as the trial's violations."""
+    ``reading``: how its value is read (``Reading``; a bare key or None for one objective)."""
+    if not isinstance(reading, Reading):
+        reading = Reading(reading)
+    key, goals, limits = reading.key, reading.goals, reading.limits
     record = TrialRecord(number, dict(params), seconds=time.monotonic() - started)
     if ret.status != JobStatus.COMPLETED:
         err = ret._return_value

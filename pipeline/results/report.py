@@ -123,7 +123,7 @@ def interactive_figures(history: SweepHistory, importance: Importance | None, cu
     if history.multi:  # several objectives: the front and its hypervolume come first
         from pipeline.results.insights.front import front_figure, hypervolume_figure
 
-        drawn = {"front": front_figure(history), "hypervolume": hypervolume_figure(history), **drawn}
+        drawn = {"front": front_figure(history), names.HYPERVOLUME: hypervolume_figure(history), **drawn}
     return drawn
 
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from pipeline.results.insights.figures import HEIGHT, _annotate, _figure, note_figure
 from pipeline.results.insights.history import SweepHistory, TrialRow
 from pipeline.results.insights.table import run_path
-from pipeline.tracking.names import TrialState, trial_run_name
+from pipeline.tracking.names import HYPERVOLUME, TrialState, trial_run_name
 
 FRONT, FEASIBLE, INFEASIBLE = "Pareto front", "feasible, dominated", "infeasible"
 STYLE = {FRONT: {"color": "#ff7f0e", "symbol": "circle", "size": 11, "line": {"color": "#7a3b00", "width": 1}},
@@ -99,9 +99,9 @@ def hypervolume_figure(history: SweepHistory) -> go.Figure:
         return note_figure("Hypervolume history", "recorded on the parent run when the sweep ends")
     steps, values = zip(*history.hypervolume)
     fig = _figure(f"Hypervolume of the feasible front after each trial (final {values[-1]:.6g})<br>"
-                  f"<sub>against the reference point {html.escape(ref, quote=False)}</sub>", "trial", "hypervolume")
+                  f"<sub>against the reference point {html.escape(ref, quote=False)}</sub>", "trial", HYPERVOLUME)
     fig.add_scatter(x=list(steps), y=list(values), mode="lines+markers", line={"shape": "hv", "color": "#2ca02c"},
-                    name="hypervolume", text=[trial_run_name(s) for s in steps],
+                    name=HYPERVOLUME, text=[trial_run_name(s) for s in steps],
                     hovertemplate="after %{text}: %{y:.6g}<extra></extra>")
     fig.update_xaxes(tickformat="d")
     if not np.any(np.asarray(values) > 0):

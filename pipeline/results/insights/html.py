@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.results.insights.history import SelectionGap, SweepHistory, TrialRow, bound_notes
 from pipeline.results.insights.importance import Importance
 from pipeline.results.insights.table import OPEN_RUN_JS, TABLE_JS, run_link, trials_table, ui_base, ui_control
-from pipeline.tracking.names import trial_run_name
+from pipeline.tracking.names import HYPERVOLUME, trial_run_name
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;
@@ -43,7 +43,7 @@ FRONT_SECTIONS = (("front", "Pareto front", "Every complete trial by its objecti
                    "highlighted: with two objectives a scatter (infeasible trials hollow and grey), the front joined "
                    "as the boundary of what it dominates; with more, parallel coordinates (drag along an axis to "
                    "select a range). Hover a point for its trial, values and parameters; click it to open its run."),
-                  ("hypervolume", "Hypervolume history", "The volume the feasible front dominates, bounded by the "
+                  (HYPERVOLUME, "Hypervolume history", "The volume the feasible front dominates, bounded by the "
                    "reference point, after each trial (the parent run's metric hypervolume): it grows whenever a "
                    "trial extends the front."))
 

@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from pipeline.results.insights.history import TOP_K, SweepHistory
 from pipeline.results.insights.importance import Importance, encode, importance_note
 from pipeline.search.space import CategoricalParam, Param
+from pipeline.tracking.names import HYPERVOLUME
 
 DPI = 100
 SIZE = (7.0, 4.2)
@@ -87,7 +88,7 @@ def hypervolume_figure(history: SweepHistory) -> Figure:
         return _note(fig, ax, "hypervolume: recorded on the parent run when the sweep ends")
     steps, values = zip(*history.hypervolume)
     ax.step(steps, values, where="post", color="tab:green", marker="o", ms=3)
-    ax.set(xlabel="trial", ylabel="hypervolume")
+    ax.set(xlabel="trial", ylabel=HYPERVOLUME)
     ax.set_title(f"Hypervolume (final {values[-1]:.4g}) against {reference_text(history)}", fontsize="medium")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
