@@ -63,7 +63,7 @@ def finish(sweep: Sweep, state: TrialState, store_up: bool = True) -> str | None
         parent.tracker.set_tags(tags)
     parent.finish(records, best, results, state)
     if not lost and state == TrialState.COMPLETE:
-        publish(sweep, best)
+        return publish(sweep, best)
     return lost
 
 
@@ -90,23 +90,26 @@ def trial_runs(sweep: Sweep, records: Sequence[TrialRecord]) -> dict[int, str]:
     return found
 
 
-def publish(sweep: Sweep, best: TrialRecord | None) -> None:
-    """Log (and register) the best model while the report is written; a failure here never loses the sweep."""
+def publish(sweep: Sweep, best: TrialRecord | None) -> str | None:
+    """Log (and register) the best model while the report is written; a failure here never loses the sweep (its
+    results are safe), but it is returned, and the sweep exits non-zero: a sweep whose best model is not there did
+    not give what it promised."""
     plan, model, parent_run_id = sweep.plan, sweep.model, sweep.parent.run_id
-    publishing = False
+    publishing, failed = False, None
     try:
         publishing = best is not None and model.publish(parent_run_id, best.run_id)
     except Exception as e:  # noqa: BLE001 - reported, the sweep's results are already safe
-        log.warning("Could not log or register the best model: %s", e)
+        failed = f"Could not log or register the best model: {e}"
     if plan.report:
         sweep.report.final(plan.uri, parent_run_id, sweep.dir)
     if publishing:
         try:
             model.wait()
         except Exception as e:  # noqa: BLE001
-            log.warning("Could not log or register the best model: %s", e)
+            failed = f"Could not log or register the best model: {e}"
     log.info("Open the MLflow UI on this sweep's store with: %s", ui_command(plan.uri, plan.records_itself))
     log.info("The sweep's runs: %s", runs_page(plan.uri, sweep.parent.experiment_id, plan.ui_url))
+    return failed
 
 
 def ui_command(uri: str, this_project: bool = True) -> str:

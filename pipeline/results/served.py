@@ -85,8 +85,18 @@ def log_served(tracker: Any, served: torch.nn.Module, cfg: Any, input_shape: tup
     from mlflow.models import set_signature
 
     example = example_input(input_shape, getattr(served, "input_dtype", None)) if example is None else example
-    model_id = tracker.log_model(served, example=example, fmt=cfg.tracking.get("model_format", "pickle"),
-                                 code_paths=code_paths(cfg))
+    fmt = cfg.tracking.get("model_format", "pickle")
+    try:
+        model_id = tracker.log_model(served, example=example, fmt=fmt, code_paths=code_paths(cfg))
+    except Exception as e:  # noqa: BLE001 - pt2 cannot export every model (packed sequences): fall back, say so
+        if fmt != "pt2":
+            raise
+        import logging
+
+        logging.getLogger("pipeline").warning(
+            "tracking.model_format=pt2: torch.export cannot export this model (%s: %s); logged as pickle instead",
+            type(e).__name__, " ".join(str(e).split())[:200])
+        model_id = tracker.log_model(served, example=example, fmt="pickle", code_paths=code_paths(cfg))
     with mlflow_fluent(tracker.uri, tracker.experiment_id):
         set_signature(f"models:/{model_id}", output_signature(served, example))
     return model_id

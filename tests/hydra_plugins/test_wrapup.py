@@ -111,3 +111,25 @@ def test_where_to_look_fits_the_app_and_opens_the_runs_view():
         "http://127.0.0.1:5000/#/experiments/4/runs?workflowType=machine_learning"
     assert runs_page("https://u:pw@ml.example.org/", "4", None).startswith("https://ml.example.org/#/experiments/4/")
     assert runs_page("sqlite:////s/mlflow.db", "4", "http://box:8080").startswith("http://box:8080/#/")
+
+
+def test_a_best_model_that_cannot_be_logged_makes_the_sweep_exit_non_zero(tmp_path, new_store):
+    """A plugged-in model MLflow cannot save (it holds a lock): the sweep's record is complete and FINISHED, the
+    report written, and the command exits 1 saying the best model could not be logged."""
+    from tests.conftest import SWEEP_FAST, run_train, sweep_runs
+
+    (tmp_path / "locked_model.py").write_text(
+        "import threading\nfrom pipeline.models import mlp\n\n"
+        "def net(input_shape, num_outputs):\n    m = mlp(input_shape, num_outputs, hidden_dim=8)\n"
+        "    m.lock = threading.Lock()\n    return m\n")
+    uri = new_store(tmp_path / "store")
+    fast = [a for a in SWEEP_FAST if not a.startswith(("cv.refit", "tracking.log_", "hydra.sweeper.reg"))]
+    proc = run_train(["-m", *fast, "model._target_=locked_model.net", "~model.hidden_dim", "~model.num_layers",
+                      "~model.activation", "~model.batch_norm", "~model.dropout", "hydra/sweeper=random",
+                      "hydra.sweeper.n_trials=2", f"tracking.uri={uri}"], tmp_path,
+                     env={"PYTHONPATH": str(tmp_path)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "Could not log or register the best model" in out
+    parent, children = sweep_runs(uri)
+    assert parent.info.status == "FINISHED" and len(children) == 2
