@@ -254,7 +254,8 @@ def comparisons(stats: dict[str, list[dict[str, float]]], methods: list[str]) ->
     return lines
 
 
-def report(raw: dict[str, Any], methods: list[str]) -> str:
+def report(raw: dict[str, Any], methods: list[str], note: str = "") -> str:
+    """The tables of ``raw`` (``load_raw``) for ``methods``; ``note``: where it ran, added to the header."""
     trials, half = raw["trials"], raw["trials"] // 2
     ref = np.array(raw["ref"])
     ran = {(r["method"], r["seed"]) for r in raw["runs"]}
@@ -268,9 +269,8 @@ def report(raw: dict[str, Any], methods: list[str]) -> str:
              f"seeds {', '.join(map(str, seeds))}"
              + (f" (seeds {', '.join(map(str, partial))} left out: not every method finished them)" if partial else "")
              + f"; training {' '.join(arch.TRAINING)}",
-             f"{raw['processes']} process(es) of 1 thread on a 2-core machine shared with another benchmark; "
-             f"{raw['seconds'] / 60:.0f} min of run time in all ({raw['seconds'] / 60 / raw['processes']:.0f} min "
-             "per process)",
+             f"{raw['processes']} process(es) of 1 thread; {raw['seconds'] / 60:.0f} min of run time in all "
+             f"({raw['seconds'] / 60 / raw['processes']:.0f} min per process){note}",
              f"HV on (1 - accuracy, log10(n_params)) of every completed trial, FIXED reference "
              f"({REF_ACCURACY}, log10({raw['max_params']}) + {REF_MARGIN} = {ref[1]:.4f}); sizes in the space "
              f"{raw['min_params']}..{raw['max_params']}, "
@@ -348,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--claim", default=None, help="a folder shared by processes that take runs from one queue")
     ap.add_argument("--report", nargs="+", default=None, help="raw files to merge and report instead of running")
     ap.add_argument("--out", default=None, help="also write the report to this file")
+    ap.add_argument("--note", default="", help="with --report: where and how it ran, for the header")
     ap.add_argument("--merged", default=None, help="with --report: also write the merged raw records to this file")
     args = ap.parse_args(argv)
     if args.report is None:
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     raw = load_raw(args.report or [args.raw])
     if args.merged:
         Path(args.merged).write_text(json.dumps(raw))
-    text = report(raw, args.methods)
+    text = report(raw, args.methods, f"; {args.note}" if args.note else "")
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

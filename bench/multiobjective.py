@@ -20,9 +20,10 @@ DTLZ2 (3 objectives, d = 6), BoTorch's BraninCurrin (d = 2) and C2-DTLZ2 (2 obje
 BoTorch's definition with r = 0.2). Reference points: ZDT [11, 11], DTLZ2 [1.1]*3, BraninCurrin [18, 6],
 C2-DTLZ2 [1.1, 1.1] (BoTorch's).
 
-Peers: Optuna's defaults except ``NSGAIISampler(population_size=NSGA2_POPULATION)``: its default population of 50
-leaves one generation in a budget of 60. Constraints reach Optuna through ``trial.set_constraint`` (v5; before
-it, ``constraints_func``).
+Peers: Optuna's defaults (``GPSampler`` with ``deterministic_objective=False``, ``TPESampler`` independent, as
+it is by default with several objectives) except ``NSGAIISampler(population_size=NSGA2_POPULATION)``: its
+default population of 50 leaves one generation in a budget of 60. Constraints reach Optuna through
+``trial.set_constraint`` (v5; before it, ``constraints_func``).
 
     python bench/multiobjective.py                       # 10 seeds, budget 60, every problem and method
     python bench/multiobjective.py --seeds 2 --budget 20 --problems zdt1 --methods bayes,optuna_gp --ask-time ""
@@ -68,6 +69,8 @@ ALPHA = 0.05  # a difference below this p-value is called significant
 
 # One run: losses (n, m) and constraint values (n, k) (None: unconstrained) in evaluation order, s per trial.
 Run = tuple[list[list[float]], list[list[float]] | None, float]
+# method, problem, seed, the Run's three parts, and the error a failed run raised (None when it ended)
+Result = tuple[str, str, int, list[list[float]], list[list[float]] | None, float, str | None]
 
 
 # -- methods --------------------------------------------------------------------------------------------------
@@ -245,10 +248,6 @@ def ask_times(observations: list[int]) -> list[AskTime]:
 
 # -- report ---------------------------------------------------------------------------------------------------
 
-# method, problem, seed, the Run's three parts, and the error a failed run raised (None when it ended)
-Result = tuple[str, str, int, list[list[float]], list[list[float]] | None, float, str | None]
-
-
 def hv_at(problem: MOProblem, Y: list[list[float]], C: list[list[float]] | None, n: int) -> float:
     """Hypervolume of the feasible points among the first ``n`` evaluated, against ``problem.ref``."""
     Yn = np.asarray(Y[:n], dtype=float).reshape(-1, problem.n_objectives)
@@ -348,10 +347,10 @@ def verdicts(hvs: dict[str, dict[str, Any]], methods: list[str]) -> list[str]:
                 verdict, p = _compare(ours, theirs)
                 both = f"{np.median(ours):.5g} vs {np.median(theirs):.5g}"
                 row += f"{both:>26}{p:>8.3f}{verdict:>5}"
-            if len(hv[m]["end"]) != len(hv["bayes"]["end"]):
-                row += f"  ({m}: {len(hv[m]['end'])} seeds)"
                 if when == "end":
                     wins[m] = wins.get(m, 0) + (verdict == "yes")
+            if len(hv[m]["end"]) != len(hv["bayes"]["end"]):
+                row += f"  ({m}: {len(hv[m]['end'])} seeds)"
             lines.append(row)
     n = sum("bayes" in hv and bool(hv["bayes"]["end"]) for hv in hvs.values())
     lines.append(f"bayes's median end HV at or above the peer's, problems of {n}: "

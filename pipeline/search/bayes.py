@@ -70,7 +70,8 @@ class BayesOptimizer(Optimizer):
     Options (keyword only; bad values raise ``ValueError``):
       n_initial: size of the scrambled-Sobol initial design; ``None`` = ``2 (d + 1)`` clipped to [5, 20].
       acquisition: ``"logei"`` (default) or ``"ucb"``; ucb_beta: UCB's ``beta`` (> 0).
-      warping: output transform ``"power"`` (default), ``"rank"`` or ``"standardize"``.
+      warping: output transform ``"power"`` (default with one objective), ``"rank"`` or ``"standardize"`` (default
+        with several).
       n_candidates: Sobol candidates scored per proposal; n_restarts: best ones refined locally.
       n_threads: torch/BLAS threads while proposing (restored afterwards), so it coexists with training;
         histories under ``PARALLEL_MIN_POINTS`` use one.
@@ -90,14 +91,18 @@ class BayesOptimizer(Optimizer):
     as Optuna's ``GPSampler`` LogEHVI and BoTorch's qLogEHVI, without their Monte Carlo error), plus the log
     probability of feasibility; with one objective and constraints, that is constrained LogEI (Gardner et al.
     2014). Until a feasible trial exists, it maximizes the probability of feasibility alone. The front and the
-    reference point are taken in each objective's warped scale: the posterior mean at the feasible trials, and
-    their worst value plus a tenth of the range (``pareto.reference_point``). Running trials are believed at
+    reference point are taken in each objective's scale on the GPs: the posterior mean at the feasible trials, and
+    the worst value told plus a tenth of the range (``pareto.reference_point``). With several objectives the
+    values are standardised, not power-warped (``warping``'s default): an affine map per objective keeps the
+    front's shape, so the hypervolume improved is the true one up to a factor per axis (DTLZ2: 0.245 -> 0.352
+    median; a reference from the front's own nadir did better there, 0.463, but lost the extremes of ZDT1's
+    convex front, 120.6 -> 113, and was left out). Running trials are believed at
     their posterior mean in every GP, and join the front where they are more likely feasible than not.
     """
 
     def __init__(self, space: SearchSpace, seed: int = 0, direction: str | Sequence[str] = MINIMIZE, *,
                  n_initial: int | None = None, acquisition: str = "logei", ucb_beta: float = DEFAULT_UCB_BETA,
-                 warping: str = "power", n_candidates: int = DEFAULT_N_CANDIDATES,
+                 warping: str | None = None, n_candidates: int = DEFAULT_N_CANDIDATES,
                  n_restarts: int = DEFAULT_N_RESTARTS, n_threads: int = 1, fit_points: int | None = None,
                  **unknown: Any) -> None:
         super().__init__(space, seed=seed, direction=direction)
@@ -109,7 +114,10 @@ class BayesOptimizer(Optimizer):
                           else _int_option("n_initial", n_initial, 0))
         self.acquisition = _choice_option("acquisition", acquisition, ACQUISITIONS)
         self.ucb_beta = _positive_option("ucb_beta", ucb_beta)
-        self.warping = _choice_option("warping", warping, WARPINGS)
+        # several objectives: an affine warp keeps each objective's geometry, so the hypervolume the acquisition
+        # improves is the true one up to a factor per axis; a power warp would bend the front
+        default = "standardize" if self.multi else "power"
+        self.warping = _choice_option("warping", default if warping is None else warping, WARPINGS)
         self.n_candidates = _int_option("n_candidates", n_candidates, 1)
         self.n_restarts = _int_option("n_restarts", n_restarts, 1)
         self.n_threads = _int_option("n_threads", n_threads, 1)

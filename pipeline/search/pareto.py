@@ -19,6 +19,14 @@ import numpy as np
 MAX_BOXES = 200_000  # the decomposition's size beyond which the front is thinned first (``thin_front``)
 
 
+def _rows(Y: np.ndarray) -> np.ndarray:
+    """``Y`` as a float array ``(n, m)``; an empty one keeps its width when it has one."""
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim == 2:
+        return Y
+    return Y.reshape(len(Y), -1) if Y.size else Y.reshape(0, 0)
+
+
 def dominates(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere."""
     return bool(np.all(a <= b) and np.any(a < b))
@@ -26,7 +34,7 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
 
 def non_dominated(Y: np.ndarray) -> np.ndarray:
     """Mask ``(n,)`` of the rows no other row dominates; of identical rows, the first is kept."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     n = len(Y)
     keep = np.ones(n, dtype=bool)
     for i in range(n):
@@ -45,7 +53,7 @@ def non_dominated(Y: np.ndarray) -> np.ndarray:
 
 def nondominated_ranks(Y: np.ndarray) -> np.ndarray:
     """NSGA-II's rank of each row ``(n,)``: 0 on the front, 1 on the front of the rest, and so on."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     ranks = np.full(len(Y), -1)
     left = np.arange(len(Y))
     r = 0
@@ -66,7 +74,7 @@ def _front_with_ties(Y: np.ndarray) -> np.ndarray:
 def crowding_distance(Y: np.ndarray) -> np.ndarray:
     """NSGA-II's crowding distance of each row of one front ``(n,)``: the normalized perimeter of the cuboid its
     neighbours span in each objective; the extremes get infinity."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     n, m = Y.shape
     out = np.zeros(n)
     if n <= 2:
@@ -83,7 +91,7 @@ def crowding_distance(Y: np.ndarray) -> np.ndarray:
 def constrained_order(Y: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
     """Indices of the rows from best to worst: feasible ones (``violation <= 0``, None: all) by non-dominated rank
     then crowding (wider first), then infeasible ones by total violation (Deb's constrained domination)."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     v = np.zeros(len(Y)) if violation is None else np.asarray(violation, dtype=float)
     feasible = np.flatnonzero(v <= 0)
     ranks = nondominated_ranks(Y[feasible])
@@ -98,7 +106,7 @@ def constrained_order(Y: np.ndarray, violation: np.ndarray | None = None) -> np.
 
 def hypervolume(Y: np.ndarray, ref: np.ndarray) -> float:
     """The volume dominated by the rows of ``Y`` and bounded by ``ref`` (rows not below ``ref`` add nothing)."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     ref = np.asarray(ref, dtype=float)
     Y = Y[np.all(Y < ref, axis=1)]
     if len(Y) == 0:
@@ -121,7 +129,7 @@ def hypervolume(Y: np.ndarray, ref: np.ndarray) -> float:
 def nondominated_boxes(Y: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The region below ``ref`` that no row of ``Y`` dominates, as disjoint boxes: ``(lower, upper)``, each
     ``(k, m)``; lower bounds may be ``-inf``. Their union is where a new point adds hypervolume."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     ref = np.asarray(ref, dtype=float)
     m = len(ref)
     Y = Y[np.all(Y < ref, axis=1)]
@@ -162,7 +170,7 @@ def _merge_first_axis(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray,
 def reference_point(Y: np.ndarray, margin: float = 0.1) -> np.ndarray:
     """A reference point for losses ``Y``: each objective's worst value plus ``margin`` of its range (the nadir
     rule of BoTorch's ``infer_reference_point``), so that the front's extremes count."""
-    Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Y = _rows(Y)
     worst, best = Y.max(0), Y.min(0)
     span = np.where(worst > best, worst - best, np.maximum(np.abs(worst), 1.0))
     return worst + margin * span
@@ -171,7 +179,7 @@ def reference_point(Y: np.ndarray, margin: float = 0.1) -> np.ndarray:
 def thin_front(Y: np.ndarray, m_boxes: int = MAX_BOXES) -> np.ndarray:
     """Indices of at most as many front points as keep ``(n + 1)^(m - 1)`` under ``m_boxes``: the widest by
     crowding distance (the extremes always)."""
-    n, m = np.asarray(Y).reshape(len(Y), -1).shape
+    n, m = _rows(Y).shape
     cap = max(2, int(m_boxes ** (1.0 / max(1, m - 1))) - 1)
     if n <= cap:
         return np.arange(n)
