@@ -2,9 +2,10 @@
 
 Variants, timed in one process and interleaved (the order rotates every repetition):
 
-    hand          a minimal hand-written loop: same data, StratifiedKFold folds, per-fold normalisation,
-                  model, optimizer, seeds, batch size and epochs per fold as the pipeline ran, val
-                  loss/accuracy each epoch, and a refit for the same epochs; no tracking
+    hand          a minimal hand-written loop: same data, StratifiedKFold folds, per-fold normalisation
+                  (floating inputs only) and ``preprocess`` transform (fitted on the fold's training inputs,
+                  applied once), model, optimizer, seeds, batch size and epochs per fold as the pipeline ran,
+                  val loss/accuracy each epoch, and a refit for the same epochs; no tracking
     pipeline      pipeline.training.cv.cross_validate(callbacks=()) + pipeline.training.cv.refit: the training path, no
     MLflow
     trial         pipeline.trial.run_trial: MLflow params, tags, curves, summary, checkpoints, log_model
@@ -19,6 +20,10 @@ gives the breakdown tables; it costs microseconds per call and is the same for a
 
     python bench/train_overhead.py                                  # default config, 3 repeats
     python bench/train_overhead.py --repeats 5 --override trainer.epochs=10 --override model=cnn
+    python bench/train_overhead.py --override data=rotten_tomatoes --override preprocess=vocab
+        --override model=rnn --out bench/results/train_overhead_text.txt           # text (one command line)
+    python bench/train_overhead.py --override data=audio_folder --override data.path=/tmp/clips
+        --override preprocess=logmel --override model=cnn --out bench/results/train_overhead_audio.txt  # audio
 """
 
 
@@ -69,7 +74,8 @@ def as_dataset(data: Any) -> Any:
 
     return DataSplit(TensorDataset(data.train.X, data.train.y), TensorDataset(data.test.X, data.test.y),
                      task=data.task, num_outputs=data.num_outputs, input_shape=data.input_shape,
-                     targets=data.targets, name=data.name)
+                     targets=data.targets, name=data.name, collate=data.collate, model_args=dict(data.model_args),
+                     input_dtype=data.input_dtype)
 
 
 def run_loader(cfg: Any, device: torch.device) -> dict[str, Any]:
