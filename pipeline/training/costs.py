@@ -25,9 +25,10 @@ log = logging.getLogger("pipeline")
 
 LATENCY_BATCH = 64        # samples per timed forward pass, at most (fewer when the data has fewer)
 LATENCY_WARMUP = 3        # untimed forward passes first (allocator, kernel selection, caches)
-LATENCY_REPEATS = 15      # timed forward passes; their median is taken
+LATENCY_REPEATS = 11      # timed forward passes; their median is taken
 LATENCY_MIN_REPEATS = 3   # ... at least this many, even past the budget
-LATENCY_BUDGET_S = 1.0    # timed repeats stop once they took this long together (a large model on a CPU)
+LATENCY_BUDGET_S = 0.25   # timed repeats stop once they took this long together (a conv net on a CPU: a short
+                          # trial would otherwise spend a quarter of its training time timing itself)
 MIB = 2.0 ** 20
 CUDA_MEMORY = "cuda max allocated"  # the tag cost.memory: what peak_memory_mb measured
 PROCESS_MEMORY = "process peak RSS"
