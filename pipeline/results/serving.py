@@ -39,7 +39,7 @@ class InputShape(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rest = tuple(x.shape[1:])
-        if self.integer:
+        if getattr(self, "integer", False):  # a model pickled before integer inputs existed has no such attribute
             if x.is_floating_point() and not bool(torch.all(x == x.round())):
                 raise ValueError("input of fractional numbers does not fit this model: expected integer token ids")
             x = x.long()
