@@ -1,6 +1,8 @@
 """Accuracy against size on real data: ``bayes``, ``evolution`` and ``random`` beside Optuna's NSGA-II, MOTPE
 (``TPESampler`` with two directions) and ``GPSampler`` (LogEHVI), two objectives over the space of
 ``+sweep=architecture`` (``model=net`` on digits), 60 trials each, every method driven through the same trial code.
+``bayes_power`` is ``bayes`` with ``warping="power"``: its default with several objectives until c3814a5, which
+standardises them instead (same proposals as the code of before, checked by replaying a run).
 
 A trial is this project's own k-fold training (``pipeline.training.cv.cross_validate``) of the composed config in
 this process, exactly as ``bench/architecture.py`` runs it (its ``TRAINING`` overrides, data split and space are
@@ -22,9 +24,11 @@ is shared, so read it loosely), the optimizer's seconds per trial (ask + tell, t
 trials; then every seed's HV at 60, and ``bayes`` and ``evolution`` against each peer (median HV, two-sided
 Mann-Whitney U p-value over seeds; seeds are independent samples, each method draws its own start from them).
 
-Run time: one trial trains 2 folds x up to 8 epochs on one thread, 1-5 s depending on the network (MO searches
-spend most trials on small ones); a seed of all six methods (360 trials) takes about 15-25 min on one core. The
-results in ``bench/results/mo_architecture.txt`` come from 6 seeds split over 2 processes (see its header).
+Run time: one trial trains 2 folds x up to 8 epochs on one thread, about 4 s of CPU on average (1-30 s of wall
+time on a loaded machine, with the network's size); a run of 60 trials took 3 min on a quiet core and up to 14 min
+with the machine's 2 cores shared with other benchmarks, a seed of the six methods of the first plan about 50
+process-minutes there. So the results in ``bench/results/mo_architecture.txt`` are 5 seeds (0-4): 35 runs taken
+from one queue by 2 processes (``--claim``), 248 process-minutes, 2 h 27 min elapsed; 10 seeds did not fit.
 
     python bench/mo_architecture.py --seeds 0 1 2 --raw /tmp/a.json --claim /tmp/q  # process 1 (resumes)
     python bench/mo_architecture.py --seeds 0 1 2 --raw /tmp/b.json --claim /tmp/q  # process 2, same queue
@@ -58,10 +62,13 @@ from bench.conditional import define_by_run  # noqa: E402
 from pipeline.search import make_optimizer  # noqa: E402
 from pipeline.search.pareto import hypervolume, non_dominated  # noqa: E402
 
-METHODS = ("bayes", "evolution", "random", "optuna_nsga2", "optuna_tpe", "optuna_gp")
-OURS = ("bayes", "evolution", "random")
-DIRECTIONS = ["maximize", "minimize"]  # val_accuracy, n_params
+METHODS = ("bayes", "bayes_power", "evolution", "random", "optuna_nsga2", "optuna_tpe", "optuna_gp")
+# ours: method -> (strategy, options); bayes_power is bayes with the power-warped objectives it had by default
+# with several objectives before it standardised them (c3814a5)
 EVOLUTION = {"population": 12, "sample_size": 3}  # as bench/architecture.py: 4 generations' worth in 60 trials
+OURS = {"bayes": ("bayes", {}), "bayes_power": ("bayes", {"warping": "power"}), "evolution": ("evolution", EVOLUTION),
+        "random": ("random", {})}
+DIRECTIONS = ["maximize", "minimize"]  # val_accuracy, n_params
 NSGA2_POPULATION = 20  # three generations in 60 trials (Optuna's default 50 leaves one); as bench/multiobjective.py
 BUDGETS = (5_000, 20_000)  # "best accuracy with at most this many parameters"
 REF_ACCURACY = 0.5  # HV counts trials above 50 % accuracy (digits has 10 classes: chance is 10 %)
@@ -112,9 +119,9 @@ def extreme_sizes(data: Any) -> tuple[int, int]:
 
 # -- methods --------------------------------------------------------------------------------------------------
 
-def run_ours(strategy: str, space: Any, data: Any, seed: int, trials: int) -> list[Record]:
-    opt = make_optimizer(strategy, space, seed=seed, direction=DIRECTIONS,
-                         **(EVOLUTION if strategy == "evolution" else {}))
+def run_ours(method: str, space: Any, data: Any, seed: int, trials: int) -> list[Record]:
+    strategy, options = OURS[method]
+    opt = make_optimizer(strategy, space, seed=seed, direction=DIRECTIONS, **options)
     out = []
     for _ in range(trials):
         t0 = time.perf_counter()
