@@ -75,7 +75,8 @@ class DataSplit:
     ``num_outputs`` and ``input_shape`` are derived from the data when not given, and ``input_dtype`` always
     (None for tuple or mapping inputs). ``collate``: how a list of items becomes a batch, for samples of unequal
     shapes or structured inputs (see the module's docstring). ``model_args``: more keyword arguments the model
-    factory receives when it names them (``vocab_size``, ``padding_idx``).
+    factory receives when it names them (``vocab_size``, ``padding_idx``). ``class_names`` and ``tokens`` are only
+    read by explanations (``pipeline.explain``): labels and token ids are shown by name where an entry gives them.
     """
 
     train: Part
@@ -89,6 +90,8 @@ class DataSplit:
     collate: Callable[[Sequence[Any]], tuple[Any, torch.Tensor]] | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
     input_dtype: torch.dtype | None = None
+    class_names: tuple[str, ...] = ()  # classification: each class's name, by label (explanations show them)
+    tokens: tuple[str, ...] = ()       # token ids: the word of each id (explanations highlight words, not ids)
 
     @property
     def in_memory(self) -> bool:

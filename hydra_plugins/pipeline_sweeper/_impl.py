@@ -29,6 +29,7 @@ from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
 from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams, with_group_conditions
 from hydra_plugins.pipeline_sweeper._console import LaunchLines, launch_lines
+from hydra_plugins.pipeline_sweeper._defaults import with_defaults
 from hydra_plugins.pipeline_sweeper._front import TrialTags, current_hypervolume, front, selected_value
 from hydra_plugins.pipeline_sweeper._front import best as best_of
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
@@ -152,8 +153,9 @@ class SweeperImpl:
         try:
             uri, credentials = sweep_store(self.conf, self.config)
             export_credentials(credentials)
-            plan = with_group_conditions(build_plan(self.conf, self.config, command, uri),
-                                         self.hydra_context.config_loader, self.config)
+            loader = self.hydra_context.config_loader
+            plan = with_group_conditions(build_plan(self.conf, self.config, command, uri), loader, self.config)
+            plan = with_defaults(plan, loader, self.config)
             optimizer, plan = make_sweep_optimizer(plan)
             check_trials(checker, self.hydra_context, self.config, plan)
         finally:

@@ -60,6 +60,7 @@ class SweepPlan:
     report_every: float = opt.DEFAULT_REPORT_EVERY  # seconds between mid-sweep reports, at least
     ui_url: str | None = None      # the MLflow UI the report's run links open (default: the store's)
     register_model: bool = True    # the best trial's model registered at the end (else only logged)
+    explain: bool = True           # ... and explained (``pipeline.explain``)
     model_name: str | None = None  # default: the experiment's name
     model_alias: str | None = None  # default: pipeline.results.registry's (champion)
     # Several objectives (``objectives``: their names, empty for the one unnamed value; ``directions``: one each,
@@ -70,6 +71,7 @@ class SweepPlan:
     constraints: tuple[str, ...] = ()
     select: str | None = None
     reference_point: tuple[float, ...] | None = None
+    defaults: dict[str, Any] | None = None  # the searched parameters' values in the app's own config (``_defaults``)
 
     def replace(self, **changes: Any) -> SweepPlan:
         return dataclasses.replace(self, **changes)
@@ -160,7 +162,8 @@ class SweepPlan:
                          objective_keys=[self.value_key(n) for n in self.goals.labels] if self.multi else [],
                          constraints=list(self.constraints),
                          constraint_keys=[self.value_key(c.name) for c in self.limits], select=self.select,
-                         reference_point=list(self.reference_point) if self.reference_point else None)
+                         reference_point=list(self.reference_point) if self.reference_point else None,
+                         defaults=self.defaults)
 
     def optimizer_options(self) -> dict[str, Any]:
         return {k: v for k, v in self.options.items() if v is not None}
@@ -245,8 +248,8 @@ def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: st
                 experiment=opt.experiment(conf, config),
                 batch_size=opt.batch_size(conf), report=bool(conf.get("report", True)),
                 report_every=opt.report_every(conf.get("report_every")), ui_url=opt.ui_url(conf.get("ui_url")),
-                register_model=bool(conf.get("register_model", True)), model_name=conf.get("model_name"),
-                model_alias=conf.get("model_alias"))
+                register_model=bool(conf.get("register_model", True)), explain=bool(conf.get("explain", True)),
+                model_name=conf.get("model_name"), model_alias=conf.get("model_alias"))
 
 
 def sweep_name(strategy: str, config: DictConfig, space: SearchSpace | None = None) -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NOT_FINISHED_EXIT = 3  # python -m pipeline.registry: the sweep did not finish, nothing registered (one line)
+RELAYED_LINES = 5  # the registry process's last lines the sweep log shows (registration, alias, explanation)
 STORE_DOWN = "INTERRUPTED"  # optimization_results.yaml's status when the store went away: the parent stays RUNNING
 
 
@@ -154,6 +155,7 @@ class BestModel:
 
     def __init__(self, plan: SweepPlan) -> None:
         self.uri, self.enabled, self.register = plan.uri, plan.records_itself, plan.register_model
+        self.explain = plan.explain
         self.name, self.alias = plan.model_name or plan.experiment, plan.model_alias
         self.proc: Any = None
 
@@ -164,6 +166,7 @@ class BestModel:
             return
         cmd = [sys.executable, "-m", "pipeline.results.registry", "--wait", "--name", self.name]
         cmd += (["--alias", self.alias] if self.alias else []) + ([] if self.register else ["--log-only"])
+        cmd += ["--explain"] if self.explain else []
         self.proc = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_TRACKING_URI": self.uri}, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -188,7 +191,7 @@ class BestModel:
         out, _ = self.proc.communicate()
         code = self.proc.returncode
         level = logging.INFO if code in (0, NOT_FINISHED_EXIT) else logging.WARNING
-        for line in out.strip().splitlines()[-3:]:
+        for line in out.strip().splitlines()[-RELAYED_LINES:]:
             log.log(level, "%s", line)
         if code not in (0, NOT_FINISHED_EXIT):  # 3: the registry saw an unfinished sweep and said so
             raise RuntimeError(f"python -m pipeline.registry exited with {code}")

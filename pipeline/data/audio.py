@@ -63,4 +63,5 @@ def audio_folder(path: str, sample_rate: int = 16000, duration: float = 1.0, tes
     y = np.array([classes.index(c) for _, c in files], dtype=np.int64)
     train, test = split_indices(len(y), y, test_fraction, subset, seed)
     X_t, y_t = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y)
-    return DataSplit(TensorData(X_t[train], y_t[train]), TensorData(X_t[test], y_t[test]), name=root.name)
+    return DataSplit(TensorData(X_t[train], y_t[train]), TensorData(X_t[test], y_t[test]), name=root.name,
+                     class_names=tuple(classes))

@@ -38,7 +38,7 @@ def image_folder(root: str, image_size: int | Sequence[int] | None = None, grays
     train, test = split_indices(len(labels), labels, test_fraction, subset, seed)
     return DataSplit(torch.utils.data.Subset(dataset, train.tolist()), torch.utils.data.Subset(dataset, test.tolist()),
                      task="classification", num_outputs=len(dataset.classes), targets=torch.from_numpy(labels[train]),
-                     train_transform=train_transform, name=folder.name)
+                     train_transform=train_transform, name=folder.name, class_names=tuple(dataset.classes))
 
 
 def _rgb(image: Any) -> Any:

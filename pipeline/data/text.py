@@ -81,7 +81,16 @@ def labelled_text(texts: Sequence[str], labels: Sequence[str], test_fraction: fl
         Path(index_file).write_text(json.dumps(index))
     yt = torch.from_numpy(y)
     return DataSplit(TensorData(X[train], yt[train]), TensorData(X[test], yt[test]), name=name,
-                     model_args={"vocab_size": len(index) + 1, "padding_idx": PAD})
+                     model_args={"vocab_size": len(index) + 1, "padding_idx": PAD}, class_names=tuple(classes),
+                     tokens=words_by_id(index))
+
+
+def words_by_id(index: dict[str, int]) -> tuple[str, ...]:
+    """The word of each id of a word index (id ``PAD``: the empty string)."""
+    words = [""] * (max(index.values(), default=0) + 1)
+    for word, i in index.items():
+        words[i] = word
+    return tuple(words)
 
 
 def text_folder(path: str, test_fraction: float = 0.2, subset: int | None = None, seed: int = 0,

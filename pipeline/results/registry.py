@@ -266,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", action="store_true",
                         help="import and open the store first, then read the parent run id from stdin (a sweeper "
                              "starts this ahead of its end); nothing to do on an empty line")
+    parser.add_argument("--explain", action="store_true",
+                        help="then explain the best trial's model (python -m pipeline.explain) and tag its versions")
     args = parser.parse_args(argv)
     if not args.wait and not args.parent_run_id:
         parser.error("the parent run id is required")
@@ -284,14 +286,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_only:
         model_id = log_best_model(uri, args.parent_run_id)
         log.info("Best model: %s", model_id or "none (no refit checkpoint)")
-        return 0
-    name = args.name or get_client(uri).get_experiment(parent.info.experiment_id).name
-    try:
-        register_best(uri, args.parent_run_id, name, args.alias)
-    except SweepNotFinished as e:
-        log.warning("%s", e)
-        return EXIT_NOT_FINISHED
+    else:
+        name = args.name or get_client(uri).get_experiment(parent.info.experiment_id).name
+        try:
+            register_best(uri, args.parent_run_id, name, args.alias)
+        except SweepNotFinished as e:
+            log.warning("%s", e)
+            return EXIT_NOT_FINISHED
+    if args.explain:
+        _explain(uri, args.parent_run_id)
     return 0
+
+
+def _explain(uri: str, parent_run_id: str) -> None:
+    """Explain the best trial's model after its registration; a failure is one line, never the registry's."""
+    from pipeline.explain.build import explain_best
+
+    try:
+        explain_best(uri, parent_run_id)
+    except Exception as e:  # noqa: BLE001 - the model is registered; its explanation is extra
+        log.warning("Could not explain the best model: %s: %s", type(e).__name__, " ".join(str(e).split())[:300])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,20 @@ def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tu
     gap = selection_gap(history)
     note = importance_note(history, importance)
     curves = fetch_curves(get_client(uri), uri, history, cache)
-    page = render_html(history, importance, gap, interactive_figures(history, importance, curves, note), uri,
-                       note, _plotly_js(), final, ui_url)
+    figures = interactive_figures(history, importance, curves, note)
+    started = time.monotonic()
+    effects, effect_files, effect_notes = effect_parts(uri, history) if final else ({}, {}, [])
+    effect_seconds = time.monotonic() - started
+    page = render_html(history, importance, gap, {**figures, **effects}, uri, note, _plotly_js(), final, ui_url,
+                       effect_notes)
     _write(folder / HTML_NAME, page)
     written, tags = [HTML_NAME], {}
     if final:
         written = write_static_files(history, importance, gap, note, folder)
-        tags = report_tags(importance, gap, note)
+        for name, text in effect_files.items():
+            _write(folder / name, text)
+        written += list(effect_files)
+        tags = {**report_tags(importance, gap, note), names.EFFECTS_SECONDS_TAG: f"{effect_seconds:.3g}"}
         tracker = Tracker(get_client(uri), parent_run_id, uri)
         tracker.log_files({name: (folder / name).read_bytes() for name in written}, REPORT_DIR)
         tracker.set_tags(tags)
@@ -107,6 +115,19 @@ def _build(uri: str, parent_run_id: str, out_dir: Path, final: bool, reading: tu
             names.SELECTION_GAP_TAG: gap.gap if gap else None, "best_trial": history.best and history.best.number,
             "tags": tags}
     return found, summary_text(history, importance, gap)
+
+
+def effect_parts(uri: str, history: SweepHistory) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """How each hyperparameter acted (``pipeline.explain.sections.hyper_sections``): figures, files and notes; a
+    failure is a note, never the report's."""
+    from pipeline.explain.sections import hyper_sections
+
+    try:
+        defaults = names.SweepTags.decode(get_client(uri).get_run(history.parent_run_id).data.tags).defaults
+        return hyper_sections(history, defaults)
+    except Exception as e:  # noqa: BLE001 - the report is written without them
+        log.warning("Could not explain the hyperparameters' effects: %s: %s", type(e).__name__, e)
+        return {}, {}, [f"The hyperparameters' effects could not be computed ({type(e).__name__}: {e})."]
 
 
 def interactive_figures(history: SweepHistory, importance: Importance | None, curves: dict[int, Any], note: str

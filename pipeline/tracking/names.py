@@ -124,6 +124,8 @@ N_TRIALS_TAG = "sweep.n_trials"
 DIRECTION_TAG = "sweep.direction"
 OPTIONS_TAG = "sweep.options"               # the strategy options the user set (JSON)
 CONDITIONS_TAG = "sweep.conditions"         # when each conditional parameter is active, as text (JSON)
+DEFAULTS_TAG = "sweep.defaults"             # each searched parameter's value in the app's own config (JSON): where
+                                            # an explanation's ablation path starts
 OBJECTIVES_TAG = "sweep.objectives"         # several objectives: their names (JSON list; sweep.direction: the first's)
 DIRECTIONS_TAG = "sweep.directions"         # ... the direction of each (JSON list)
 OBJECTIVE_KEYS_TAG = "sweep.objective_keys"  # ... the child metric holding each (JSON list)
@@ -187,6 +189,12 @@ ERROR_ARTIFACT = "error.txt"                # a failed run's traceback
 TRIALS_TABLE = "trials.csv"                 # on a parent (and in its report): one row per trial
 RESULTS_FILE = "optimization_results.yaml"  # on a parent and in the sweep's folder: its outcome
 REPORT_DIR = "report"                       # the report's artifact folder on a parent
+EXPLAIN_DIR = "explain"                     # a trial's model explanation: its artifact folder (pipeline.explain)
+EXPLAIN_PAGE = "explanation.html"           # ... and its page in that folder
+EXPLAIN_TAG = "explain.page"                # on an explained trial's run and its registered versions: the page
+EXPLAIN_SECONDS_TAG = "explain.seconds"     # ... how long explaining it took
+EXPLAIN_NOTES_TAG = "explain.notes"         # ... what could not be explained, one line each
+EFFECTS_SECONDS_TAG = "explain.effects_seconds"  # on a parent: how long its report took to explain the effects
 MODEL_NAME = "model"                        # the name a trial's refit model is logged under
 
 _LAUNCHED = re.compile(r"trial\.(\d+)\.params")
@@ -209,6 +217,11 @@ def fold_checkpoint(fold: int) -> str:
 def count_metric(state: str) -> str:
     """On a parent: how many trials are in ``state`` (``n_complete``)."""
     return f"n_{state}"
+
+
+def explain_tag(score: str) -> str:
+    """The tag holding one score of a model's explanation: ``explain.ece``, ``explain.macro_f1``."""
+    return f"explain.{score}"
 
 
 def selection_gap_tag(part: str = "") -> str:
@@ -285,6 +298,7 @@ class SweepTags:
     constraint_keys: list[str] = field(default_factory=list)
     select: str | None = None
     reference_point: list[float] | None = None  # as the user set it; None: decided from the trials at the end
+    defaults: dict[str, Any] | None = None   # the searched parameters' values in the app's config, where it has them
 
     def encode(self) -> dict[str, str]:
         several = {OBJECTIVES_TAG: self.objectives, DIRECTIONS_TAG: self.directions,
@@ -294,6 +308,7 @@ class SweepTags:
                 **({CONDITIONS_TAG: clip_json(self.conditions)} if self.conditions else {}),
                 **{k: clip_json(v) for k, v in several.items() if v},
                 **({SELECT_TAG: self.select} if self.select else {}),
+                **({DEFAULTS_TAG: clip_json(self.defaults)} if self.defaults else {}),
                 SEED_TAG: str(self.seed), N_TRIALS_TAG: str(self.n_trials), DIRECTION_TAG: str(self.direction),
                 OPTIONS_TAG: clip_json(self.options), SWEEP_COMMAND_TAG: self.command,
                 OBJECTIVE_KEY_TAG: str(self.objective_key)}
@@ -316,7 +331,7 @@ class SweepTags:
                    objective_keys=_json(tags, OBJECTIVE_KEYS_TAG, list) or [],
                    constraints=_json(tags, CONSTRAINTS_TAG, list) or [],
                    constraint_keys=_json(tags, CONSTRAINT_KEYS_TAG, list) or [], select=tags.get(SELECT_TAG),
-                   reference_point=_json(tags, REFERENCE_OPTION_TAG, list))
+                   reference_point=_json(tags, REFERENCE_OPTION_TAG, list), defaults=_json(tags, DEFAULTS_TAG, dict))
 
     @property
     def complete(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -47,20 +47,45 @@ FRONT_SECTIONS = (("front", "Pareto front", "Every complete trial by its objecti
                    "reference point, after each trial (the parent run's metric hypervolume): it grows whenever a "
                    "trial extends the front."))
 
+# how each hyperparameter acted (``pipeline.explain``), after importance; in the final report only
+EFFECT_SECTIONS = (("effects", "How each hyperparameter acts", "Partial dependence of the objective on each parameter "
+                    "(most important first): the sweep's surrogate (the GP bayes fits) averaged over the rest of the "
+                    "space, with its 95% credible band; a conditional parameter only where it is active. Grey points: "
+                    "the complete trials."),
+                   ("pairs", "Top pairs", "Partial dependence on the most important pairs of parameters, and how much "
+                    "of it neither parameter explains alone (Friedman's H squared)."),
+                   ("interactions", "Interaction strength", "Friedman's H squared of the top pairs: 0 when the "
+                    "parameters act independently, 1 when their joint effect is all interaction."),
+                   ("ablation", "Ablation path", "From the app's own configuration to the best trial's, one change at "
+                    "a time, the change that helps most first: what each change bought, measured where a trial ran "
+                    "that configuration, else predicted by the surrogate (with its band)."),
+                   ("objective-importance", "Importance per objective", "fANOVA importance of each parameter for each "
+                    "objective, with its spread across trees."))
+
+
+def effect_sections(figures: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The effect sections ``figures`` has; with several objectives, one partial-dependence section per further
+    objective (``effects-<name>``) after the first's."""
+    out = [s for s in EFFECT_SECTIONS if s[0] in figures]
+    more = [(k, f"How each hyperparameter acts on {k.removeprefix('effects-')}", EFFECT_SECTIONS[0][2])
+            for k in figures if k.startswith("effects-")]
+    return out[:1] + more + out[1:] if out and out[0][0] == "effects" else more + out
+
 
 def render_html(history: SweepHistory, importance: Importance | None, gap: SelectionGap | None,
                 figures: Mapping[str, Any], uri: str, note: str, plotly_js: str, final: bool = True,
-                ui_url: str | None = None) -> str:
+                ui_url: str | None = None, effect_notes: Sequence[str] = ()) -> str:
     """The report as one HTML string.
 
     ``figures`` maps the anchors of ``SECTIONS`` to plotly figures (a missing one is skipped),
     ``note`` is ``importance.importance_note``, ``plotly_js`` the plotly.js bundle to inline,
     ``final=False`` marks the page as a snapshot of a running sweep, and ``ui_url`` is the MLflow UI its run
     links open (``table.ui_base``). The selection gap is this project's trials' (a foreign app has no test split).
+    ``effect_notes``: what the hyperparameter effects could not show (too few trials, no default configuration).
     """
     import plotly.io as pio
 
-    sections = [*(s for s in FRONT_SECTIONS if s[0] in figures), *SECTIONS]
+    sections = [*(s for s in FRONT_SECTIONS if s[0] in figures), *SECTIONS, *effect_sections(figures)]
     nav = " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t, _ in sections) + ' <a href="#trials">All trials</a>'
     parts = [f"<h1>Sweep report: {_e(history.strategy)} sweep</h1>", _status(history, final), f"<nav>{nav}</nav>",
              ui_control(uri, ui_url), _summary(history), "<h2>Best trial</h2>", _best(history), _bounds(history)]
@@ -73,6 +98,8 @@ def render_html(history: SweepHistory, importance: Importance | None, gap: Selec
                           config={"displaylogo": False, "responsive": True},
                           post_script=OPEN_RUN_JS if anchor == "front" else None)
         extra = _importance(importance, note) if anchor == "importance" else ""
+        if anchor == "effects":
+            extra = "".join(f'<p class="caveat">{_e(n)}</p>' for n in effect_notes)
         after = _front_tables(history, ui_base(uri, ui_url)) if anchor == "front" else ""
         parts.append(f'<section id="{anchor}"><h2>{_e(title)}</h2><p class="note">{_e(caption)}</p>{extra}{div}'
                      f"{after}</section>")
