@@ -1,4 +1,4 @@
-"""What explanations cost against the sweep they explain (issue 26's target: under 10% of the default sweep's wall time).
+"""What explanations cost against the sweep they explain (target: under 10% of the default sweep's wall time).
 
     python bench/explain_cost.py [--trials N] [ARGS...]
 

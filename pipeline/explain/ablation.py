@@ -58,11 +58,13 @@ class AblationStep:
         return head + (f" (+ {', '.join(more)})" if more else "")
 
     def row(self) -> dict[str, Any]:
-        """A flat dict for a CSV row."""
-        return {"step": self.step, "label": self.label, "parameters": ";".join(self.parameters),
-                "from": ";".join(_show(v) for v in self.from_values), "to": ";".join(_show(v) for v in self.to_values),
-                "dropped": ";".join(self.dropped), "value": self.value, "sd": self.sd, "source": self.source,
-                "trial": self.trial, "gain": self.gain}
+        """A flat dict for a CSV row: ``parameter`` the one chosen (``default`` at step 0), ``activated`` the children
+        it brought, ``from`` / ``to`` the values of both (``;``-separated, empty where inactive)."""
+        return {"step": self.step, "parameter": self.parameters[0] if self.parameters else "default",
+                "activated": ";".join(self.parameters[1:]), "from": ";".join(_show(v) for v in self.from_values),
+                "to": ";".join(_show(v) for v in self.to_values), "dropped": ";".join(self.dropped),
+                "value": self.value, "sd": self.sd, "source": self.source, "trial": self.trial, "gain": self.gain,
+                "label": self.label}
 
 
 def ablation_path(sur: Surrogate, default: Mapping[str, Any], best: Mapping[str, Any],
@@ -144,4 +146,4 @@ def _same(space: SearchSpace, params: Mapping[str, Any], config: Mapping[str, An
 
 
 def _show(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -122,18 +122,13 @@ def partial_dependence(sur: Surrogate, name: str, background: Sequence[Mapping[s
     space, p = sur.space, _param(sur.space, name)
     values = grid_values(p, n_grid)
     configs, note = list(background), ""
-    rows = active_mask(space, [{**c, name: values[0]} for c in configs])[:, space.names.index(name)]
-    if not rows.any():
+    if not active_mask(space, configs)[:, space.names.index(name)].any():
         configs = [space.activate(c, name) for c in configs]
-        rows = np.ones(len(configs), dtype=bool)
         note = (f"{name} is active at none of the {len(configs)} background configurations: averaged over them with "
                 "its parents set to make it active")
-    kept = [c for c, r in zip(configs, rows) if r]
-    U = _encode_full(space, kept)
-    stats = np.array([sur.average(_set(space, kept, U, {name: v})) for v in values])
-    mean, sd = stats[:, 0], stats[:, 1]
+    mean, sd, counts = _averages(sur, configs, [{name: v} for v in values])
     return Dependence(name, tuple(values), mean, sd, mean - BAND_Z * sd, mean + BAND_Z * sd,
-                      bool(getattr(p, "log", False)), isinstance(p, CategoricalParam), len(kept), note)
+                      bool(getattr(p, "log", False)), isinstance(p, CategoricalParam), int(counts.min()), note)
 
 
 def pair_dependence(sur: Surrogate, a: str, b: str, background: Sequence[Mapping[str, Any]],
@@ -147,19 +142,13 @@ def pair_dependence(sur: Surrogate, a: str, b: str, background: Sequence[Mapping
     """
     if a == b:
         raise ValueError(f"a pair needs two parameters, got {a=} twice")
-    space, pa, pb = sur.space, _param(sur.space, a), _param(sur.space, b)
+    pa, pb = _param(sur.space, a), _param(sur.space, b)
     va, vb = grid_values(pa, n_grid), grid_values(pb, n_grid)
-    configs = list(background)
-    U = _encode_full(space, configs)
-    mean, sd, counts = np.empty((len(va), len(vb))), np.empty((len(va), len(vb))), []
-    for (i, u), (k, v) in itertools.product(enumerate(va), enumerate(vb)):
-        rows = _pair_rows(space, configs, {a: u, b: v})
-        mean[i, k], sd[i, k] = sur.average(_set(space, [c for c, r in zip(configs, rows) if r], U[rows],
-                                                {a: u, b: v}))
-        counts.append(int(rows.sum()))
+    mean, sd, counts = _averages(sur, list(background), [{a: u, b: v} for u in va for v in vb])
+    mean, sd = mean.reshape(len(va), len(vb)), sd.reshape(len(va), len(vb))
     return PairDependence(a, b, tuple(va), tuple(vb), mean, sd, bool(getattr(pa, "log", False)),
                           bool(getattr(pb, "log", False)), isinstance(pa, CategoricalParam),
-                          isinstance(pb, CategoricalParam), min(counts), h_statistic(mean),
+                          isinstance(pb, CategoricalParam), int(counts.min()), h_statistic(mean),
                           math.sqrt(interaction_variance(mean)))
 
 
@@ -225,26 +214,37 @@ def _encode_full(space: SearchSpace, configs: Sequence[Mapping[str, Any]]) -> np
                     ).reshape(len(configs), space.dim)
 
 
-def _set(space: SearchSpace, configs: Sequence[Mapping[str, Any]], U: np.ndarray,
-         values: Mapping[str, Any]) -> np.ndarray:
-    """The codes ``U (n, d)`` of ``configs`` with ``values`` set, inactive parameters ``INACTIVE`` (activity is only
-    recomputed where conditions exist)."""
-    X = U.copy()
-    for name, v in values.items():
-        X[:, space.names.index(name)] = unit(space[name], v)
-    if space.conditions:
-        X[~active_mask(space, [{**c, **values} for c in configs])] = INACTIVE
-    return X
+def _averages(sur: Surrogate, configs: Sequence[Mapping[str, Any]],
+              settings: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sd and number of configurations ``(S,)`` of the surrogate averaged over ``configs`` with each of
+    ``settings`` (values of some parameters) applied, over the configurations ``_rows`` keeps."""
+    space = sur.space
+    if not configs:
+        raise ValueError("partial dependence needs at least one background configuration")
+    U = _encode_full(space, configs)
+    X = np.repeat(U[None], len(settings), axis=0)
+    W = np.ones(X.shape[:2])
+    for s, values in enumerate(settings):
+        for name, v in values.items():
+            X[s, :, space.names.index(name)] = unit(space[name], v)
+        if space.conditions:
+            mask = active_mask(space, [{**c, **values} for c in configs])
+            X[s][~mask] = INACTIVE
+            W[s] = _rows(space, mask, values)
+    counts = W.sum(1)
+    mean, sd = sur.averages(X, W / counts[:, None])
+    return mean, sd, counts.astype(int)
 
 
-def _pair_rows(space: SearchSpace, configs: Sequence[Mapping[str, Any]], values: Mapping[str, Any]) -> np.ndarray:
-    """Which ``configs`` a pair's cell averages over (``pair_dependence``), as a boolean ``(n,)``."""
-    mask = active_mask(space, [{**c, **values} for c in configs])
-    rows = np.ones(len(configs), dtype=bool)
-    for name in values:
-        col = mask[:, space.names.index(name)]
+def _rows(space: SearchSpace, mask: np.ndarray, values: Mapping[str, Any]) -> np.ndarray:
+    """Which configurations a setting of ``values`` averages over, as a boolean ``(n,)``: those where each set
+    parameter that is active at any of them is active (``mask (n, d)``, activity once set); for two parameters of
+    exclusive branches (each active somewhere, never both), those where either is."""
+    cols = [mask[:, space.names.index(n)] for n in values]
+    rows = np.ones(len(mask), dtype=bool)
+    for col in cols:
         if col.any():
             rows &= col
-    if not rows.any():  # each is active somewhere, never both: the parameters of two exclusive branches
-        rows = mask[:, [space.names.index(n) for n in values]].any(1)
+    if not rows.any():
+        rows = np.any(cols, axis=0)
     return rows

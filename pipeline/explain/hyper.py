@@ -10,8 +10,12 @@ For each objective (the one value, or each of several), from the sweep's complet
 * an ablation path from the default configuration to this objective's best trial (``ablation``).
 
 Below ``importance.min_trials(d)`` complete trials nothing is computed (the importance module's threshold: fewer
-trials rank parameters by chance), nor for a flat objective; ``notes`` say why. With 40 trials and 8 parameters the
-whole explanation takes about a second on one core (the GP fit and the forest dominate).
+trials rank parameters by chance), nor for a flat objective; ``notes`` say why.
+
+Cost, per objective, on one core with the defaults (128 background configurations, 20-point grids, 6 candidate
+pairs on 10 x 10 grids), measured on a shared 2-core machine: 0.7-1.5 s for 40 trials of 8 parameters, 1.1-1.7 s for
+200, 1.3-2.2 s with conditions; mostly the pairs' averages, the GP fit and the forest. Torch runs on one thread here
+(``limited_threads``).
 """
 
 from __future__ import annotations
@@ -35,9 +39,17 @@ from pipeline.explain.effects import (
     partial_dependence,
     top_pairs,
 )
-from pipeline.explain.surrogate import background, fit_surrogate
+from pipeline.explain.surrogate import Surrogate, background, encode_configs, fit_surrogate
 from pipeline.results.insights.history import SweepHistory
-from pipeline.results.insights.importance import N_TREES, Importance, _where_active, encode, fanova_importance, min_trials
+from pipeline.results.insights.importance import (
+    N_TREES,
+    Importance,
+    _where_active,
+    encode,
+    fanova_importance,
+    min_trials,
+)
+from pipeline.search.bayes import limited_threads
 from pipeline.search.space import SearchSpace
 from pipeline.tracking.names import TrialState
 
@@ -73,7 +85,7 @@ class HyperExplanation:
     def as_json(self) -> dict[str, Any]:
         """Everything as plain JSON types (what ``explain/hyper_<objective>.json`` holds)."""
         return _plain({
-            "objective": self.label, "direction": self.direction, "method": self.method, "n_trials": self.n_trials,
+            "label": self.label, "direction": self.direction, "method": self.method, "n_trials": self.n_trials,
             "notes": self.notes, "importance": self.importance.as_json() if self.importance else None,
             "dependence": [{"parameter": d.name, "log": d.log, "categorical": d.categorical,
                             "n_background": d.n_background, "note": d.note,
@@ -93,7 +105,7 @@ class HyperExplanation:
         return [{"objective": self.label, **r, "h2": p.h2} for p in self.pairs for r in p.rows()]
 
     def ablation_rows(self) -> list[dict[str, Any]]:
-        """CSV rows: objective, step, label, parameters, from, to, dropped, value, sd, source, trial, gain."""
+        """CSV rows: objective, step, parameter, activated, from, to, dropped, value, sd, source, trial, gain, label."""
         return [{"objective": self.label, **s.row()} for s in self.ablation or []]
 
 
@@ -104,8 +116,11 @@ def explain_sweep(history: SweepHistory, defaults: Mapping[str, Any] | None, see
     (values of the searched parameters without overrides), None when not recorded."""
     space = history.space
     bg = background(space, n_background, np.random.default_rng(seed)) if space.dim else []
-    return [explain_objective(space, label, direction, trials, defaults, bg, history.strategy, seed, n_grid,
-                              n_pair_grid) for label, direction, trials in objective_trials(history)]
+    # matrices of a few hundred rows: a second thread costs more in synchronisation than it saves, and on shared
+    # cores (a sweep still running beside the report) spinning threads made it 10-50x slower
+    with limited_threads(1):
+        return [explain_objective(space, label, direction, trials, defaults, bg, history.strategy, seed, n_grid,
+                                  n_pair_grid) for label, direction, trials in objective_trials(history)]
 
 
 def objective_trials(history: SweepHistory) -> list[tuple[str, str, list[Trial]]]:
@@ -127,8 +142,11 @@ def explain_objective(space: SearchSpace, label: str, direction: str, trials: Se
                       defaults: Mapping[str, Any] | None, bg: Sequence[Mapping[str, Any]], strategy: str = "?",
                       seed: int = 0, n_grid: int = N_GRID, n_pair_grid: int = N_PAIR_GRID) -> HyperExplanation:
     """The explanation of one objective from its ``trials`` (best first) over background configurations ``bg``."""
-    trials = list(trials)
+    trials, foreign = _encodable(space, trials)
     out = HyperExplanation(label, direction, method_text(len(trials), strategy), len(trials), trials=trials)
+    if foreign:
+        out.notes.append(f"Left out {len(foreign)} trial{'s' * (len(foreign) != 1)} without a value for every "
+                         f"parameter active there (trial{'s' * (len(foreign) != 1)} {', '.join(map(str, foreign))}).")
     d, n = space.dim, len(trials)
     if not d:
         out.notes.append("No searched parameter: nothing to explain.")
@@ -177,7 +195,7 @@ def method_text(n: int, strategy: str) -> str:
             "random search draws them, bands mean +- 1.96 posterior sd")
 
 
-def _ablation(sur: Any, space: SearchSpace, defaults: Mapping[str, Any] | None, trials: Sequence[Trial],
+def _ablation(sur: Surrogate, space: SearchSpace, defaults: Mapping[str, Any] | None, trials: Sequence[Trial],
               notes: list[str]) -> list[AblationStep] | None:
     """The ablation path to the best trial, or None (and a note) without a usable default configuration."""
     if defaults is None:
@@ -195,6 +213,20 @@ def _ablation(sur: Any, space: SearchSpace, defaults: Mapping[str, Any] | None, 
     except ValueError as err:
         notes.append(f"No ablation path: {err}")
         return None
+
+
+def _encodable(space: SearchSpace, trials: Sequence[Trial]) -> tuple[list[Trial], list[int]]:
+    """The trials the surrogate can read (a value, of the right kind, for every parameter active there), and the
+    numbers of the others."""
+    kept, foreign = [], []
+    for t in trials:
+        try:
+            encode_configs(space, [t[1]])
+        except ValueError:
+            foreign.append(t[0])
+            continue
+        kept.append(t)
+    return kept, foreign
 
 
 def _best_first(rows: list[Trial], direction: str) -> list[Trial]:

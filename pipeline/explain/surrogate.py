@@ -28,7 +28,8 @@ import torch
 from scipy.stats import qmc
 
 from pipeline import objective
-from pipeline.search.gp import DTYPE, FIT_MAX_POINTS, GP, fit_gp, fit_subset
+from pipeline.search.bayes import PARALLEL_MIN_POINTS, limited_threads
+from pipeline.search.gp import DTYPE, FIT_MAX_POINTS, GP, fit_gp, fit_subset, matern52
 from pipeline.search.params import CategoricalParam, FloatParam, IntParam, Param
 from pipeline.search.space import INACTIVE, SearchSpace
 
@@ -39,6 +40,9 @@ from pipeline.search.space import INACTIVE, SearchSpace
 UNKNOWN_CHOICE = 0.0
 # Query points are processed in chunks of this many rows (the kernel against the trials costs O(chunk * n * d)).
 CHUNK = 4096
+# Weighted averages are computed a batch of sets at a time, their (sets, M, M) and (sets, M, n) kernels holding at
+# most this many entries together (16 MiB of float64).
+BATCH_ENTRIES = 1 << 21
 
 
 @dataclass
@@ -82,33 +86,37 @@ class Surrogate:
 
     def average(self, X: np.ndarray) -> tuple[float, float]:
         """Posterior mean and standard deviation of the average ``(1/M) sum_i f(x_i)`` over the ``M`` rows of ``X
-        (M, d)``, in the objective's units; exact (a linear functional of a GP is Gaussian).
-
-        ``Var = 1^T Sigma 1 / M^2`` with ``Sigma = covariance(X)``, computed without forming ``Sigma``:
-        ``1^T Sigma 1 = s^2 (1^T K(x, x) 1 - |L^-1 K(X_train, x) 1|^2)``, ``O(M^2 d + n M d + n^2)``.
-        """
+        (M, d)``, in the objective's units: ``1^T m / M`` and ``sqrt(1^T Sigma 1) / M`` with ``Sigma = covariance(X)``
+        (exact: a linear functional of a GP is Gaussian). ``averages`` for many sets at once."""
         X = _points(X, self.space.dim)
         if not len(X):
             raise ValueError("average over no point: X has shape (0, d)")
-        mean = self.predict_mean(X)
-        with torch.no_grad():
-            x = torch.as_tensor(X, dtype=DTYPE)
-            quad, k_sum = 0.0, torch.zeros(len(self.gp.X), dtype=DTYPE)
-            for start in range(0, len(X), CHUNK):
-                chunk = x[start:start + CHUNK]
-                quad += float(self.gp.kernel(chunk, x).sum())
-                k_sum += self.gp.kernel(self.gp.X, chunk).sum(1)
-            w = torch.linalg.solve_triangular(self.gp.L, k_sum[:, None], upper=False)[:, 0]
-            var = max(quad - float(w @ w), 0.0) / len(X) ** 2
-        return float(mean.mean()), self.y_scale * math.sqrt(var)
+        mean, sd = self.averages(X[None], np.full((1, len(X)), 1.0 / len(X)))
+        return float(mean[0]), float(sd[0])
 
-    def predict_mean(self, X: np.ndarray) -> np.ndarray:
-        """Posterior mean ``(m,)`` alone at encoded points ``X (m, d)``, in the objective's units (no variance)."""
-        X = _points(X, self.space.dim)
-        out = np.empty(len(X))
-        for start in range(0, len(X), CHUNK):
-            out[start:start + CHUNK] = self.gp.mean_np(X[start:start + CHUNK])
-        return self.y_mean + self.y_scale * out
+    def averages(self, X: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and sd ``(C,)`` of ``C`` weighted averages ``sum_i W_ci f(x_ci)`` of the latent objective over
+        sets of encoded points ``X (C, M, d)`` with weights ``W (C, M)``, in the objective's units.
+
+        ``Var_c = s^2 (w^T K(x_c, x_c) w - |L^-1 K(X_train, x_c) w|^2)`` (``= w^T Sigma_c w``, ``Sigma_c`` the posterior
+        covariance of ``f`` at ``x_c``), computed without forming ``Sigma_c``: ``O(M^2 d + n M d + n^2)`` per set.
+        """
+        X, W = np.asarray(X, dtype=np.float64), np.asarray(W, dtype=np.float64)
+        if X.ndim != 3 or X.shape[2] != self.space.dim or W.shape != X.shape[:2]:
+            raise ValueError(f"expected X (C, M, {self.space.dim}) and W (C, M), got {X.shape=} {W.shape=}")
+        gp, C, M = self.gp, X.shape[0], X.shape[1]
+        mean, var = np.empty(C), np.empty(C)
+        step = max(1, BATCH_ENTRIES // max(1, M * (M + len(gp.X))))  # sets per batch
+        with torch.no_grad():
+            for start in range(0, C, step):
+                x = torch.as_tensor(X[start:start + step], dtype=DTYPE)
+                w = torch.as_tensor(W[start:start + step], dtype=DTYPE)
+                k = gp.kernel(x, gp.X)                                             # (c, M, n)
+                mean[start:start + step] = (gp.mean + (k @ gp.alpha)).mul(w).sum(1).numpy()
+                quad = torch.einsum("ci,cij,cj->c", w, _set_kernel(gp, x), w)
+                v = torch.linalg.solve_triangular(gp.L, torch.einsum("cmn,cm->nc", k, w), upper=False)  # (n, c)
+                var[start:start + step] = (quad - (v * v).sum(0)).clamp_min(0.0).numpy()
+        return self.y_mean + self.y_scale * mean, self.y_scale * np.sqrt(var)
 
 
 def fit_surrogate(space: SearchSpace, points: Sequence[Mapping[str, Any]], values: np.ndarray, label: str,
@@ -130,13 +138,14 @@ def fit_surrogate(space: SearchSpace, points: Sequence[Mapping[str, Any]], value
         raise ValueError("a surrogate needs at least one searched parameter")
     sign = objective.sign(direction)
     y_mean, std = float(y.mean()), float(y.std())
-    y_scale = std if std > 0 and math.isfinite(std) else 1.0
+    y_scale = std if np.ptp(y) > 0 and std > 0 and math.isfinite(std) else 1.0
     z = (y - y_mean) / y_scale
     X = encode_configs(space, points)
     idx = fit_subset(sign * z, FIT_MAX_POINTS, np.random.default_rng([seed, len(z)]))
-    gp = fit_gp(X[idx], z[idx], space.is_categorical)
-    if len(idx) < len(z):
-        gp = GP(X, z, space.is_categorical, gp.theta)
+    with limited_threads(1 if len(z) < PARALLEL_MIN_POINTS else torch.get_num_threads()):  # as bayes: small matrices
+        gp = fit_gp(X[idx], z[idx], space.is_categorical)
+        if len(idx) < len(z):
+            gp = GP(X, z, space.is_categorical, gp.theta)
     return Surrogate(space, gp, y_mean, y_scale, label, direction, len(y))
 
 
@@ -191,6 +200,19 @@ def unit(p: Param, value: Any) -> float:
     if isinstance(value, bool) or not math.isfinite(v):
         raise ValueError(f"parameter {p.name!r}: {value!r} is not a finite number")
     return p.to_unit(min(max(v, float(p.low)), float(p.high)))
+
+
+def _set_kernel(gp: GP, x: torch.Tensor) -> torch.Tensor:
+    """``K(x_c, x_c)`` ``(C, M, M)`` within each set of ``x (C, M, d)``: ``gp.kernel``, whose second argument is one
+    set only (``pipeline.search.gp.scaled_sq_dist``, batched over the sets)."""
+    cat = gp.is_cat
+    root_w = gp.inv_ls2[~cat].sqrt()
+    a = x[..., ~cat] * root_w
+    sq = (a * a).sum(-1)
+    d2 = (sq[..., :, None] + sq[..., None, :] - 2.0 * a @ a.transpose(-1, -2)).clamp_min(0.0)
+    if bool(cat.any()):
+        d2 = d2 + (x[..., :, None, cat] != x[..., None, :, cat]).to(d2.dtype) @ gp.inv_ls2[cat]
+    return gp.signal_var * matern52(d2)
 
 
 def _points(X: np.ndarray, d: int) -> np.ndarray:
