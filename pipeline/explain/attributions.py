@@ -3,9 +3,9 @@ et al. 2017, "Axiomatic Attribution for Deep Networks") from a stated baseline t
 (``pipeline.results.serving.as_served``: raw inputs in).
 
 Floating inputs (images, tables) are attributed in raw units from the training mean (the served model's first
-``Normalize``), token ids at the model's first ``nn.Embedding`` from all-padding text, waveforms at the ``LogMel``
-module's output (a time-frequency map) from silence. Captum is imported inside the functions: importing this module
-costs torch only.
+``Normalize``); token ids at the output of the model's first ``nn.Embedding``, from all-padding text; waveforms at
+the ``LogMel`` module's output (a time-frequency map), from the training mean spectrum (or silence). Captum is
+imported inside the functions: importing this module costs torch only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ from pipeline.results.serving import InputShape, Normalize
 from pipeline.training.transforms import LogMel
 
 KINDS = ("image", "text", "audio", "tabular")
+# audio baselines, at the log-mel spectrogram the model reads: the training mean is the default, as for images and
+# tables; silence (log of a floor of 1e-10) lies tens of standard deviations below any recorded band, so its
+# attributions mostly measure how far each band is from that floor, the bands the model ignores included
+AUDIO_BASELINES = {"mean": "the training mean log-mel spectrum (zero after the model's per-band standardisation)",
+                   "silence": "silence (an all-zero waveform), interpolated in log-mel space"}
 DEFAULT_STEPS = 32        # integration steps (Gauss-Legendre: exact for polynomials of degree < 2 * steps)
 METHOD = "gausslegendre"
 SAMPLES_PER_PASS = 8      # samples attributed together: at most SAMPLES_PER_PASS * steps forward passes at once
@@ -89,13 +94,14 @@ def input_kind(served: nn.Module, sample: torch.Tensor) -> str:
 
 def attribute(served: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, kind: str | None = None,
               baseline_mean: torch.Tensor | None = None, n_steps: int = DEFAULT_STEPS,
-              padding_idx: int = 0) -> Attribution:
+              padding_idx: int = 0, audio_baseline: str = "mean") -> Attribution:
     """Integrated gradients of the served model's output ``targets (n,)`` (a classifier's predicted class,
     usually; ignored for a model with one output column) for ``inputs (n, ...)`` in raw units, on CPU, in eval mode.
 
     ``kind`` (default ``input_kind``) picks the method: image and tabular inputs from ``baseline_mean`` (default the
-    served model's first ``Normalize`` mean: the training mean; zeros without one), text at the first
-    ``nn.Embedding`` from all-``padding_idx`` text, audio at the ``LogMel`` output from silence. Raises
+    served model's first ``Normalize`` mean: the training mean; zeros without one); text at the first
+    ``nn.Embedding``'s output, from every token embedded as ``padding_idx``; audio at the ``LogMel`` module's
+    output, from ``audio_baseline`` (``AUDIO_BASELINES``: the training mean spectrum, or silence). Raises
     ``NotExplainable`` when no gradient path leads from the input to the output."""
     served = served.cpu().eval()
     x = torch.as_tensor(inputs).cpu()
@@ -108,10 +114,12 @@ def attribute(served: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, ki
     kind = input_kind(served, x) if kind is None else kind
     if kind not in KINDS:
         raise ValueError(f"{kind=} is invalid: expected one of {KINDS}")
+    if audio_baseline not in AUDIO_BASELINES:
+        raise ValueError(f"{audio_baseline=} is invalid: expected one of {tuple(AUDIO_BASELINES)}")
     if kind == "text":
         return _text(served, x, t, n_steps, padding_idx)
     if kind == "audio":
-        return _audio(served, x, t, n_steps)
+        return _audio(served, x, t, n_steps, audio_baseline)
     return _raw(served, x, t, kind, baseline_mean, n_steps)
 
 
@@ -132,7 +140,7 @@ def spectrograms(served: nn.Module, waveforms: torch.Tensor) -> np.ndarray:
         return mel.log_mel(seen[0]).numpy()
 
 
-# -- the three methods -----------------------------------------------------------------------------------------------
+# -- the three paths --------------------------------------------------------------------------------------------------
 def _raw(served: nn.Module, x: torch.Tensor, t: torch.Tensor, kind: str, baseline_mean: torch.Tensor | None,
          n_steps: int) -> Attribution:
     """Image or tabular inputs: integrated gradients in raw units, from the training mean."""
@@ -143,9 +151,10 @@ def _raw(served: nn.Module, x: torch.Tensor, t: torch.Tensor, kind: str, baselin
         x = _as_images(served, x)
     baseline, said = _mean_baseline(served, x, baseline_mean, kind)
     target = _check_path(served, x[:2], t)
-    attr, delta = _chunked(lambda xs, bs, ts: IntegratedGradients(served).attribute(
-        xs, baselines=bs, target=ts, n_steps=n_steps, method=METHOD, internal_batch_size=len(xs) * n_steps,
-        return_convergence_delta=True), x, baseline, target)
+    ig = IntegratedGradients(served)
+    attr, delta = _chunked(lambda rows, ts: ig.attribute(
+        x[rows], baselines=baseline[rows], target=ts, n_steps=n_steps, method=METHOD,
+        internal_batch_size=(rows.stop - rows.start) * n_steps, return_convergence_delta=True), len(x), target)
     scores = attr.sum(1) if kind == "image" else attr.reshape(len(x), -1)
     inputs = x if kind == "image" else x.reshape(len(x), -1)
     return Attribution(kind, _method("IntegratedGradients", n_steps), said, t.numpy(), scores.numpy(),
@@ -153,60 +162,62 @@ def _raw(served: nn.Module, x: torch.Tensor, t: torch.Tensor, kind: str, baselin
 
 
 def _text(served: nn.Module, x: torch.Tensor, t: torch.Tensor, n_steps: int, padding_idx: int) -> Attribution:
-    """Token ids: layer integrated gradients at the first embedding, from text of padding only (the input's
-    padding positions are padding in both, so they get no attribution)."""
-    from captum.attr import LayerIntegratedGradients
-
+    """Token ids: integrated gradients at the first embedding's output, from every token embedded as padding;
+    the padding mask (the text's length) stays the input's along the path, so padding gets no attribution."""
     emb = _first(served, nn.Embedding)
     if emb is None:
         raise NotExplainable("integer inputs and no nn.Embedding layer to attribute to")
-    if x.is_floating_point():
-        x = x.round()
+    if x.is_floating_point() and not bool(torch.all(x == x.round())):
+        raise ValueError("text inputs of fractional numbers: expected integer token ids")
     x = x.long()
-    target = _check_path(served, x[:2], t)
-    baseline = torch.full_like(x, int(padding_idx))
-    attr, delta = _chunked(lambda xs, bs, ts: LayerIntegratedGradients(served, emb).attribute(
-        xs, baselines=bs, target=ts, n_steps=n_steps, method=METHOD, internal_batch_size=len(xs) * n_steps,
-        return_convergence_delta=True), x, baseline, target)
+    target = _check_path(_replacing(served, emb), _layer_output(served, emb, x[:2]), t, x[:2],
+                         what="token embeddings")
+    start = _layer_output(served, emb, torch.full_like(x, int(padding_idx)))
+    attr, delta = _at_layer(served, emb, x, start, target, n_steps)
     per_token = attr.reshape(len(x), attr.shape[1], -1).sum(-1)
     # a VocabMap cuts sequences to its max_length: the tokens past it never reach the model
     scores = torch.zeros(x.shape, dtype=per_token.dtype)
     width = min(x.shape[1], per_token.shape[1])
     scores[:, :width] = per_token[:, :width]
-    return Attribution("text", _method("LayerIntegratedGradients at the token embedding", n_steps),
-                       f"every token the padding token (id {int(padding_idx)})", t.numpy(), scores.numpy(),
-                       x.numpy(), delta.numpy())
+    return Attribution("text", _method("IntegratedGradients at the token embeddings", n_steps),
+                       f"every token the padding token (id {int(padding_idx)}), the text's padding mask kept",
+                       t.numpy(), scores.numpy(), x.numpy(), delta.numpy())
 
 
-def _audio(served: nn.Module, x: torch.Tensor, t: torch.Tensor, n_steps: int) -> Attribution:
-    """Waveforms: layer integrated gradients at the log-mel spectrogram, from that of silence."""
-    from captum.attr import LayerIntegratedGradients
-
+def _audio(served: nn.Module, x: torch.Tensor, t: torch.Tensor, n_steps: int, baseline: str) -> Attribution:
+    """Waveforms: integrated gradients at the ``LogMel`` module's output (the standardised log-mel spectrogram),
+    from the training mean spectrum (zero there) or from that of silence."""
     mel = _first(served, LogMel)
+    if mel is None:
+        raise ValueError(f"kind='audio' for a served model without a LogMel module ({type(served).__name__}): "
+                         "expected kind='tabular' for raw waveforms")
     x = x.float()
-    target = _check_path(served, x[:2], t)
-    attr, delta = _chunked(lambda xs, bs, ts: LayerIntegratedGradients(served, mel).attribute(
-        xs, baselines=bs, target=ts, n_steps=n_steps, method=METHOD, internal_batch_size=len(xs) * n_steps,
-        return_convergence_delta=True), x, torch.zeros_like(x), target)
+    target = _check_path(_replacing(served, mel), _layer_output(served, mel, x[:2]), t, x[:2],
+                         what="log-mel spectrogram")
+    at = _layer_output(served, mel, x[:1])
+    start = (torch.zeros_like(at) if baseline == "mean"
+             else _layer_output(served, mel, torch.zeros_like(x[:1]))).expand(len(x), *at.shape[1:])
+    attr, delta = _at_layer(served, mel, x, start, target, n_steps)
     maps = spectrograms(served, x)
-    return Attribution("audio", _method("LayerIntegratedGradients at the log-mel spectrogram", n_steps),
-                       "silence (an all-zero waveform), interpolated in log-mel space", t.numpy(),
-                       attr.reshape(maps.shape).numpy(), maps, delta.numpy())
+    return Attribution("audio", _method("IntegratedGradients at the log-mel spectrogram", n_steps),
+                       AUDIO_BASELINES[baseline], t.numpy(), attr.reshape(maps.shape).numpy(), maps, delta.numpy())
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------
-def _check_path(served: nn.Module, probe: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
-    """Refuses a model whose output cannot depend on its input through gradients; returns the targets as Captum
-    takes them (None for an output of one column) after checking them against the output's columns."""
-    if not any(p.requires_grad for p in served.parameters()):
-        raise NotExplainable("the model's output does not depend on its input through gradients (no parameter "
-                             "requires grad)")
-    probe = probe.clone().requires_grad_(True) if probe.is_floating_point() else probe
+def _check_path(forward: Any, probe: torch.Tensor, targets: torch.Tensor, *extra: torch.Tensor,
+                what: str = "input") -> torch.Tensor | None:
+    """Refuses a model whose output has no gradient with respect to ``probe`` (the input, or a layer's output read
+    by ``forward(probe, *extra)``); returns the targets as Captum takes them (None for an output of one column)
+    after checking them against the output's columns. Frozen weights are no obstacle: integrated gradients
+    differentiate with respect to the input, never the weights."""
+    probe = probe.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        out = served(probe)
-    if not out.requires_grad:
-        raise NotExplainable("the model's output does not depend on its input through gradients (its output has no "
-                             "grad_fn)")
+        out = forward(probe, *extra)
+        # the weights may carry a grad_fn to the output while the probe's path is cut: ask for the probe's gradient
+        reached = out.requires_grad and torch.autograd.grad(out.sum(), probe, allow_unused=True)[0] is not None
+    if not reached:
+        raise NotExplainable(f"the model's output does not depend on its {what} through gradients (no gradient "
+                             "reaches it: an argmax, a detach or torch.no_grad inside the model)")
     if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
         return None
     if out.dim() != 2 or targets.min() < 0 or targets.max() >= out.shape[1]:
@@ -215,14 +226,53 @@ def _check_path(served: nn.Module, probe: torch.Tensor, targets: torch.Tensor) -
     return targets
 
 
-def _chunked(run: Any, x: torch.Tensor, baseline: torch.Tensor, target: torch.Tensor | None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``run(inputs, baselines, targets) -> (attributions, delta)`` over ``SAMPLES_PER_PASS`` samples at a time;
+def _replacing(served: nn.Module, layer: nn.Module) -> Any:
+    """``forward(replaced, inputs)``: the served model reading ``inputs`` with ``layer``'s output ``replaced``."""
+    def forward(replaced: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        handle = layer.register_forward_hook(lambda _module, _args, _out: replaced)
+        try:
+            return served(inputs)
+        finally:
+            handle.remove()
+
+    return forward
+
+
+def _at_layer(served: nn.Module, layer: nn.Module, x: torch.Tensor, start: torch.Tensor, target: torch.Tensor | None,
+              n_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrated gradients of ``served(x)`` in the space of ``layer``'s output, from ``start`` (that output's
+    shape) to the output ``x`` gives: the layer's output is replaced along the path while everything else in the
+    model (a padding mask) still reads ``x``, so Captum's convergence delta checks the very path integrated
+    (``LayerIntegratedGradients`` would run the whole model on the baseline input for it)."""
+    from captum.attr import IntegratedGradients
+
+    end = _layer_output(served, layer, x)
+    ig = IntegratedGradients(_replacing(served, layer))
+    return _chunked(lambda rows, ts: ig.attribute(
+        end[rows], baselines=start[rows], target=ts, additional_forward_args=(x[rows],), n_steps=n_steps,
+        method=METHOD, internal_batch_size=(rows.stop - rows.start) * n_steps, return_convergence_delta=True),
+        len(x), target)
+
+
+def _layer_output(served: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What ``layer`` outputs when the served model reads ``x`` (its first call)."""
+    seen: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _module, _args, out: seen.append(out))
+    try:
+        with torch.no_grad():
+            served(x)
+    finally:
+        handle.remove()
+    return seen[0].detach()
+
+
+def _chunked(run: Any, n: int, target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``run(rows, targets) -> (attributions, delta)`` over ``SAMPLES_PER_PASS`` of the ``n`` samples at a time;
     an error inside Captum becomes ``NotExplainable``."""
     attrs, deltas = [], []
-    for rows in _slices(len(x)):
+    for rows in _slices(n):
         try:
-            a, d = run(x[rows], baseline[rows], None if target is None else target[rows])
+            a, d = run(rows, None if target is None else target[rows])
         except NotExplainable:
             raise
         except Exception as e:  # noqa: BLE001 - whatever Captum meets: one line, the cause chained

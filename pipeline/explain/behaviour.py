@@ -32,13 +32,13 @@ class CalibrationBin:
 
 @dataclass(frozen=True)
 class ConfusedPair:
-    """Test samples of class ``true`` predicted as ``predicted``: ``count`` of them; ``examples`` the indices of up
-    to ``EXAMPLES`` of them, the most confident mistakes first, with that ``confidence``."""
+    """Test samples of class ``true`` predicted as ``predicted``: ``count`` of them; ``indices`` the test indices of
+    up to ``EXAMPLES`` of them, the most confident mistakes first, with that ``confidence``."""
 
     true: int
     predicted: int
     count: int
-    examples: tuple[int, ...]
+    indices: tuple[int, ...]
     confidence: tuple[float, ...]
 
 
@@ -79,7 +79,7 @@ class ClassReport:
             "reliability": [{"lower": _round(b.lower), "upper": _round(b.upper), "confidence": _round(b.confidence),
                              "accuracy": _round(b.accuracy), "count": b.count} for b in self.reliability],
             "pairs": [{"true": self.labels[p.true], "predicted": self.labels[p.predicted], "true_index": p.true,
-                       "predicted_index": p.predicted, "count": p.count, "examples": list(p.examples),
+                       "predicted_index": p.predicted, "count": p.count, "indices": list(p.indices),
                        "confidence": [_round(c) for c in p.confidence]} for p in self.pairs],
         }
 

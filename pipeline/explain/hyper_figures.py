@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from pipeline.explain.ablation import MEASURED
 from pipeline.explain.effects import BAND_Z, Dependence
 from pipeline.explain.hyper import HyperExplanation
+from pipeline.objective import MINIMIZE
 from pipeline.results.insights.figures import HEIGHT, note_figure
 
 COLS = 3             # dependence panels per row
@@ -64,7 +65,7 @@ def pair_figure(expl: HyperExplanation) -> go.Figure:
                         subplot_titles=[f"{p.a} x {p.b}: H<sup>2</sup> = {p.h2:.2f}" for p in expl.pairs])
     for i, pair in enumerate(expl.pairs, start=1):
         fig.add_heatmap(x=list(range(len(pair.values_a))), y=list(range(len(pair.values_b))), z=pair.mean.T,
-                        customdata=pair.sd.T, colorscale="Viridis", reversescale=expl.direction == "minimize",
+                        customdata=pair.sd.T, colorscale="Viridis", reversescale=expl.direction == MINIMIZE,
                         showscale=i == len(expl.pairs), colorbar={"title": {"text": expl.label}},
                         text=[[f"{pair.a}={_label(u)}<br>{pair.b}={_label(v)}" for u in pair.values_a]
                               for v in pair.values_b],

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pipeline.explain.attributions import Attribution
-from pipeline.explain.behaviour import ClassReport, RegressionReport
+from pipeline.explain.behaviour import ClassReport, ConfusedPair, RegressionReport
 from pipeline.results.insights.figures import HEIGHT, _figure, note_figure
 
 MAX_SAMPLES = 8      # attributed samples drawn
@@ -30,6 +30,7 @@ ROW_HEIGHT = {"image": 240, "audio": 240, "text": 110}
 DIVERGING = {"colorscale": "RdBu", "reversescale": True, "zmid": 0.0}  # red positive, blue negative
 COLORS = {"precision": "#1f77b4", "recall": "#ff7f0e", "f1": "#2ca02c"}
 Words = Mapping[int, str] | Sequence[str]
+Inputs = Any  # the test split indexed by test index (an array, a tensor), or a mapping from test index to a sample
 
 
 def confusion_figure(report: ClassReport) -> go.Figure:
@@ -122,8 +123,10 @@ def attribution_figure(attr: Attribution, labels: Sequence[str] | None = None, w
     bars per feature (``features`` names them), one bar series per sample. ``labels`` names the targets."""
     n = min(len(attr.scores), MAX_SAMPLES)
     titles = [f"sample {i}: {_label(labels, int(attr.targets[i]))}" for i in range(n)]
+    sign = "above zero" if attr.kind == "tabular" else "red"
     title = (f"Attributions: {html.escape(attr.method, quote=False)}<br><sub>baseline: "
-             f"{html.escape(attr.baseline, quote=False)}; red pushes toward the target, blue away</sub>")
+             f"{html.escape(attr.baseline, quote=False)}; {sign} pushes toward the target, "
+             f"{'below' if attr.kind == 'tabular' else 'blue'} away</sub>")
     if attr.kind == "tabular":
         return _tabular_attributions(attr, n, titles, title, features)
     if attr.kind == "text":
@@ -133,27 +136,32 @@ def attribution_figure(attr: Attribution, labels: Sequence[str] | None = None, w
     raise ValueError(f"attr.kind={attr.kind!r} is invalid: expected image, text, audio or tabular")
 
 
-def confused_examples_figure(report: ClassReport, inputs: Any, kind: str, words: Words | None = None,
+def confused_examples_figure(report: ClassReport, inputs: Inputs, kind: str, words: Words | None = None,
                              features: Sequence[str] | None = None) -> go.Figure:
-    """The test samples of the most confused pairs (``report.pairs``), the most confident mistakes first. ``inputs``
-    are the test split's inputs the report indexes: images ``(n, C, H, W)`` or ``(n, H, W)`` as thumbnails, token
-    ids ``(n, L)`` as a table of snippets, log-mel spectrograms ``(n, n_mels, frames)``
-    (``attributions.spectrograms``) as heatmaps, tables ``(n, F)`` as a table of values."""
-    if not report.pairs or not any(p.examples for p in report.pairs):
+    """The test samples of the most confused pairs (``report.pairs``), the most confident mistakes first.
+
+    ``inputs`` holds the samples the pairs name, by test index: the whole split ``(n, ...)`` or a mapping from test
+    index to one sample. Images ``(C, H, W)`` or ``(H, W)`` are drawn as grayscale thumbnails, token ids ``(L,)``
+    as a table of snippets (``words`` maps ids to words), audio as heatmaps of its log-mel spectrogram
+    ``(n_mels, frames)`` (``attributions.spectrograms``; a raw waveform is drawn as a line instead), tables ``(F,)``
+    as a table of values (``features`` names them)."""
+    if not any(p.indices for p in report.pairs):
         return note_figure("Most confused pairs", "no misclassified test sample")
-    x = np.asarray(inputs)
+    if kind not in ("image", "text", "audio", "tabular"):
+        raise ValueError(f"{kind=} is invalid: expected image, text, audio or tabular")
+    shown = {i: _sample(inputs, i) for p in report.pairs for i in p.indices}
     if kind in ("text", "tabular"):
-        return _confused_table(report, x, kind, words, features)
+        return _confused_table(report, shown, kind, words, features)
     if kind == "image":
-        if x.ndim not in (3, 4):
-            raise ValueError(f"image inputs of shape {x.shape}: expected (n, C, H, W) or (n, H, W)")
-        return _confused_grid(report, _gray(x), "gray", "images")
-    if kind == "audio":
-        if x.ndim != 3:
-            raise ValueError(f"audio inputs of shape {x.shape}: expected log-mel spectrograms (n, n_mels, frames) "
-                             "(attributions.spectrograms)")
-        return _confused_grid(report, x, "Viridis", "log-mel spectrograms")
-    raise ValueError(f"{kind=} is invalid: expected image, text, audio or tabular")
+        bad = [x.shape for x in shown.values() if x.ndim not in (2, 3)]
+        if bad:
+            raise ValueError(f"image samples of shape {bad[0]}: expected (C, H, W) or (H, W)")
+        return _confused_grid(report, {i: _shrink(_gray(x[None]))[0] for i, x in shown.items()}, "images")
+    bad = [x.shape for x in shown.values() if np.squeeze(x).ndim not in (1, 2)]
+    if bad:
+        raise ValueError(f"audio samples of shape {bad[0]}: expected log-mel spectrograms (n_mels, frames) "
+                         "(attributions.spectrograms) or waveforms (T,)")
+    return _confused_grid(report, {i: np.squeeze(x) for i, x in shown.items()}, "audio")
 
 
 # -- attributions ----------------------------------------------------------------------------------------------------
@@ -210,7 +218,7 @@ def _tabular_attributions(attr: Attribution, n: int, titles: list[str], title: s
     names = _feature_names(features, attr.scores.shape[1])
     keep = np.argsort(-np.abs(attr.scores[:n]).mean(axis=0), kind="stable")[:MAX_FEATURES]
     shown = [names[j] for j in keep]
-    fig = _figure(title, "feature", "attribution (output units)")
+    fig = _figure(title, "feature", "contribution to the target output")
     for i in range(n):
         fig.add_bar(x=shown, y=attr.scores[i, keep], name=titles[i], customdata=attr.inputs[i, keep],
                     hovertemplate="%{x} = %{customdata:.4g}: %{y:.4g}<extra>" + html.escape(titles[i]) + "</extra>")
@@ -220,20 +228,24 @@ def _tabular_attributions(attr: Attribution, n: int, titles: list[str], title: s
 
 
 # -- confused examples -----------------------------------------------------------------------------------------------
-def _confused_grid(report: ClassReport, maps: np.ndarray, colorscale: str, what: str) -> go.Figure:
-    """A row per confused pair, a thumbnail per example."""
-    pairs = [p for p in report.pairs if p.examples]
-    cols = max(len(p.examples) for p in pairs)
-    image = colorscale == "gray"
-    titles = [(_example_title(report, p, j) if j < len(p.examples) else "") for p in pairs for j in range(cols)]
+def _confused_grid(report: ClassReport, shown: Mapping[int, np.ndarray], what: str) -> go.Figure:
+    """A row per confused pair, a panel per example: grayscale images, log-mel spectrograms (band 0 at the bottom)
+    or, for waveforms, a line."""
+    pairs = [p for p in report.pairs if p.indices]
+    cols = max(len(p.indices) for p in pairs)
+    titles = [(_example_title(report, p, j) if j < len(p.indices) else "") for p in pairs for j in range(cols)]
     fig = make_subplots(rows=len(pairs), cols=cols, subplot_titles=titles, vertical_spacing=min(0.1, 0.5 / len(pairs)),
                         horizontal_spacing=0.03)
     for r, p in enumerate(pairs, start=1):
-        for c, idx in enumerate(p.examples, start=1):
-            z = _shrink(maps[idx:idx + 1])[0] if image else maps[idx]
-            fig.add_heatmap(z=z, colorscale=colorscale, showscale=False, row=r, col=c,
-                            hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>")
-    if image:
+        for c, idx in enumerate(p.indices, start=1):
+            z = shown[idx]
+            if z.ndim == 1:
+                fig.add_scattergl(y=z, mode="lines", line={"width": 1, "color": "#1f77b4"}, showlegend=False,
+                                  row=r, col=c, hovertemplate="%{x}: %{y:.4g}<extra></extra>")
+            else:
+                fig.add_heatmap(z=z, colorscale="gray" if what == "images" else "Viridis", showscale=False, row=r,
+                                col=c, hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>")
+    if what == "images":
         fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
@@ -242,27 +254,36 @@ def _confused_grid(report: ClassReport, maps: np.ndarray, colorscale: str, what:
     return fig
 
 
-def _confused_table(report: ClassReport, x: np.ndarray, kind: str, words: Words | None,
+def _confused_table(report: ClassReport, shown: Mapping[int, np.ndarray], kind: str, words: Words | None,
                     features: Sequence[str] | None) -> go.Figure:
     """A table row per example: true and predicted class, the test index, the confidence, then the text snippet
     (``MAX_TOKENS`` tokens) or the first ``MAX_COLUMNS`` feature values."""
-    rows = [(p, idx, conf) for p in report.pairs for idx, conf in zip(p.examples, p.confidence)]
+    rows = [(p, idx, conf) for p in report.pairs for idx, conf in zip(p.indices, p.confidence)]
     head = ["true", "predicted", "test index", "confidence"]
     cells = [[report.labels[p.true] for p, _, _ in rows], [report.labels[p.predicted] for p, _, _ in rows],
              [idx for _, idx, _ in rows], [f"{conf:.3f}" for _, _, conf in rows]]
     if kind == "text":
         head.append("text")
-        cells.append([_snippet(x[idx], words) for _, idx, _ in rows])
+        cells.append([_snippet(shown[idx], words) for _, idx, _ in rows])
     else:
-        flat = x.reshape(len(x), -1)
-        names = _feature_names(features, flat.shape[1])[:MAX_COLUMNS]
+        flat = {i: x.reshape(-1) for i, x in shown.items()}
+        names = _feature_names(features, len(next(iter(flat.values()))))[:MAX_COLUMNS]
         head += names
-        cells += [[f"{flat[idx, j]:.4g}" for _, idx, _ in rows] for j in range(len(names))]
+        cells += [[f"{flat[idx][j]:.4g}" for _, idx, _ in rows] for j in range(len(names))]
     fig = go.Figure(go.Table(header={"values": [html.escape(h, quote=False) for h in head], "align": "left"},
                              cells={"values": cells, "align": "left"}))
     fig.update_layout(title="Most confused pairs: test samples, the most confident mistakes first",
                       height=max(HEIGHT, 160 + 30 * len(rows)), template="plotly_white")
     return fig
+
+
+def _sample(inputs: Inputs, index: int) -> np.ndarray:
+    """Test sample ``index`` of ``inputs`` (a split indexed by test index, or a mapping from test index)."""
+    try:
+        x = inputs[index]
+    except (KeyError, IndexError) as e:
+        raise ValueError(f"inputs hold no test sample {index}: expected every sample report.pairs names") from e
+    return np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------
@@ -332,6 +353,6 @@ def _feature_names(features: Sequence[str] | None, count: int) -> list[str]:
     return [str(f) for f in features]
 
 
-def _example_title(report: ClassReport, pair: Any, j: int) -> str:
+def _example_title(report: ClassReport, pair: ConfusedPair, j: int) -> str:
     true, pred = report.labels[pair.true], report.labels[pair.predicted]
-    return html.escape(f"{true} as {pred}: #{pair.examples[j]} ({pair.confidence[j]:.0%})", quote=False)
+    return html.escape(f"{true} as {pred}: #{pair.indices[j]} ({pair.confidence[j]:.0%})", quote=False)
