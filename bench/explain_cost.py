@@ -7,7 +7,7 @@ Runs the default sweep (``python train.py -m``: bayes on the default data and sp
 to end), the time its final report spent on the hyperparameters' effects (``explain.effects_seconds``) and the time
 the best trial's model explanation took (``explain.seconds`` on that trial, built after the sweep in the registry's
 process). Prints each, and their share of the sweep's wall time; ``--compare`` also runs the same sweep with
-``hydra.sweeper.explain=false`` and prints both wall times (the whole command, explanations included).
+``hydra.sweeper.explain_model=false`` and prints both wall times (the whole command, explanations included).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def sweep(folder: Path, args: list[str]) -> tuple[float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=None, help="default: the sweep's own (20)")
-    parser.add_argument("--compare", action="store_true", help="also run it with hydra.sweeper.explain=false")
+    parser.add_argument("--compare", action="store_true", help="also run it with hydra.sweeper.explain_model=false")
     known, extra = parser.parse_known_args()
     args = ([f"hydra.sweeper.n_trials={known.trials}"] if known.trials else []) + extra
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +63,7 @@ def main() -> None:
               f"{'met' if share < TARGET else 'MISSED'}")
     if known.compare:
         with tempfile.TemporaryDirectory() as tmp:
-            off, _ = sweep(Path(tmp), [*args, "hydra.sweeper.explain=false"])
+            off, _ = sweep(Path(tmp), [*args, "hydra.sweeper.explain_model=false"])
         print(f"  command wall time with explanations {wall:.1f} s, without {off:.1f} s: ratio {wall / off:.3f}")
 
 

@@ -248,8 +248,9 @@ def _session(conf: dict[str, Any], config: DictConfig, command: Command, uri: st
                 experiment=opt.experiment(conf, config),
                 batch_size=opt.batch_size(conf), report=bool(conf.get("report", True)),
                 report_every=opt.report_every(conf.get("report_every")), ui_url=opt.ui_url(conf.get("ui_url")),
-                register_model=bool(conf.get("register_model", True)), explain=bool(conf.get("explain", True)),
-                model_name=conf.get("model_name"), model_alias=conf.get("model_alias"))
+                register_model=bool(conf.get("register_model", True)),
+                explain=bool(conf.get("explain_model", True)), model_name=conf.get("model_name"),
+                model_alias=conf.get("model_alias"))
 
 
 def sweep_name(strategy: str, config: DictConfig, space: SearchSpace | None = None) -> str:

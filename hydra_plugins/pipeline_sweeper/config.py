@@ -64,7 +64,7 @@ class SweeperConf:
     # this long, then at most this often and every 10x its build time (it takes CPU from the trials)
     ui_url: str | None = None  # the MLflow UI the report's run links open; default the server, else 127.0.0.1:5000
     register_model: bool = True
-    explain: bool = True  # the best trial's model explained at the end (pipeline.explain), beside its registration
+    explain_model: bool = True  # the best trial's model explained at the end (pipeline.explain)
     model_name: str | None = None   # default: the experiment's name
     model_alias: str | None = None  # default: champion
     # Pruning, decided inside each trial (see the README); unset options keep conf/config.yaml's pruning.*

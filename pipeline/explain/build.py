@@ -92,23 +92,28 @@ def _behaviour(model: Any, found: ModelExplanation) -> dict[str, Any]:
                             "confusion.csv": _matrix_csv(report.confusion, labels),
                             "behaviour.json": json.dumps(report.as_json(), indent=2)})
         examples = np.unique([i for pair in report.pairs for i in pair.indices]).astype(int)
-        shown = model.batch(examples) if len(examples) else None
+        kind = model_kind(model)
         return {"confusion": model_figures.confusion_figure(report),
                 "per_class": model_figures.per_class_figure(report),
                 "calibration": model_figures.reliability_figure(report),
-                "confused": model_figures.confused_examples_figure(report, _examples(model, shown, examples),
-                                                                   model_kind(model), words=model.tokens or None)}
+                "confused": model_figures.confused_examples_figure(report, _examples(model, examples, kind), kind,
+                                                                   words=model.tokens or None)}
     report = behaviour.regression_report(model.targets, model.outputs)
     found.summary.update(rmse=report.rmse, mae=report.mae, r2=report.r2)
     found.files.update({"residuals.csv": _csv(report.rows()), "behaviour.json": json.dumps(report.as_json(), indent=2)})
     return {"residuals": model_figures.residual_figure(report)}
 
 
-def _examples(model: Any, shown: Any, index: np.ndarray) -> dict[int, Any]:
-    """The confused examples' inputs by test index (what ``confused_examples_figure`` draws)."""
-    if shown is None:
+def _examples(model: Any, index: np.ndarray, kind: str) -> dict[int, Any]:
+    """The confused examples by test index, as ``confused_examples_figure`` draws them (audio: log-mel)."""
+    if not len(index):
         return {}
-    return {int(i): shown[k].numpy() for k, i in enumerate(index)}
+    shown = model.batch(index)
+    if kind == "audio":
+        from pipeline.explain.attributions import spectrograms
+
+        shown = spectrograms(model.served, shown)
+    return {int(i): np.asarray(shown[k]) for k, i in enumerate(index)}
 
 
 def _attributions(model: Any, found: ModelExplanation, n: int) -> dict[str, Any]:

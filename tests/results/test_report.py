@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.results.insights.html import SECTIONS
+from pipeline.results.insights.html import EFFECT_SECTIONS, SECTIONS
 from pipeline.results.insights.plots import slice_filename
 from pipeline.results.report import generate_report, main, write_report
 from tests.results.insights.test_history import (
@@ -32,7 +32,7 @@ from tests.results.insights.test_history import (
 from tests.results.insights.test_plots import FIXED_NAMES
 
 REPORT_FILES = [*FIXED_NAMES, *(slice_filename(n) for n in SPACE), "report.html", "trials.csv", "importance.csv",
-                "importance.json"]
+                "importance.json", "effects.json", "partial_dependence.csv", "pairs.csv", "ablation.csv"]
 FINISHED = [trial(0.01, 32, value=0.90, test=0.88), trial(0.001, 16, value=0.80, test=0.79),
             trial(0.02, 64, value=0.93, test=0.90)]
 KILLED = [*FINISHED[:2], trial(0.02, 64, "running")]  # SIGKILL mid-sweep: parent and last trial left RUNNING
@@ -87,7 +87,9 @@ def test_html_has_every_figure_and_loads_nothing(shape, sweeps, reports, tmp_pat
     text = Path(path).read_text()
     for anchor, title, _ in SECTIONS:
         assert f'<section id="{anchor}"><h2>{title}</h2>' in text and f'"fig-{anchor}"' in text
-    assert text.count("Plotly.newPlot(") == len(SECTIONS) and '<section id="trials">' in text
+    effects = [a for a, _, _ in EFFECT_SECTIONS if f'<section id="{a}">' in text]
+    assert effects == ["effects", "pairs", "interactions", "ablation"]  # one objective: no per-objective importance
+    assert text.count("Plotly.newPlot(") == len(SECTIONS) + len(effects) and '<section id="trials">' in text
     # offline: plotly.js is inlined, and nothing (script, style, image, frame) is fetched from anywhere
     assert len(text) > 3_000_000 and "<script>/**\n* plotly.js" in text
     assert not re.search(r"<(script|img|iframe|link|source|embed)\b[^>]*\b(src|href)\s*=", text, re.I)
@@ -112,7 +114,7 @@ def test_nothing_is_logged_as_a_metric_of_the_parent(sweeps, reports):
     assert tags["importance.method"].startswith("fANOVA") and tags["importance.status"].startswith("Ranked from 12")
     assert float(tags["selection_gap"]) == pytest.approx(0.01) and "selection_gap.median" in tags
     assert reports["ranked"]["selection_gap"] == pytest.approx(0.01) and reports["ranked"]["tags"] == {
-        k: v for k, v in tags.items() if k.startswith(("report.", "importance.", "selection_gap"))}
+        k: v for k, v in tags.items() if k.startswith(("report.", "importance.", "selection_gap", "explain."))}
 
 
 def test_importance_below_the_minimum_is_not_ranked(sweeps, reports, tmp_path):
