@@ -95,6 +95,7 @@ SWEEPER_BAD: dict[str, tuple[str, st.SearchStrategy[str]]] = {
     "ui_url": ("bayes", st.sampled_from(["localhost:5000", "ftp://host", "'http://'"]) | TEXT),
     "report": ("bayes", st.sampled_from(["maybe", "yes_no"])),  # an integer is a bool to OmegaConf (2 -> true)
     "register_model": ("bayes", st.sampled_from(["maybe", "yes_no"])),
+    "explain_model": ("bayes", st.sampled_from(["maybe", "often"])),
     "model_alias": ("bayes", st.sampled_from(["latest", "'a b'", "v1"])),
     "model_name": ("bayes", st.just("''")),
     "check": ("bayes", st.sampled_from(["nope_pkg.check", "nope"])),  # a missing function: test_checks.py
