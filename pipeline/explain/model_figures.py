@@ -164,6 +164,12 @@ def confused_examples_figure(report: ClassReport, inputs: Inputs, kind: str, wor
     return _confused_grid(report, {i: np.squeeze(x) for i, x in shown.items()}, "audio")
 
 
+def square_pixels(fig: go.Figure) -> None:
+    """Draw every subplot's pixels square (an image keeps its aspect ratio whatever the page's width)."""
+    fig.for_each_yaxis(lambda axis: axis.update(scaleanchor=axis.anchor, scaleratio=1, constrain="domain"))
+    fig.for_each_xaxis(lambda axis: axis.update(constrain="domain"))
+
+
 # -- attributions ----------------------------------------------------------------------------------------------------
 def _map_attributions(attr: Attribution, n: int, titles: list[str], title: str) -> go.Figure:
     """Image or audio: per sample, the input beside its attribution map."""
@@ -185,6 +191,7 @@ def _map_attributions(attr: Attribution, n: int, titles: list[str], title: str) 
         fig.update_yaxes(autorange="reversed")
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
+        square_pixels(fig)
     else:
         fig.update_xaxes(title_text="frame", row=n)
         fig.update_yaxes(title_text="mel band")
@@ -247,6 +254,7 @@ def _confused_grid(report: ClassReport, shown: Mapping[int, np.ndarray], what: s
                                 col=c, hovertemplate="(%{y}, %{x}): %{z:.4g}<extra></extra>")
     if what == "images":
         fig.update_yaxes(autorange="reversed")
+        square_pixels(fig)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(title=f"Most confused pairs: test {what}, the most confident mistakes first",
