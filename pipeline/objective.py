@@ -145,11 +145,13 @@ class Cost:
     name: str
     description: str
     direction: str = MINIMIZE
+    log_scale: bool = False  # a count spanning decades, compared by ratio: ``bayes`` models its log as an objective
 
 
 COSTS: dict[str, Cost] = {c.name: c for c in (
-    Cost("n_params", "trainable parameters of the model"),
-    Cost("flops", "floating-point operations of one forward pass, per sample (torch.utils.flop_counter)"),
+    Cost("n_params", "trainable parameters of the model", log_scale=True),
+    Cost("flops", "floating-point operations of one forward pass, per sample (torch.utils.flop_counter)",
+         log_scale=True),
     Cost("latency_ms", "inference time per sample of the refit model, warm, median of repeats, in ms; the device "
                        "and batch size are the run's tags cost.device and cost.batch_size"),
     Cost("train_seconds", "wall time of the cross-validation and the refit, in s"),
@@ -157,6 +159,11 @@ COSTS: dict[str, Cost] = {c.name: c for c in (
                            "process's peak resident set (tag cost.memory says which)"),
 )}
 CONSTRAINT_OPS = ("<=", ">=", "<", ">")
+
+
+def log_scaled(name: str) -> bool:
+    """Whether a value this project's trials return under ``name`` is a count best compared on a log scale."""
+    return name in COSTS and COSTS[name].log_scale
 
 
 def known_direction(name: str) -> str | None:

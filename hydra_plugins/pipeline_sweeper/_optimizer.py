@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from hydra_plugins.pipeline_sweeper._plan import SweepPlan
+from pipeline import objective
 from pipeline.search import make_optimizer
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ def make_sweep_optimizer(plan: SweepPlan) -> tuple[Any, SweepPlan]:
         strategy, options = "grid", {}
     if strategy == "grid":
         options = {**options, "n_trials": plan.n_trials}
+    if strategy == "bayes" and plan.multi and plan.records_itself:
+        logs = [objective.log_scaled(name) for name in plan.goals.labels]  # this project's counts (n_params, flops)
+        options = {**options, **({"log_objectives": logs} if any(logs) else {})}
     try:
         optimizer = make_optimizer(strategy, plan.space, seed=plan.seed,
                                    direction=plan.goals.directions if plan.multi else plan.direction, **options)

@@ -33,3 +33,4 @@ def test_a_fixed_override_is_part_of_the_default_and_an_appended_key_is_not(tmp_
 
     found = defaults_of(tmp_path, [], {"model": "cnn", "model.channels": "4,8", "+extra": "1,2"})
     assert found == {"model.channels": OmegaConf.load(CONF / "model" / "cnn.yaml").channels}
+

@@ -131,3 +131,32 @@ def test_evolution_selects_parents_from_the_front() -> None:
     assert parent is not None
     rank_of_parent = places[[i for i, q in enumerate(params) if q == parent][0]]
     assert rank_of_parent < np.median(places)
+
+
+def _accuracy_and_size(p: dict) -> tuple[float, float]:
+    """Error falls as a network grows; its size spans five decades (as a parameter count does)."""
+    return 0.02 + 0.5 * np.exp(-8 * p["x"]) + 0.1 * p["y"], 10 ** (1 + 5 * p["x"]) * (1 + 3 * p["y"])
+
+
+def _log_hv(seed: int, logs: list[bool] | None) -> float:
+    space = SearchSpace([FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0)])
+    opt = make_optimizer("bayes", space, seed=seed, direction=BOTH_MIN, n_initial=6,
+                         **({"log_objectives": logs} if logs else {}))
+    values = []
+    for _ in range(20):
+        p = opt.ask()[0]
+        values.append(_accuracy_and_size(p))
+        opt.tell(p, values[-1])
+    V = np.array(values)
+    return hypervolume(np.column_stack([V[:, 0], np.log10(V[:, 1])]), np.array([0.65, 7.0]))
+
+
+def test_a_count_spanning_decades_modelled_on_its_log_finds_more_of_the_front_on_that_scale() -> None:
+    for seed in (0, 1):
+        assert _log_hv(seed, [False, True]) > _log_hv(seed, None)
+
+
+@pytest.mark.parametrize("bad", [[True], [True, "yes"], "true"])
+def test_log_objectives_takes_one_flag_per_objective(bad) -> None:
+    with pytest.raises(ValueError, match="log_objectives"):
+        make_optimizer("bayes", SPACE, direction=BOTH_MIN, log_objectives=bad)
