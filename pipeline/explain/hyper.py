@@ -44,10 +44,10 @@ from pipeline.results.insights.history import SweepHistory
 from pipeline.results.insights.importance import (
     N_TREES,
     Importance,
-    _where_active,
     encode,
     fanova_importance,
     min_trials,
+    where_active,
 )
 from pipeline.search.bayes import limited_threads
 from pipeline.search.space import SearchSpace
@@ -184,7 +184,7 @@ def objective_importance(space: SearchSpace, points: Sequence[Mapping[str, Any]]
     ``importance.sweep_importance`` computes for a sweep's one objective, for any objective's values."""
     X = encode(space, points)
     overall = fanova_importance(X, y, space.names, seed=seed)
-    return _where_active(space, X, y, points, overall, seed, N_TREES) if space.conditions else overall
+    return where_active(space, X, y, points, overall, seed, N_TREES) if space.conditions else overall
 
 
 def method_text(n: int, strategy: str) -> str:

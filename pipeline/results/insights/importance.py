@@ -124,10 +124,10 @@ def sweep_importance(history: SweepHistory, seed: int = 0, n_trees: int = N_TREE
     overall = fanova_importance(X, y, history.space.names, seed=seed, n_trees=n_trees)
     if not history.space.conditions:
         return overall
-    return _where_active(history.space, X, y, [r.params for r in rows], overall, seed, n_trees)
+    return where_active(history.space, X, y, [r.params for r in rows], overall, seed, n_trees)
 
 
-def _where_active(space: SearchSpace, X: np.ndarray, y: np.ndarray, points: Sequence[Mapping[str, Any]],
+def where_active(space: SearchSpace, X: np.ndarray, y: np.ndarray, points: Sequence[Mapping[str, Any]],
                   overall: Importance, seed: int, n_trees: int) -> Importance:
     """Importance on a conditional space: a conditional parameter's effect is measured on the trials where it is
     active (a forest of those trials, where its value means something), weighted by the share of trials where it
