@@ -74,6 +74,7 @@ def explain_trial(uri: str, run_id: str, out_dir: str | Path | None = None, log_
         tracker = Tracker(client, run_id, uri)
         tracker.log_files(found.files, EXPLAIN_DIR)
         tracker.set_tags(found.tags())
+        attach_to_model(client, run_id, found)
         tag_versions(client, run_id, found.tags())
     for note in found.notes:
         log.warning("%s", note)
@@ -195,6 +196,22 @@ def explain_best(uri: str, parent_run_id: str) -> ModelExplanation | None:
 
 def _summary_text(summary: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in summary.items()) or "no scores"
+
+
+def attach_to_model(client: Any, run_id: str, found: ModelExplanation) -> str | None:
+    """Put the explanation beside the run's logged model too (its ``explain/`` artifacts and tags), so that a
+    registered version made from that model carries it wherever the version is opened; the model's id, or None
+    when the run logged no model (a sweep logs the best trial's only)."""
+    from pipeline.results.best_model import logged_model_id
+
+    model_id = logged_model_id(client, client.get_run(run_id).info.experiment_id, run_id)
+    if model_id is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        write_files(Path(tmp), found.files)
+        client.log_model_artifacts(model_id, tmp, EXPLAIN_DIR)
+    client.set_logged_model_tags(model_id, found.tags())
+    return model_id
 
 
 def tag_versions(client: Any, run_id: str, tags: Mapping[str, str]) -> list[str]:

@@ -203,3 +203,15 @@ def test_a_sweeps_best_model_is_explained_once_and_its_registered_version_points
     [version] = client.search_model_versions("name = 'explained'")
     assert version.tags["explain.page"] == "explain/explanation.html" and "explain.ece" in version.tags
     assert version.run_id == best
+    from pipeline.results.best_model import logged_model_id
+
+    model_id = logged_model_id(client, parent.info.experiment_id, best)  # the model the version was made from
+    assert version.source == f"models:/{model_id}"
+    model_files = {a.path for a in client.list_logged_model_artifacts(model_id, "explain")}
+    assert "explain/explanation.html" in model_files and "explain/confusion.csv" in model_files  # with the model
+    assert client.get_logged_model(model_id).tags["explain.page"] == "explain/explanation.html"
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    served = mlflow.pyfunc.load_model("models:/explained/1")  # the explanation beside it changes nothing of it
+    assert np.asarray(served.predict(np.zeros((2, 64), dtype=np.float32))).shape == (2, 10)
