@@ -1,8 +1,10 @@
 """Accuracy against size on real data: ``bayes``, ``evolution`` and ``random`` beside Optuna's NSGA-II, MOTPE
 (``TPESampler`` with two directions) and ``GPSampler`` (LogEHVI), two objectives over the space of
 ``+sweep=architecture`` (``model=net`` on digits), 60 trials each, every method driven through the same trial code.
-``bayes_power`` is ``bayes`` with ``warping="power"``: its default with several objectives until c3814a5, which
-standardises them instead (same proposals as the code of before, checked by replaying a run).
+``bayes`` runs as the sweeper runs it (``n_params`` modelled on its log scale: ``objective.Cost.log_scale``),
+``bayes_raw`` standardises the raw count (its default from c3814a5 to 2e16ac6), ``bayes_power`` is ``bayes`` with
+``warping="power"``: its default with several objectives until c3814a5 (same proposals as the code of before,
+checked by replaying a run).
 
 A trial is this project's own k-fold training (``pipeline.training.cv.cross_validate``) of the composed config in
 this process, exactly as ``bench/architecture.py`` runs it (its ``TRAINING`` overrides, data split and space are
