@@ -62,6 +62,11 @@ def test_regression_example_sweeps_val_rmse_minimized(diabetes):
     best = min(children, key=lambda c: c.data.metrics["cv_mean"])
     assert parent.data.tags["best.run_id"] == best.info.run_id
     assert (folder / "multirun" / "sweep" / "report" / "report.html").exists()
+    # the best plug-in model explained after the sweep: residuals on its test split, in the targets' units
+    assert float(best.data.tags["explain.rmse"]) == pytest.approx(best.data.metrics["test_rmse"], rel=1e-4)
+    assert float(best.data.tags["explain.mae"]) == pytest.approx(best.data.metrics["test_mae"], rel=1e-4)
+    listed = {a.path for a in MlflowClient(uri).list_artifacts(best.info.run_id, "explain")}
+    assert {"explain/residuals.csv", "explain/explanation.html", "explain/attributions.json"} <= listed
 
 
 def test_the_printed_rerun_commands_run_the_plug_in_trial_from_any_folder(diabetes, tmp_path):
