@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -18,18 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.errors import HydraException
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.pipeline_sweeper._checks import Checker, check_trials
 from hydra_plugins.pipeline_sweeper._compose import ComposeCache
-from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams, with_group_conditions
+from hydra_plugins.pipeline_sweeper._conditional import ConditionalParams
 from hydra_plugins.pipeline_sweeper._console import LaunchLines, launch_lines
-from hydra_plugins.pipeline_sweeper._defaults import with_defaults
 from hydra_plugins.pipeline_sweeper._front import TrialTags, current_hypervolume, front, selected_value
 from hydra_plugins.pipeline_sweeper._front import best as best_of
 from hydra_plugins.pipeline_sweeper._health import StoreLost, StoreWatch
@@ -43,18 +39,9 @@ from hydra_plugins.pipeline_sweeper._launches import (
     stop_workers,
     worker_died,
 )
-from hydra_plugins.pipeline_sweeper._optimizer import make_sweep_optimizer
-from hydra_plugins.pipeline_sweeper._options import parse_arguments
 from hydra_plugins.pipeline_sweeper._parent import lineage, open_parent
-from hydra_plugins.pipeline_sweeper._plan import (
-    ADAPTIVE,
-    Command,
-    SweepFinished,
-    SweepPlan,
-    build_plan,
-    script_path,
-)
-from hydra_plugins.pipeline_sweeper._store import export_credentials, sweep_store
+from hydra_plugins.pipeline_sweeper._plan import ADAPTIVE, SweepFinished, SweepPlan
+from hydra_plugins.pipeline_sweeper._planning import checked_plan
 from hydra_plugins.pipeline_sweeper._trials import (
     Reading,
     SweepFailed,
@@ -143,25 +130,9 @@ class SweeperImpl:
         os._exit(code)
 
     def plan(self, arguments: list[str]) -> tuple[SweepPlan, Any]:
-        """The checked plan of the command line and its optimizer: the options first, then every edge of its space
-        composed and validated before anything is written (``_checks``)."""
+        """The checked plan of the command line and its optimizer (``_planning``)."""
         assert self.config is not None and self.hydra_context is not None
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        space, fixed = parse_arguments(parser.parse_overrides(arguments))
-        command = Command(space, fixed, shlex.join(["python", *sys.argv]), script_path(sys.argv[0]))
-        checker = Checker.start(self.conf)
-        try:
-            uri, credentials = sweep_store(self.conf, self.config)
-            export_credentials(credentials)
-            loader = self.hydra_context.config_loader
-            plan = with_group_conditions(build_plan(self.conf, self.config, command, uri), loader, self.config)
-            plan = with_defaults(plan, loader, self.config)
-            optimizer, plan = make_sweep_optimizer(plan)
-            check_trials(checker, self.hydra_context, self.config, plan)
-        finally:
-            if checker is not None:
-                checker.close()
-        return plan, optimizer
+        return checked_plan(self.conf, self.config, self.hydra_context, arguments)
 
     def launch_job(self, job: tuple[list[list[str]], int]) -> Sequence[JobReturn]:
         overrides, first = job
