@@ -40,4 +40,5 @@ def _value(cfg: DictConfig, loader: Any, name: str) -> Any:
         return None
     if is_group(loader, name):
         return OmegaConf.select(cfg, "hydra.runtime.choices", default={}).get(name)
-    return OmegaConf.select(cfg, name, default=None)
+    # a value that resolves only in a trial (``${oc.env:...}`` unset here) is no default: left out
+    return OmegaConf.select(cfg, name, default=None, throw_on_resolution_failure=False)

@@ -130,6 +130,10 @@ def _attributions(model: Any, found: ModelExplanation, n: int) -> dict[str, Any]
     except attributions.NotExplainable as e:
         found.notes.append(f"Attributions not computed for run {model.run_id}: {e}")
         return {}
+    except Exception as e:  # noqa: BLE001 - inputs the method does not take (tuples, mappings): one line, the rest kept
+        found.notes.append(f"Attributions not computed for run {model.run_id}: integrated gradients cannot take its "
+                           f"inputs ({type(e).__name__}: {' '.join(str(e).split())[:200]})")
+        return {}
     doc = {"samples": index.tolist(), **attr.as_json()}
     found.files["attributions.json"] = json.dumps(doc, indent=2)
     return {"attributions": model_figures.attribution_figure(attr, labels=_class_names(model) or None,
@@ -163,9 +167,13 @@ def attributed_targets(model: Any, index: np.ndarray) -> Any:
 
 
 def model_kind(model: Any) -> str:
+    """image | text | audio | tabular (``attributions.input_kind``); structured inputs are shown as tables."""
     from pipeline.explain.attributions import input_kind
 
-    return input_kind(model.served, model.batch(np.arange(min(2, len(model.targets)))))
+    try:
+        return input_kind(model.served, model.batch(np.arange(min(2, len(model.targets)))))
+    except (AttributeError, TypeError, ValueError):
+        return "tabular"
 
 
 def _class_names(model: Any) -> list[str]:

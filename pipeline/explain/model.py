@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,18 +32,23 @@ class TrialModel:
     cfg: Any
     served: torch.nn.Module
     task: str                        # classification | regression
-    inputs: torch.Tensor | list[Any]  # the test inputs as the served model takes them (a list when unequal shapes)
+    inputs: torch.Tensor | list[Any]  # the test inputs as one tensor, or the test items (x, y) of a dataset
     targets: np.ndarray              # (n,) labels or (n,) / (n, T) regression targets
     outputs: np.ndarray              # (n, k) logits, or predictions in the targets' units
     class_names: tuple[str, ...] = ()
     tokens: tuple[str, ...] = ()
     padding_idx: int = 0
+    collate: Callable[[Sequence[Any]], tuple[Any, Any]] | None = None  # the data entry's, for its items
 
-    def batch(self, index: np.ndarray) -> torch.Tensor:
-        """The test inputs at ``index`` as one batch (padded when their shapes differ)."""
+    def batch(self, index: np.ndarray) -> Any:
+        """The test inputs at ``index`` as one batch: the data entry's ``collate`` when it has one, else stacked
+        (padded at the end of the first dimension when their lengths differ, as ``pad_collate`` does)."""
         if isinstance(self.inputs, torch.Tensor):
             return self.inputs[torch.as_tensor(index, dtype=torch.long)]
-        return pad_batch([self.inputs[int(i)] for i in index], self.padding_idx)
+        items = [self.inputs[int(i)] for i in index]
+        if self.collate is not None:
+            return self.collate(items)[0]
+        return pad_batch([torch.as_tensor(x) for x, _ in items], self.padding_idx)
 
 
 def load_trial_model(client: Any, run_id: str) -> TrialModel:
@@ -63,6 +69,9 @@ def load_trial_model(client: Any, run_id: str) -> TrialModel:
         except (MlflowException, OSError):
             raise ConfigError(f"run {run_id} has no refit model ({names.REFIT_CHECKPOINT}): expected a trial run "
                               "with cv.refit=true and tracking.log_checkpoints=true") from None
+    if "num_outputs" not in ckpt:
+        raise ConfigError(f"run {run_id} has a refit checkpoint from an older version (no shapes): expected one "
+                          "written by this version; re-run it with python -m pipeline.reproduce")
     return _loaded(run_id, cfg, ckpt)
 
 
@@ -75,21 +84,26 @@ def _loaded(run_id: str, cfg: Any, ckpt: dict[str, Any]) -> TrialModel:
     inputs, targets = test_part(data)
     padding = int(data.model_args.get("padding_idx", 0) or 0)
     model = TrialModel(run_id, cfg, served, str(ckpt.get("task", data.task)), inputs, targets, np.zeros(0),
-                       tuple(data.class_names), tuple(data.tokens), padding)
-    model.outputs = predict(model)
+                       tuple(data.class_names), tuple(data.tokens), padding, data.collate)
+    try:
+        model.outputs = predict(model)
+    except Exception as e:  # noqa: BLE001 - a plug-in's model or data: said in one line
+        raise ConfigError(f"run {run_id}: its refit model could not predict on its test split "
+                          f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
     return model
 
 
 def test_part(data: Any) -> tuple[torch.Tensor | list[Any], np.ndarray]:
-    """The test split's inputs (one tensor, or a list of samples of unequal shapes) and its targets."""
+    """The test split's inputs (one tensor, or its items ``(x, y)`` when they need the entry's ``collate`` or differ
+    in shape) and its targets."""
     from pipeline.contract import TensorData
 
     if isinstance(data.test, TensorData):
         return data.test.X, data.test.y.numpy()
     items = [data.test[i] for i in range(len(data.test))]
     xs, ys = [x for x, _ in items], np.array([np.asarray(y) for _, y in items])
-    same = all(isinstance(x, torch.Tensor) and x.shape == xs[0].shape for x in xs)
-    return (torch.stack(xs) if same else xs), ys
+    same = data.collate is None and all(isinstance(x, torch.Tensor) and x.shape == xs[0].shape for x in xs)
+    return (torch.stack(xs) if same else items), ys
 
 
 def predict(model: TrialModel) -> np.ndarray:
@@ -102,9 +116,10 @@ def predict(model: TrialModel) -> np.ndarray:
 
 
 def pad_batch(samples: list[torch.Tensor], value: int = 0) -> torch.Tensor:
-    """Samples of unequal lengths (last dimension) as one batch, right-padded with ``value``."""
-    length = max(s.shape[-1] for s in samples)
-    return torch.stack([torch.nn.functional.pad(s, (0, length - s.shape[-1]), value=value) for s in samples])
+    """Samples as one batch; of unequal lengths (first dimension), padded at the end with ``value``."""
+    if all(s.shape == samples[0].shape for s in samples):
+        return torch.stack(samples)
+    return torch.nn.utils.rnn.pad_sequence(samples, batch_first=True, padding_value=value)
 
 
 def _import_path(pythonpath: str | None) -> None:

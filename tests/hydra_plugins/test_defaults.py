@@ -34,3 +34,17 @@ def test_a_fixed_override_is_part_of_the_default_and_an_appended_key_is_not(tmp_
     found = defaults_of(tmp_path, [], {"model": "cnn", "model.channels": "4,8", "+extra": "1,2"})
     assert found == {"model.channels": OmegaConf.load(CONF / "model" / "cnn.yaml").channels}
 
+
+def test_a_value_only_a_trial_resolves_is_left_out_of_the_default_configuration():
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.pipeline_sweeper._defaults import _value
+
+    cfg = OmegaConf.create({"lr": "${oc.env:SURELY_UNSET_VARIABLE_42}", "wd": 0.1, "hydra": {"runtime": {}}})
+
+    class Loader:  # no config groups
+        @staticmethod
+        def list_groups(_: str) -> list[str]:
+            return []
+
+    assert _value(cfg, Loader(), "lr") is None and _value(cfg, Loader(), "wd") == 0.1
