@@ -238,6 +238,8 @@ def model_page(model: Any, found: ModelExplanation, figures: Mapping[str, Any]) 
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
+    from pipeline.results.insights.html import STYLE  # the report's look
+
     head = (f"<h1>How the model of run {html.escape(model.run_id)} behaves</h1>"
             f"<p>Its refit model on the held-out test split ({len(model.targets)} samples), built in "
             f"{found.seconds:.1f} s. {html.escape(_summary_text(found.summary))}.</p>")
@@ -249,10 +251,8 @@ def model_page(model: Any, found: ModelExplanation, figures: Mapping[str, Any]) 
                               config={"displaylogo": False, "responsive": True})
             parts.append(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>'
                          f'<p class="note">{html.escape(caption)}</p>{div}</section>')
-    style = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222}" \
-            ".note{color:#555;font-size:.9em}.caveat{color:#8a4b00}section{margin:1em 0 2em}"
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Explanation {html.escape(model.run_id)}"
-            f"</title><style>{style}</style>\n<script>{get_plotlyjs()}</script></head><body>\n{''.join(parts)}\n"
+            f"</title><style>{STYLE}</style>\n<script>{get_plotlyjs()}</script></head><body>\n{''.join(parts)}\n"
             "</body></html>\n")
 
 

@@ -12,8 +12,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 
 def hyper_sections(history: Any, defaults: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, str],
                                                                               list[str]]:
@@ -31,7 +29,7 @@ def hyper_sections(history: Any, defaults: Mapping[str, Any] | None) -> tuple[di
             figures[f"effects-{other.label}"] = hyper_figures.dependence_figure(other)
         if len(expls) > 1:
             figures["objective-importance"] = hyper_figures.importance_per_objective_figure(expls)
-    files = {"effects.json": json.dumps([e.as_json() for e in expls], indent=2, default=_jsonable),
+    files = {"effects.json": json.dumps([e.as_json() for e in expls], indent=2),
              "partial_dependence.csv": table_csv([r for e in expls for r in _labelled(e, e.dependence_rows())]),
              "pairs.csv": table_csv([r for e in expls for r in _labelled(e, e.pair_rows())]),
              "ablation.csv": table_csv([r for e in expls for r in _labelled(e, e.ablation_rows())])}
@@ -41,14 +39,6 @@ def hyper_sections(history: Any, defaults: Mapping[str, Any] | None) -> tuple[di
 
 def _labelled(expl: Any, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"objective": expl.label, **r} for r in rows]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def table_csv(rows: Sequence[Mapping[str, Any]]) -> str:
